@@ -1,0 +1,38 @@
+# One entry point for humans and CI. `make test` bootstraps .venv on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test lint typecheck pytest demo serve dev-gateway bench bench-smoke soak soak-smoke image clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+## The README's test command: lint, types, then the whole suite.
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check proxy tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+## The README's run command: the whole Lava flow on loopback, no credentials needed.
+demo: $(STAMP)
+	$(BIN)/lava-sidecar demo
+
+serve: $(STAMP)
+	$(BIN)/lava-sidecar serve
+
+dev-gateway: $(STAMP)
+	$(BIN)/lava-sidecar dev-gateway
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

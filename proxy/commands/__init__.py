@@ -1,0 +1,1 @@
+"""The core subcommands of ``lava-sidecar`` (serve, check-config, token)."""

@@ -1,0 +1,159 @@
+"""Typed, frozen settings: what the sidecar runs with, parsed once (see ``configload``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
+
+from .secret import Secret
+from .usage.base import Family
+
+DEFAULT_LISTEN = "127.0.0.1:8787"
+DEFAULT_ADMIN_LISTEN = "0.0.0.0:9464"  # noqa: S104 - admin must be scrapeable from the pod IP
+DEFAULT_GATEWAY_URL = "https://api.lava.so"
+DEFAULT_CONFIG_PATH = "config/sidecar.yaml"
+
+TierType = Literal["tokens_1m", "characters_1m", "minutes", "requests"]
+Unattributed = Literal["reject", "merchant"]
+UsageLogPolicy = Literal["serve", "reject"]
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """One upstream API root. A request to ``prefix + rest`` goes to ``base_url + rest``."""
+
+    name: str
+    base_url: str  # scheme://host[:port]/path, no trailing slash, e.g. https://api.openai.com/v1
+    prefix: str  # inbound path prefix, e.g. /openai/v1
+    family: Family
+    #: Add ``stream_options.include_usage`` to chat/completions streams (and strip the extra chunk).
+    inject_stream_usage: bool = False
+    #: Bring-your-own-key: sent to Lava inside the forward token, never as a header.
+    provider_key: Secret | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyBinding:
+    """A local API key (the app's ``OPENAI_API_KEY``/``x-api-key`` value) bound to a customer."""
+
+    key: Secret
+    customer_id: str | None
+    meter_slug: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    customer_header: str = "x-lava-customer-id"
+    meter_header: str = "x-lava-meter"
+    metadata_header: str = "x-lava-metadata"
+    default_customer: str | None = None
+    default_meter: str | None = None
+    #: No customer found: ``reject`` (401) or bill the ``merchant`` (token without customer).
+    unattributed: Unattributed = "reject"
+    api_keys: tuple[ApiKeyBinding, ...] = ()
+    #: Customer tracked but not charged (Lava's ``disable_billing``); plan entitlement still applies.
+    disable_billing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    url: str = DEFAULT_GATEWAY_URL
+    connect_timeout: float = 10.0
+    #: From request sent to response headers; reasoning models can think for minutes.
+    first_byte_timeout: float = 600.0
+    #: Longest silence between two body chunks; a stream that keeps sending is never cut.
+    idle_timeout: float = 300.0
+    max_connections: int = 512
+    #: Retries of connection *establishment* only; a request that may have reached Lava is never replayed.
+    connect_retries: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_body_bytes: int = 32 * 1024 * 1024
+    max_header_bytes: int = 16 * 1024
+    max_headers: int = 100
+    max_sse_line_bytes: int = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    #: Distinct ``customer`` label values before new ones count as ``__overflow__``.
+    max_customers: int = 1000
+    max_models: int = 200
+    customer_label: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class UsageLog:
+    #: File path, ``-`` for stdout, or ``None`` to keep no log.
+    path: str | None = "-"
+    fsync_interval: float = 1.0
+    max_bytes: int = 100 * 1024 * 1024
+    backups: int = 5
+    #: When the log cannot be written: keep ``serve``-ing (counted, logged) or ``reject`` with 503.
+    on_error: UsageLogPolicy = "serve"
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    start: Decimal
+    rate: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class MeterPrice:
+    """A local mirror of a Lava meter's pricing, used only to estimate charges live."""
+
+    slug: str
+    tier_type: TierType
+    tiers: tuple[Tier, ...]
+    rate_type: Literal["fixed"] = "fixed"
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    #: Longest wait for in-flight requests and streams after SIGTERM.
+    grace: float = 30.0
+    #: Readiness reports 503 this long before the listener closes, so endpoints update first.
+    drain_delay: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Logging:
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "text"] = "json"
+    access_log: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    secret_key: Secret
+    listen: Listen = field(default_factory=lambda: Listen("127.0.0.1", 8787))
+    admin_listen: Listen = field(default_factory=lambda: Listen("0.0.0.0", 9464))  # noqa: S104
+    gateway: Gateway = field(default_factory=Gateway)
+    identity: Identity = field(default_factory=Identity)
+    providers: tuple[Provider, ...] = ()
+    default_provider: str = "openai"
+    static_metadata: tuple[tuple[str, str], ...] = ()
+    allow_metadata_header: bool = True
+    limits: Limits = field(default_factory=Limits)
+    metrics: Metrics = field(default_factory=Metrics)
+    usage_log: UsageLog = field(default_factory=UsageLog)
+    estimate_missing_usage: bool = False
+    meters: tuple[MeterPrice, ...] = ()
+    shutdown: Shutdown = field(default_factory=Shutdown)
+    logging: Logging = field(default_factory=Logging)
+
+    def provider(self, name: str) -> Provider | None:
+        return next((p for p in self.providers if p.name == name), None)

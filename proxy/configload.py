@@ -1,0 +1,389 @@
+"""YAML + environment → validated ``Settings``; every problem collected and reported together.
+
+Secrets are references (``{env: NAME}`` or ``{file: PATH}``), never values in the YAML.
+Environment: ``LAVA_SECRET_KEY`` / ``LAVA_SECRET_KEY_FILE``, ``LAVA_GATEWAY_URL``,
+``LAVA_SIDECAR_CONFIG`` (the file to read when none is given).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
+
+import yaml
+
+from . import config as c
+from .builtin_providers import BUILTIN_PROVIDERS, prefix_for
+from .errors import ConfigError, Problem
+from .identity import CUSTOMER_ID_RE, METER_SLUG_RE, validate_metadata_pairs
+from .secret import Secret
+
+T = TypeVar("T")
+_HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+_PROVIDER_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+class _Reader:
+    """Typed access to one mapping; wrong types and unknown keys become problems, not exceptions."""
+
+    def __init__(self, data: object, path: str, problems: list[Problem]) -> None:
+        self.path, self.problems = path, problems
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            self.problem("", "must be a mapping")
+            data = {}
+        self.data: Mapping[str, Any] = data
+        self.seen: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def problem(self, name: str, message: str) -> None:
+        self.problems.append(Problem(self.key(name) if name else self.path or "<root>", message))
+
+    def raw(self, name: str) -> Any:
+        self.seen.add(name)
+        return self.data.get(name)
+
+    def get(self, name: str, kind: type[T], default: T, check: Callable[[T], str | None] | None = None) -> T:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            self.problem(name, f"must be a {kind.__name__}, got {type(value).__name__} {value!r}")
+            return default
+        if check is not None and (msg := check(value)) is not None:
+            self.problem(name, msg)
+            return default
+        return value
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.get(name, str, default)
+        if value not in choices:
+            self.problem(name, f"must be one of {', '.join(choices)}, got {value!r}")
+            return default
+        return value
+
+    def section(self, name: str) -> _Reader:
+        return _Reader(self.raw(name), self.key(name), self.problems)
+
+    def finish(self) -> None:
+        for extra in sorted(set(self.data) - self.seen):
+            self.problem(str(extra), "unknown key (check the spelling; see config/sidecar.yaml)")
+
+
+def _positive(v: float) -> str | None:
+    return None if v > 0 else "must be greater than 0"
+
+
+def _non_negative(v: float) -> str | None:
+    return None if v >= 0 else "must be 0 or more"
+
+
+def parse_listen(value: str) -> c.Listen:
+    """``HOST:PORT`` or ``[V6]:PORT`` → ``Listen``; raises ValueError with a readable message."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"must be HOST:PORT, got {value!r}")
+    return c.Listen(host.strip("[]"), int(port))
+
+
+def _listen(r: _Reader, name: str, default: str) -> c.Listen:
+    raw = r.get(name, str, default)
+    try:
+        return parse_listen(raw)
+    except ValueError as exc:
+        r.problem(name, str(exc))
+        return parse_listen(default)
+
+
+def _url_problem(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"must be an http(s) URL with a host, got {url!r}"
+    if parts.query or parts.fragment:
+        return "must not carry a query string or fragment"
+    return None
+
+
+def _secret_ref(r: _Reader, name: str, env: Mapping[str, str], *, required: bool) -> Secret | None:
+    """Resolve ``{env: NAME}`` / ``{file: PATH}``; an inline string is refused, never echoed."""
+    ref = r.raw(name)
+    if ref is None:
+        return None
+    if isinstance(ref, str):
+        r.problem(name, "secrets are not written in the config file; use {env: VAR} or {file: PATH}")
+        return None
+    sub = _Reader(ref, r.key(name), r.problems)
+    env_name, file_name = sub.get("env", str, ""), sub.get("file", str, "")
+    sub.finish()
+    if bool(env_name) == bool(file_name):
+        r.problem(name, "give exactly one of env or file")
+        return None
+    if env_name:
+        value = env.get(env_name, "")
+        if not value and required:
+            r.problem(name, f"environment variable {env_name} is not set or empty")
+        return Secret(value) if value else None
+    return _read_secret_file(r, name, file_name)
+
+
+def _read_secret_file(r: _Reader, name: str, path: str) -> Secret | None:
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        r.problem(name, f"cannot read secret file {path}: {exc.strerror}")
+        return None
+    if not value:
+        r.problem(name, f"secret file {path} is empty")
+        return None
+    return Secret(value)
+
+
+def _merchant_key(r: _Reader, env: Mapping[str, str]) -> Secret:
+    secret = _secret_ref(r, "secret_key", env, required=True)
+    if secret is None and "secret_key" not in r.data:
+        if env.get("LAVA_SECRET_KEY"):
+            secret = Secret(env["LAVA_SECRET_KEY"])
+        elif env.get("LAVA_SECRET_KEY_FILE"):
+            secret = _read_secret_file(r, "secret_key", env["LAVA_SECRET_KEY_FILE"])
+        else:
+            r.problem("secret_key", "no Lava secret key: set LAVA_SECRET_KEY (or LAVA_SECRET_KEY_FILE "
+                      "for a mounted secret)")
+    if secret is not None and not secret.reveal().startswith(("aks_live_", "aks_test_")):
+        r.problem("secret_key", "does not look like a Lava merchant secret key (aks_live_… or aks_test_…)")
+    return secret or Secret("")
+
+
+def _providers(r: _Reader, env: Mapping[str, str]) -> tuple[c.Provider, ...]:
+    table: dict[str, c.Provider] = {
+        name: c.Provider(name, b.base_url, prefix_for(name), b.family, b.inject_stream_usage)
+        for name, b in BUILTIN_PROVIDERS.items()
+    }
+    section = r.section("providers")
+    for name in section.data:
+        p = section.section(str(name))
+        if not _PROVIDER_NAME_RE.match(str(name)):
+            p.problem("", "provider names are lowercase letters, digits, - and _")
+            continue
+        base = table.get(name)
+        base_url = p.get("base_url", str, base.base_url if base else "", _url_problem).rstrip("/")
+        if not base_url:
+            p.problem("base_url", "required for a provider that is not built in")
+        prefix = p.get("prefix", str, base.prefix if base else prefix_for(name))
+        if not re.fullmatch(r"(/[A-Za-z0-9._-]+)+", prefix):
+            p.problem("prefix", f"must be a path like /{name}/v1, got {prefix!r}")
+        family = p.choice("family", ("openai", "anthropic"), base.family if base else "openai")
+        inject = p.get("inject_stream_usage", bool, base.inject_stream_usage if base else False)
+        key = _secret_ref(p, "provider_key", env, required=True)
+        p.finish()
+        table[name] = c.Provider(name, base_url, prefix.rstrip("/"), cast(c.Family, family), inject, key)
+    section.seen.update(section.data)
+    section.finish()
+    prefixes: dict[str, str] = {}
+    for p_ in table.values():
+        if p_.prefix in prefixes or p_.prefix == "/v1":
+            r.problem(f"providers.{p_.name}.prefix",
+                      f"{p_.prefix} is already used by {prefixes.get(p_.prefix, 'the default route')}")
+        prefixes[p_.prefix] = p_.name
+    return tuple(table.values())
+
+
+def _identity(r: _Reader, env: Mapping[str, str]) -> c.Identity:
+    s = r.section("identity")
+
+    def header(v: str) -> str | None:
+        return None if _HEADER_NAME_RE.match(v) else "must be an HTTP header name"
+
+    def customer(v: str) -> str | None:
+        return None if CUSTOMER_ID_RE.match(v) else "must be 1-128 of A-Z a-z 0-9 . _ : -"
+
+    def meter(v: str) -> str | None:
+        return None if METER_SLUG_RE.match(v) else "must be 1-128 of A-Z a-z 0-9 . _ -"
+
+    d = c.Identity()
+    bindings: list[c.ApiKeyBinding] = []
+    raw_keys = s.raw("api_keys") or []
+    if not isinstance(raw_keys, list):
+        s.problem("api_keys", "must be a list of {key, customer, meter}")
+        raw_keys = []
+    for i, item in enumerate(raw_keys):
+        b = _Reader(item, s.key(f"api_keys[{i}]"), r.problems)
+        key = _secret_ref(b, "key", env, required=True)
+        cust = b.get("customer", str, "", customer) or None
+        mtr = b.get("meter", str, "", meter) or None
+        b.finish()
+        if key is not None:
+            bindings.append(c.ApiKeyBinding(key, cust, mtr))
+    ident = c.Identity(
+        customer_header=s.get("customer_header", str, d.customer_header, header).lower(),
+        meter_header=s.get("meter_header", str, d.meter_header, header).lower(),
+        metadata_header=s.get("metadata_header", str, d.metadata_header, header).lower(),
+        default_customer=s.get("default_customer", str, "", customer) or None,
+        default_meter=s.get("default_meter", str, "", meter) or None,
+        unattributed=cast(c.Unattributed, s.choice("unattributed", ("reject", "merchant"), "reject")),
+        api_keys=tuple(bindings),
+        disable_billing=s.get("disable_billing", bool, False),
+    )
+    s.finish()
+    if ident.default_customer and not ident.default_meter:
+        s.problem("default_meter", "required with default_customer: Lava pairs a customer with a meter")
+    return ident
+
+
+def _meters(r: _Reader) -> tuple[c.MeterPrice, ...]:
+    raw = r.raw("meters") or []
+    if not isinstance(raw, list):
+        r.problem("meters", "must be a list of meter prices")
+        return ()
+    out: list[c.MeterPrice] = []
+    for i, item in enumerate(raw):
+        m = _Reader(item, r.key(f"meters[{i}]"), r.problems)
+        slug = m.get("slug", str, "")
+        if not slug:
+            m.problem("slug", "required")
+        tier_type = m.choice("tier_type", ("tokens_1m", "characters_1m", "minutes", "requests"), "tokens_1m")
+        m.choice("rate_type", ("fixed",), "fixed")
+        tiers: list[c.Tier] = []
+        for j, t in enumerate(m.raw("tiers") or []):
+            tr = _Reader(t, m.key(f"tiers[{j}]"), r.problems)
+            try:
+                tiers.append(c.Tier(Decimal(str(tr.raw("start"))), Decimal(str(tr.raw("rate")))))
+            except InvalidOperation:
+                tr.problem("", "start and rate must be decimal numbers (write rates as strings: \"3.00\")")
+            tr.finish()
+        if not tiers or tiers[0].start != 0 or any(a.start >= b.start for a, b in zip(tiers, tiers[1:], strict=False)):
+            m.problem("tiers", "need at least one tier, the first starting at 0, starts ascending")
+        m.finish()
+        out.append(c.MeterPrice(slug, cast(c.TierType, tier_type), tuple(tiers)))
+    return tuple(out)
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
+                  *, overrides: Mapping[str, str] | None = None) -> c.Settings:
+    """Read the config file (or none) and the environment; raise ``ConfigError`` listing every problem.
+
+    ``overrides`` are the CLI's ``listen`` / ``admin_listen``, applied last.
+    """
+    env = os.environ if env is None else env
+    problems: list[Problem] = []
+    data: object = {}
+    path = path or env.get("LAVA_SIDECAR_CONFIG") or None
+    if path is not None:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError([Problem(str(path), f"cannot read config file: {exc.strerror}")]) from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError([Problem(str(path), f"not valid YAML: {exc}")]) from exc
+    r = _Reader(data, "", problems)
+    settings = _build(r, env)
+    for key, value in (overrides or {}).items():
+        try:
+            settings = replace(settings, **{key: parse_listen(value)})
+        except ValueError as exc:
+            problems.append(Problem(f"--{key.replace('_', '-')}", str(exc)))
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _build(r: _Reader, env: Mapping[str, str]) -> c.Settings:
+    secret = _merchant_key(r, env)
+    g, d = r.section("gateway"), c.Gateway()
+    gw_url = env.get("LAVA_GATEWAY_URL") or g.get("url", str, d.url)
+    if (msg := _url_problem(gw_url)) is not None:
+        g.problem("url", msg + " (from LAVA_GATEWAY_URL)" if env.get("LAVA_GATEWAY_URL") else msg)
+    gateway = c.Gateway(
+        url=gw_url.rstrip("/"),
+        connect_timeout=g.get("connect_timeout_seconds", float, d.connect_timeout, _positive),
+        first_byte_timeout=g.get("first_byte_timeout_seconds", float, d.first_byte_timeout, _positive),
+        idle_timeout=g.get("idle_timeout_seconds", float, d.idle_timeout, _positive),
+        max_connections=g.get("max_connections", int, d.max_connections, _positive),
+        connect_retries=g.get("connect_retries", int, d.connect_retries, _non_negative),
+    )
+    g.finish()
+    providers = _providers(r, env)
+    default_provider = r.get("default_provider", str, "openai")
+    if default_provider not in {p.name for p in providers}:
+        r.problem("default_provider", f"no provider named {default_provider!r}")
+    md = r.section("metadata")
+    static = md.raw("static") or {}
+    static_pairs: tuple[tuple[str, str], ...] = ()
+    if not isinstance(static, dict):
+        md.problem("static", "must be a mapping of string keys to string values")
+    elif (msg := validate_metadata_pairs(static)) is not None:
+        md.problem("static", msg)
+    else:
+        static_pairs = tuple(sorted(static.items()))
+    allow_header = md.get("allow_header", bool, True)
+    md.finish()
+    lim, dl = r.section("limits"), c.Limits()
+    limits = c.Limits(
+        max_body_bytes=lim.get("max_body_bytes", int, dl.max_body_bytes, _positive),
+        max_header_bytes=lim.get("max_header_bytes", int, dl.max_header_bytes, _positive),
+        max_headers=lim.get("max_headers", int, dl.max_headers, _positive),
+        max_sse_line_bytes=lim.get("max_sse_line_bytes", int, dl.max_sse_line_bytes, _positive),
+    )
+    lim.finish()
+    ms, dm = r.section("metrics"), c.Metrics()
+    metrics = c.Metrics(
+        max_customers=ms.get("max_customers", int, dm.max_customers, _positive),
+        max_models=ms.get("max_models", int, dm.max_models, _positive),
+        customer_label=ms.get("customer_label", bool, dm.customer_label),
+    )
+    ms.finish()
+    ul, du = r.section("usage_log"), c.UsageLog()
+    usage_log = c.UsageLog(
+        path=ul.get("path", str, "") or None if "path" in ul.data else du.path,
+        fsync_interval=ul.get("fsync_interval_seconds", float, du.fsync_interval, _positive),
+        max_bytes=ul.get("max_bytes", int, du.max_bytes, _positive),
+        backups=ul.get("backups", int, du.backups, _non_negative),
+        on_error=cast(c.UsageLogPolicy, ul.choice("on_error", ("serve", "reject"), du.on_error)),
+    )
+    ul.finish()
+    us = r.section("usage")
+    estimate = us.get("estimate_missing", bool, False)
+    us.finish()
+    sd, ds = r.section("shutdown"), c.Shutdown()
+    shutdown = c.Shutdown(
+        grace=sd.get("grace_seconds", float, ds.grace, _non_negative),
+        drain_delay=sd.get("drain_delay_seconds", float, ds.drain_delay, _non_negative),
+    )
+    sd.finish()
+    lg = r.section("logging")
+    logging_ = c.Logging(
+        level=cast(Any, lg.choice("level", ("debug", "info", "warning", "error"), "info")),
+        format=cast(Any, lg.choice("format", ("json", "text"), "json")),
+        access_log=lg.get("access_log", bool, False),
+    )
+    lg.finish()
+    settings = c.Settings(
+        secret_key=secret,
+        listen=_listen(r, "listen", c.DEFAULT_LISTEN),
+        admin_listen=_listen(r, "admin_listen", c.DEFAULT_ADMIN_LISTEN),
+        gateway=gateway,
+        identity=_identity(r, env),
+        providers=providers,
+        default_provider=default_provider,
+        static_metadata=static_pairs,
+        allow_metadata_header=allow_header,
+        limits=limits,
+        metrics=metrics,
+        usage_log=usage_log,
+        estimate_missing_usage=estimate,
+        meters=_meters(r),
+        shutdown=shutdown,
+        logging=logging_,
+    )
+    r.finish()
+    return settings

@@ -1,0 +1,148 @@
+"""The one error hierarchy, and the error bodies it renders in the caller's API shape.
+
+    SidecarError                    anything the sidecar itself refuses or fails at
+    ├── ConfigError                 settings that do not validate (every problem listed)
+    ├── RequestRejected             the caller's request cannot be served (4xx)
+    │   ├── IdentityError           no customer / malformed customer or meter (400, 401)
+    │   ├── RouteNotFound           no configured provider serves this path (404)
+    │   ├── BodyTooLarge            body over the configured limit (413)
+    │   └── MetadataInvalid         X-Lava-Metadata breaks Lava's rules (400)
+    └── UpstreamFailed              the hop to Lava failed (5xx)
+        ├── GatewayUnreachable      connect refused, DNS, reset before a response (502)
+        ├── GatewayTimeout          connect / first byte / idle timeout (504)
+        └── UsageLogUnavailable     fail-closed policy and the usage log cannot be written (503)
+
+Responses from Lava or the provider (401, 402, 429, 5xx with a body) are relayed as they are,
+never raised. Third-party exceptions are mapped to these at the boundary with ``raise … from``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+Shape = Literal["openai", "anthropic"]
+
+#: Header naming the stable error code on every error the sidecar itself produces.
+ERROR_CODE_HEADER = "x-lava-sidecar-error"
+
+
+class SidecarError(Exception):
+    """Base class. ``status`` and ``code`` are stable; ``message`` is a sentence a person can act on."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "sidecar_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One config problem: the dotted key it concerns and what is wrong with it."""
+
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}"
+
+
+class ConfigError(SidecarError):
+    """The settings do not validate. Carries every problem found, not just the first."""
+
+    code = "config_invalid"
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{len(self.problems)} configuration problem(s):\n{lines}")
+
+
+class RequestRejected(SidecarError):
+    status = 400
+    code = "invalid_request"
+
+
+class IdentityError(RequestRejected):
+    """No customer could be determined, or the one given is malformed."""
+
+    status = 401
+    code = "customer_missing"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+        super().__init__(message)
+        # Instance overrides keep one class for the several identity refusals.
+        if code is not None:
+            self.code = code  # type: ignore[misc]
+        if status is not None:
+            self.status = status  # type: ignore[misc]
+
+
+class RouteNotFound(RequestRejected):
+    status = 404
+    code = "route_not_found"
+
+
+class BodyTooLarge(RequestRejected):
+    status = 413
+    code = "request_too_large"
+
+
+class MetadataInvalid(RequestRejected):
+    code = "metadata_invalid"
+
+
+class UpstreamFailed(SidecarError):
+    status = 502
+    code = "upstream_failed"
+
+
+class GatewayUnreachable(UpstreamFailed):
+    status = 502
+    code = "gateway_unreachable"
+
+
+class GatewayTimeout(UpstreamFailed):
+    status = 504
+    code = "gateway_timeout"
+
+
+class UsageLogUnavailable(UpstreamFailed):
+    status = 503
+    code = "usage_log_unavailable"
+
+
+# OpenAI and Anthropic name their error types differently; both SDKs map on the HTTP status,
+# the type string is what a human reads in the exception.
+_OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+                 413: "invalid_request_error"}
+_ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error",
+                    403: "permission_error", 404: "not_found_error", 413: "request_too_large",
+                    429: "rate_limit_error", 529: "overloaded_error"}
+
+
+def error_body(shape: Shape, status: int, code: str, message: str) -> bytes:
+    """Render an error body the way the caller's SDK expects to parse it.
+
+    >>> error_body("anthropic", 404, "route_not_found", "No route.")
+    b'{"type":"error","error":{"type":"not_found_error","message":"No route.","code":"route_not_found"}}'
+    """
+    if shape == "anthropic":
+        etype = _ANTHROPIC_TYPES.get(status, "api_error")
+        doc: dict[str, object] = {
+            "type": "error",
+            "error": {"type": etype, "message": message, "code": code},
+        }
+    else:
+        etype = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+        doc = {"error": {"message": message, "type": etype, "param": None, "code": code}}
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def render(shape: Shape, err: SidecarError) -> bytes:
+    """The body for one of our own errors."""
+    return error_body(shape, err.status, err.code, err.message)

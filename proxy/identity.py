@@ -1,0 +1,133 @@
+"""Who pays for a request: request headers + settings → ``Billing`` and metadata, or a clear refusal.
+
+Precedence: the customer header, then a local API key bound in config, then the configured default
+customer; with none of these the request is refused unless config bills the merchant. The meter
+comes from the meter header, else the key binding, else the default meter.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from .config import Identity
+from .errors import IdentityError, MetadataInvalid
+from .secret import Secret
+from .tokens import Billing
+
+CUSTOMER_ID_RE: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+METER_SLUG_RE: Final = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+_METADATA_KEY_RE: Final = re.compile(r"^[A-Za-z0-9_]{1,255}$")
+MAX_METADATA_PAIRS: Final = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """The identity of one request: who is billed, and how that was decided (a bounded label)."""
+
+    billing: Billing
+    via: str  # "header" | "api_key" | "default" | "merchant"
+
+
+def validate_metadata_pairs(pairs: Mapping[object, object]) -> str | None:
+    """Lava's metadata rules (lava-api.md 3.2); returns a sentence naming the first violation."""
+    if len(pairs) > MAX_METADATA_PAIRS:
+        return f"at most {MAX_METADATA_PAIRS} metadata pairs, got {len(pairs)}"
+    for key, value in pairs.items():
+        if not isinstance(key, str) or not _METADATA_KEY_RE.match(key):
+            return (f"metadata key {str(key)[:40]!r} must be 1-255 ASCII letters, digits or "
+                    "underscores")
+        if not isinstance(value, str) or not 1 <= len(value) <= 255:
+            return f"metadata value for {key!r} must be a string of 1-255 characters"
+    return None
+
+
+def merge_metadata(static: tuple[tuple[str, str], ...], header_value: str | None) -> str | None:
+    """Static metadata plus the per-request JSON header → the ``x-lava-metadata`` value, or None.
+
+    Per-request keys override static ones. A malformed header is a 400, never silently dropped.
+    """
+    if header_value is None:
+        if not static:
+            return None
+        merged: dict[object, object] = dict(static)
+    else:
+        try:
+            doc = json.loads(header_value)
+        except ValueError as exc:
+            raise MetadataInvalid("X-Lava-Metadata must be a JSON object, e.g. "
+                                  '{"user_id":"u_123"}; it did not parse') from exc
+        if not isinstance(doc, dict):
+            raise MetadataInvalid("X-Lava-Metadata must be a JSON object of string values")
+        merged = dict(static)
+        merged.update(doc)
+    if (msg := validate_metadata_pairs(merged)) is not None:
+        raise MetadataInvalid(f"X-Lava-Metadata breaks Lava's rules: {msg}")
+    # ensure_ascii keeps the outbound header value plain ASCII whatever the values hold.
+    return json.dumps(merged, separators=(",", ":"), ensure_ascii=True)
+
+
+def _check(value: str, pattern: re.Pattern[str], what: str, header: str) -> str:
+    if not pattern.match(value):
+        shown = value[:64].encode("ascii", "backslashreplace").decode()
+        raise IdentityError(
+            f"{header} {shown!r} is not a valid {what}: use 1-128 characters from "
+            "A-Z a-z 0-9 . _ - (and : for customer ids)",
+            code=f"{what.replace(' ', '_')}_invalid", status=400)
+    return value
+
+
+def local_api_key(headers: Mapping[str, str]) -> str | None:
+    """The credential the app sent (its dummy OPENAI_API_KEY / x-api-key), if any."""
+    auth = headers.get("authorization")
+    if auth is not None and auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return headers.get("x-api-key") or headers.get("api-key")
+
+
+class IdentityResolver:
+    """Precomputes the key-binding table once; ``resolve`` is then a few dict lookups."""
+
+    __slots__ = ("_by_key", "_cfg")
+
+    def __init__(self, cfg: Identity) -> None:
+        self._cfg = cfg
+        self._by_key: dict[str, tuple[str | None, str | None]] = {
+            b.key.reveal(): (b.customer_id, b.meter_slug) for b in cfg.api_keys
+        }
+
+    def resolve(self, headers: Mapping[str, str], provider_key: Secret | None = None) -> Resolved:
+        cfg = self._cfg
+        customer = headers.get(cfg.customer_header)
+        meter = headers.get(cfg.meter_header)
+        via = "header"
+        bound_meter: str | None = None
+        if customer is None and self._by_key:
+            key = local_api_key(headers)
+            bound = self._by_key.get(key) if key is not None else None
+            if bound is not None:
+                customer, bound_meter = bound
+                via = "api_key"
+        if customer is None and cfg.default_customer is not None:
+            customer, via = cfg.default_customer, "default"
+        if customer is not None:
+            _check(customer, CUSTOMER_ID_RE, "customer id", "X-Lava-Customer-Id")
+        if meter is not None:
+            _check(meter, METER_SLUG_RE, "meter slug", "X-Lava-Meter")
+        meter = meter or bound_meter or cfg.default_meter
+        if customer is None:
+            if cfg.unattributed != "merchant":
+                raise IdentityError(
+                    "No customer for this request: send the X-Lava-Customer-Id header with the "
+                    "Lava customer id, map your API key to a customer in the sidecar config, or set "
+                    "identity.default_customer (identity.unattributed: merchant bills you instead).",
+                    code="customer_missing", status=401)
+            via = "merchant"
+        elif meter is None:
+            raise IdentityError(
+                "No meter for this customer: send the X-Lava-Meter header with the meter slug or "
+                "set identity.default_meter in the sidecar config.", code="meter_missing", status=400)
+        return Resolved(Billing(customer, meter, provider_key, cfg.disable_billing), via)

@@ -1,0 +1,119 @@
+"""Where a request goes: inbound path → ``Route`` (provider, upstream URL, API), or a refusal.
+
+The upstream URL is always a configured provider root plus a validated path, so an application can
+never make the sidecar call another host: no ``.``/``..`` segments (encoded or not), no encoded
+slashes or backslashes, no empty segments (``//host``), nothing outside RFC 3986 path characters.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import quote
+
+from .config import Provider, Settings
+from .errors import RouteNotFound, Shape
+from .usage.base import Api
+
+# RFC 3986 pchar plus "/" and "%" (escapes are checked separately below).
+_PATH_OK: Final = re.compile(r"^(/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+/?$")
+_QUERY_OK: Final = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*$")
+_BAD_ESCAPE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})|%2[Ff]|%5[Cc]|%00")
+_DOT_SEGMENT: Final = re.compile(r"/(\.|%2[Ee]){1,2}(?=/|$)")
+
+_OPENAI_APIS: Final[dict[str, Api]] = {
+    "/chat/completions": Api.CHAT,
+    "/completions": Api.COMPLETIONS,
+    "/embeddings": Api.EMBEDDINGS,
+    "/responses": Api.RESPONSES,
+    "/audio/transcriptions": Api.AUDIO_TRANSCRIPTION,
+    "/audio/translations": Api.AUDIO_TRANSLATION,
+    "/audio/speech": Api.AUDIO_SPEECH,
+    "/moderations": Api.MODERATIONS,
+    "/models": Api.MODELS,
+}
+_ANTHROPIC_APIS: Final[dict[str, Api]] = {
+    "/messages": Api.MESSAGES,
+    "/messages/count_tokens": Api.COUNT_TOKENS,
+    "/models": Api.MODELS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    provider: Provider
+    #: The provider URL Lava will call (the ``u=`` value before encoding).
+    upstream_url: str
+    api: Api
+
+    @property
+    def shape(self) -> Shape:
+        return self.provider.family
+
+
+def api_for(provider: Provider, rest: str) -> Api:
+    """The API a provider-relative path speaks (``/chat/completions`` → ``Api.CHAT``)."""
+    table = _ANTHROPIC_APIS if provider.family == "anthropic" else _OPENAI_APIS
+    api = table.get(rest.rstrip("/"))
+    if api is not None:
+        return api
+    if rest.startswith("/models/"):
+        return Api.MODELS
+    if rest.startswith("/images/") and provider.family == "openai":
+        return Api.IMAGES
+    return Api.OTHER
+
+
+def shape_for_path(path: str) -> Shape:
+    """The error shape to answer in when no route matched: guessed from the first segment."""
+    return "anthropic" if path.startswith("/anthropic") else "openai"
+
+
+class Router:
+    """Built once from settings; ``resolve`` is a dict lookup plus a few checks per request."""
+
+    __slots__ = ("_by_first", "_default")
+
+    def __init__(self, settings: Settings) -> None:
+        self._by_first: dict[str, list[Provider]] = {}
+        for p in sorted(settings.providers, key=lambda p: len(p.prefix), reverse=True):
+            first = "/" + p.prefix.split("/", 2)[1]
+            self._by_first.setdefault(first, []).append(p)
+        default = settings.provider(settings.default_provider)
+        if default is not None:
+            # /v1/... is the default provider's own API root (OPENAI_BASE_URL=http://sidecar/v1).
+            self._by_first.setdefault("/v1", []).append(
+                Provider(default.name, default.base_url, "/v1", default.family,
+                         default.inject_stream_usage, default.provider_key))
+
+    def resolve(self, target: str) -> Route:
+        """``target`` is the raw request target: path and query exactly as the client sent them."""
+        path, sep, query = target.partition("?")
+        check_path(path, query)
+        end = path.find("/", 1)
+        first = path if end < 0 else path[:end]
+        for provider in self._by_first.get(first, ()):
+            prefix = provider.prefix
+            if path == prefix or path.startswith(prefix + "/"):
+                rest = path[len(prefix):]
+                url = provider.base_url + rest + (sep + query if query else "")
+                return Route(provider, url, api_for(provider, rest))
+        raise RouteNotFound(
+            f"No provider is configured for {path[:100]!r}. Point your SDK at "
+            "http://<sidecar>/v1 (default provider), /openai/v1, /anthropic (Anthropic SDK) or "
+            "/<provider>/v1 for a provider in the sidecar config.")
+
+
+def check_path(path: str, query: str) -> None:
+    if not _PATH_OK.match(path) or _BAD_ESCAPE.search(path) or _DOT_SEGMENT.search(path):
+        raise RouteNotFound(
+            "The request path is not allowed: it must be a plain API path without '.' or '..' "
+            "segments, encoded slashes or empty segments.")
+    if query and (not _QUERY_OK.match(query) or "%00" in query):
+        raise RouteNotFound("The query string holds characters that are not allowed in a URL.")
+
+
+def forward_url(gateway: str, upstream_url: str) -> str:
+    """Lava's forward endpoint for one provider URL, ``u=`` fully percent-encoded (query included)."""
+    return f"{gateway}/v1/forward?u={quote(upstream_url, safe='')}"

@@ -1,0 +1,7 @@
+"""Usage extraction: one extractor per API family behind one small interface (see ``base``)."""
+
+from __future__ import annotations
+
+from .base import MISSING, Api, Extractor, Family, RequestFacts, Source, Usage
+
+__all__ = ["MISSING", "Api", "Extractor", "Family", "RequestFacts", "Source", "Usage"]

@@ -1,0 +1,90 @@
+"""The usage vocabulary every extractor speaks: API families, request facts, and ``Usage``.
+
+Conventions (the OpenTelemetry GenAI ones, so numbers mean the same across providers):
+``input_tokens`` counts *all* input tokens, cached reads and cache writes included, so Anthropic's
+``input_tokens + cache_read_input_tokens + cache_creation_input_tokens``; ``cache_read_tokens`` and
+``cache_write_tokens`` are parts of it. ``output_tokens`` counts all output, reasoning included;
+``reasoning_tokens`` is a part of it. ``None`` means the provider did not say: absent is not zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal, Protocol
+
+Source = Literal["provider", "estimated", "missing"]
+Family = Literal["openai", "anthropic"]
+
+
+class Api(StrEnum):
+    """The API a request speaks. Values are the ``api`` metric label: a fixed, bounded set."""
+
+    CHAT = "chat"                              # POST …/chat/completions
+    COMPLETIONS = "completions"                # POST …/completions (legacy)
+    EMBEDDINGS = "embeddings"                  # POST …/embeddings
+    RESPONSES = "responses"                    # POST …/responses
+    MESSAGES = "messages"                      # POST Anthropic /v1/messages
+    COUNT_TOKENS = "count_tokens"              # POST Anthropic /v1/messages/count_tokens
+    AUDIO_TRANSCRIPTION = "audio_transcription"  # POST …/audio/transcriptions (multipart)
+    AUDIO_TRANSLATION = "audio_translation"    # POST …/audio/translations (multipart)
+    AUDIO_SPEECH = "audio_speech"              # POST …/audio/speech (JSON in, audio bytes out)
+    IMAGES = "images"                          # …/images/*
+    MODERATIONS = "moderations"
+    MODELS = "models"                          # GET …/models[/id]
+    OTHER = "other"                            # files, batches, anything else forwarded
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """What the sidecar learned from the request before sending it on."""
+
+    api: Api
+    model: str | None = None
+    stream: bool = False
+    #: The client itself asked for ``stream_options.include_usage``: relay the usage chunk.
+    client_wants_usage: bool = False
+    #: The sidecar added ``include_usage``: strip the usage-only chunk before the client sees it.
+    usage_injected: bool = False
+    #: Text-to-speech: characters of ``input`` (Lava's ``characters_1m`` tier).
+    input_characters: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What one response consumed, and where the numbers came from."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    input_characters: int | None = None
+    audio_seconds: Decimal | None = None
+    #: The model the provider says answered (``gpt-5-nano-2025-08-07``), if it said.
+    model: str | None = None
+    response_id: str | None = None
+    source: Source = "missing"
+
+    @property
+    def total_tokens(self) -> int | None:
+        if self.input_tokens is None and self.output_tokens is None:
+            return None
+        return (self.input_tokens or 0) + (self.output_tokens or 0)
+
+
+MISSING = Usage()
+
+
+class Extractor(Protocol):
+    """Reads usage from a copy of the response bytes. Created per response; not shared.
+
+    ``feed`` takes the bytes exactly as they came from upstream, in any split; ``finish`` returns
+    what was seen so far (it may be called after an early end, and gives partial usage then).
+    Implementations never raise on malformed input: they skip what they cannot read.
+    """
+
+    def feed(self, chunk: bytes) -> None: ...
+
+    def finish(self) -> Usage: ...
