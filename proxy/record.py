@@ -37,3 +37,5 @@ class RequestRecord:
     ttfb: float | None              # seconds, request received → first body byte relayed
     overhead: float | None          # seconds the sidecar itself added before the first byte
     error_code: str | None = None   # our stable error code when the sidecar produced the error
+    upstream_error: str | None = None  # bounded reason (connect, dns, reset, timeout_idle, …)
+    extractor_error: bool = False   # the usage reader failed; usage is what it saw before
