@@ -10,7 +10,8 @@ from .secret import Secret
 from .usage.base import Family
 
 DEFAULT_LISTEN = "127.0.0.1:8787"
-DEFAULT_ADMIN_LISTEN = "0.0.0.0:9464"  # noqa: S104 - admin must be scrapeable from the pod IP
+#: Admin binds all interfaces: Prometheus scrapes it on the pod IP. The proxy stays on loopback.
+DEFAULT_ADMIN_LISTEN = "0.0.0.0:9464"
 DEFAULT_GATEWAY_URL = "https://api.lava.so"
 DEFAULT_CONFIG_PATH = "config/sidecar.yaml"
 

@@ -7,6 +7,7 @@ Environment: ``LAVA_SECRET_KEY`` / ``LAVA_SECRET_KEY_FILE``, ``LAVA_GATEWAY_URL`
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -261,7 +262,7 @@ def _meters(r: _Reader) -> tuple[c.MeterPrice, ...]:
             except InvalidOperation:
                 tr.problem("", "start and rate must be decimal numbers (write rates as strings: \"3.00\")")
             tr.finish()
-        if not tiers or tiers[0].start != 0 or any(a.start >= b.start for a, b in zip(tiers, tiers[1:], strict=False)):
+        if not tiers or tiers[0].start != 0 or any(a.start >= b.start for a, b in itertools.pairwise(tiers)):
             m.problem("tiers", "need at least one tier, the first starting at 0, starts ascending")
         m.finish()
         out.append(c.MeterPrice(slug, cast(c.TierType, tier_type), tuple(tiers)))
@@ -289,9 +290,14 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
     settings = _build(r, env)
     for key, value in (overrides or {}).items():
         try:
-            settings = replace(settings, **{key: parse_listen(value)})
+            listen = parse_listen(value)
         except ValueError as exc:
             problems.append(Problem(f"--{key.replace('_', '-')}", str(exc)))
+            continue
+        if key == "listen":
+            settings = replace(settings, listen=listen)
+        elif key == "admin_listen":
+            settings = replace(settings, admin_listen=listen)
     if problems:
         raise ConfigError(problems)
     return settings

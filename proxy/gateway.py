@@ -1,0 +1,169 @@
+"""The outbound hop to Lava: one pooled keep-alive client, timeouts, retries where safe, error mapping.
+
+Only connection *establishment* is retried: once a byte of the request may have left, a failure is
+final, because replaying it could bill the customer twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import aiohttp
+from multidict import CIMultiDictProxy
+
+from .config import Gateway as GatewaySettings
+from .errors import GatewayTimeout, GatewayUnreachable, UpstreamFailed
+
+#: aiohttp reads at most this much per ``readany``; bigger means fewer loop turns for big bodies.
+READ_CHUNK_LIMIT = 2**16
+_RETRY_BACKOFF = (0.05, 0.2, 0.5)
+
+
+class UpstreamError(UpstreamFailed):
+    """A failure talking to Lava, with a bounded ``reason`` for the metric."""
+
+    def __init__(self, base: type[UpstreamFailed], reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status = base.status  # type: ignore[misc]
+        self.code = base.code  # type: ignore[misc]
+        self.reason = reason
+
+
+def _unreachable(reason: str, detail: str) -> UpstreamError:
+    return UpstreamError(
+        GatewayUnreachable, reason,
+        f"The Lava gateway could not be reached ({detail}). Check LAVA_GATEWAY_URL and the pod's "
+        "network egress; the request was not sent, nothing was billed.")
+
+
+def map_client_error(exc: BaseException, *, sent: bool) -> UpstreamError:
+    """aiohttp's exception → ours. ``sent``: the request may have reached Lava."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return _unreachable("dns", "DNS lookup failed")
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return _unreachable("tls", "TLS handshake failed")
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return UpstreamError(GatewayTimeout, "timeout_connect",
+                             "Connecting to the Lava gateway timed out (gateway.connect_timeout_seconds); "
+                             "the request was not sent.")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return _unreachable("connect", "connection refused or unreachable")
+    if isinstance(exc, TimeoutError):
+        return UpstreamError(GatewayTimeout, "timeout_first_byte",
+                             "The Lava gateway did not start answering within "
+                             "gateway.first_byte_timeout_seconds.")
+    what = "after the request was sent; it was not retried" if sent else "before a response"
+    if isinstance(exc, aiohttp.ServerDisconnectedError | ConnectionResetError | aiohttp.ClientOSError):
+        return UpstreamError(GatewayUnreachable, "reset", f"The Lava gateway closed the connection {what}.")
+    return UpstreamError(GatewayUnreachable, "protocol",
+                         f"The Lava gateway sent an invalid HTTP response ({type(exc).__name__}).")
+
+
+@dataclass(slots=True)
+class Upstream:
+    """An open response from Lava. Iterate ``chunks()``; always ``close()`` (idempotent)."""
+
+    status: int
+    reason: str
+    headers: CIMultiDictProxy[str]
+    raw_headers: tuple[tuple[bytes, bytes], ...]
+    _resp: aiohttp.ClientResponse
+    _idle_timeout: float
+    #: Loop time the response headers arrived (for the overhead figure).
+    received_at: float
+
+    def header_items(self) -> list[tuple[str, str]]:
+        # Raw bytes keep the upstream's own header casing; latin-1 round-trips any octet.
+        return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.raw_headers]
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Body bytes as they arrive. Raises ``UpstreamError`` on idle timeout or a broken body."""
+        content = self._resp.content
+        loop = asyncio.get_running_loop()
+        idle = self._idle_timeout
+        try:
+            async with asyncio.timeout(loop.time() + idle) as deadline:
+                while True:
+                    chunk = await content.readany()
+                    if not chunk:
+                        return
+                    deadline.reschedule(loop.time() + idle)
+                    yield chunk
+        except TimeoutError as exc:
+            raise UpstreamError(GatewayTimeout, "timeout_idle",
+                                "The Lava gateway stopped sending in the middle of the response "
+                                "(gateway.idle_timeout_seconds).") from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise UpstreamError(GatewayUnreachable, "reset",
+                                "The Lava gateway's response broke off before it was complete.") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise map_client_error(exc, sent=True) from exc
+
+    def close(self, *, reusable: bool) -> None:
+        """Return the connection to the pool when the body was read to the end, else drop it."""
+        if reusable:
+            self._resp.release()
+        else:
+            self._resp.close()
+
+
+class GatewayClient:
+    """Sends requests to Lava's forward endpoint over one pooled session."""
+
+    def __init__(self, settings: GatewaySettings, *, on_retry: Callable[[], None] | None = None) -> None:
+        self._settings = settings
+        self._on_retry = on_retry
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        s = self._settings
+        connector = aiohttp.TCPConnector(
+            limit=s.max_connections, limit_per_host=0, keepalive_timeout=30.0,
+            ttl_dns_cache=60, family=socket.AF_UNSPEC)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            # The first-byte and idle timeouts are enforced per request (see open / chunks): a
+            # session-wide sock_read would cut a reasoning model that thinks longer than idle.
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=s.connect_timeout,
+                                          connect=s.connect_timeout + 1.0),
+            auto_decompress=False,  # relay bytes exactly; the usage reader decodes its own copy
+            skip_auto_headers=("User-Agent", "Content-Type"),
+            read_bufsize=READ_CHUNK_LIMIT,
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def open(self, method: str, url: str, headers: list[tuple[str, str]],
+                   body: bytes | AsyncIterator[bytes] | None) -> Upstream:
+        """Send the request and wait for the response headers (bounded by first_byte_timeout)."""
+        session = self._session
+        if session is None:
+            raise RuntimeError("GatewayClient.open() before start()")
+        s = self._settings
+        attempt = 0
+        while True:
+            try:
+                async with asyncio.timeout(s.first_byte_timeout):
+                    resp = await session.request(method, url, headers=headers, data=body,
+                                                 allow_redirects=False, compress=None)
+                break
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+                # Nothing was sent: safe to retry, unless the body is a one-shot stream.
+                if attempt >= s.connect_retries or not isinstance(body, bytes | None) \
+                        or isinstance(exc, aiohttp.ClientConnectorCertificateError):
+                    raise map_client_error(exc, sent=False) from exc
+                await asyncio.sleep(_RETRY_BACKOFF[min(attempt, len(_RETRY_BACKOFF) - 1)])
+                attempt += 1
+                if self._on_retry is not None:
+                    self._on_retry()
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                raise map_client_error(exc, sent=True) from exc
+        return Upstream(resp.status, resp.reason or "", resp.headers, resp.raw_headers, resp,
+                        s.idle_timeout, asyncio.get_running_loop().time())

@@ -1,0 +1,193 @@
+"""The proxy route: identity → routing → token → gateway → relay → record. Thin by design.
+
+``finally`` runs on success, upstream failure and client disconnect alike, and hands exactly one
+``RequestRecord`` to the sink; nothing slow is awaited there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from .errors import (
+    ERROR_CODE_HEADER,
+    BodyTooLarge,
+    Shape,
+    SidecarError,
+    UsageLogUnavailable,
+    render,
+)
+from .gateway import Upstream, UpstreamError
+from .headers import outbound, response_headers
+from .identity import Resolved, merge_metadata
+from .record import Outcome, RequestRecord
+from .relay import RelayState, relay
+from .routing import Route, forward_url, shape_for_path
+from .runtime import Runtime
+from .usage import make_extractor
+from .usage.base import MISSING, Api, RequestFacts, Usage
+from .usage.request import inspect
+from .usage.strip import UsageChunkStripper
+
+RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
+
+REQUEST_ID_HEADER = "x-lava-sidecar-request-id"
+OVERHEAD_HEADER = "x-lava-sidecar-overhead-ms"
+#: Bodies up to this size are read whole (to learn model and stream flags); larger non-JSON bodies
+#: (multipart uploads) stream straight through.
+_BUFFER_LIMIT = 1024 * 1024
+
+
+async def read_body(request: web.BaseRequest, limit: int) -> bytes | AsyncIterator[bytes]:
+    declared = request.content_length
+    too_big = BodyTooLarge(f"The request body is larger than the sidecar's limit of {limit} bytes "
+                           "(limits.max_body_bytes).")
+    if declared is not None and declared > limit:
+        raise too_big
+    if not request.body_exists:
+        return b""
+    ctype = request.headers.get("Content-Type", "")
+    if (declared is None or declared > _BUFFER_LIMIT) and "json" not in ctype:
+        return _stream_body(request, limit, too_big)
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.readany():
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _stream_body(request: web.BaseRequest, limit: int, too_big: BodyTooLarge) -> AsyncIterator[bytes]:
+    size = 0
+    while chunk := await request.content.readany():
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        yield chunk
+
+
+def _error_response(shape: Shape, err: SidecarError, request_id: str) -> web.Response:
+    return web.Response(status=err.status, body=render(shape, err), content_type="application/json",
+                        headers={ERROR_CODE_HEADER: err.code, REQUEST_ID_HEADER: request_id})
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    rt = request.app[RUNTIME]
+    settings = rt.settings
+    loop = asyncio.get_running_loop()
+    t0, wall = loop.time(), time.time()
+    request_id = rt.ids.next()
+    rt.inflight.requests += 1
+    route: Route | None = None
+    resolved: Resolved | None = None
+    facts = RequestFacts(api=Api.OTHER)
+    st = RelayState()
+    usage: Usage = MISSING
+    extractor = None
+    up: Upstream | None = None
+    upstream_at: float | None = None
+    status, outcome = 0, "ok"
+    error: SidecarError | None = None
+    shape: Shape = shape_for_path(request.path)
+    try:
+        route = rt.router.resolve(request.raw_path)
+        shape = route.shape
+        resolved = rt.identity.resolve(request.headers, route.provider.provider_key)
+        md_header = request.headers.get(settings.identity.metadata_header) \
+            if settings.allow_metadata_header else None
+        metadata = merge_metadata(settings.static_metadata, md_header)
+        if settings.usage_log.on_error == "reject" and not rt.usage_log_healthy():
+            raise UsageLogUnavailable(
+                "The sidecar cannot write its usage log and is configured to refuse traffic it "
+                "cannot record (usage_log.on_error: reject). Check the log volume.")
+        body = await read_body(request, settings.limits.max_body_bytes)
+        if isinstance(body, bytes):
+            facts, body = inspect(route.api, body, request.headers.get("Content-Type"),
+                                  inject_stream_usage=route.provider.inject_stream_usage)
+        else:
+            facts = RequestFacts(api=route.api)
+        headers = outbound(request.headers.items(), rt.control_headers,
+                           rt.tokens.get(resolved.billing), metadata)
+        upstream_at = loop.time()
+        up = await rt.gateway.open(request.method, forward_url(settings.gateway.url,
+                                   route.upstream_url), headers, body)
+        ctype = up.headers.get("Content-Type")
+        is_sse = ctype is not None and ctype.startswith("text/event-stream")
+        extractor = make_extractor(facts, route.provider.family, ctype,
+                                   up.headers.get("Content-Encoding"),
+                                   max_line_bytes=settings.limits.max_sse_line_bytes)
+        stripper = UsageChunkStripper() if facts.usage_injected and is_sse else None
+        out_headers = response_headers(up.header_items(), keep_length=stripper is None)
+        out_headers.append((REQUEST_ID_HEADER, request_id))
+        # Known before the first byte: the time spent here before the request left.
+        out_headers.append((OVERHEAD_HEADER, f"{(upstream_at - t0) * 1000:.3f}"))
+        status = up.status
+        if is_sse:
+            rt.inflight.streams += 1
+        try:
+            resp = await relay(request, up, st, headers=out_headers, extractor=extractor,
+                               stripper=stripper, shape=shape, is_sse=is_sse,
+                               on_extractor_error=rt.on_extractor_error)
+        finally:
+            if is_sse:
+                rt.inflight.streams -= 1
+        if st.error is not None:
+            error, outcome = st.error, _outcome_of(st.error)
+        return resp
+    except SidecarError as err:
+        error = err
+        outcome = _outcome_of(err)
+        status = err.status
+        return _error_response(shape, err, request_id)
+    except (asyncio.CancelledError, ConnectionResetError):
+        outcome = "client_disconnect"
+        raise
+    finally:
+        rt.inflight.requests -= 1
+        if up is not None:
+            up.close(reusable=st.upstream_done)
+        if extractor is not None:
+            usage = extractor.finish()
+        end = loop.time()
+        first = st.first_byte_at
+        billing = resolved.billing if resolved is not None else None
+        rt.sink.record(RequestRecord(
+            request_id=request_id,
+            lava_request_id=up.headers.get("x-lava-request-id") if up is not None else None,
+            started_at=wall,
+            customer_id=billing.customer_id if billing else None,
+            meter_slug=billing.meter_slug if billing else None,
+            identity_via=resolved.via if resolved is not None else "none",
+            provider=route.provider.name if route is not None else "",
+            api=route.api if route is not None else Api.OTHER,
+            model=facts.model or usage.model,
+            status=status,
+            stream=facts.stream,
+            usage=usage,
+            partial=up is not None and not (st.upstream_done and st.client_done),
+            outcome=outcome,  # type: ignore[arg-type]
+            duration=end - t0,
+            ttfb=(first - t0) if first is not None else None,
+            overhead=_overhead(t0, upstream_at, up, st),
+            error_code=error.code if error is not None else None,
+            upstream_error=error.reason if isinstance(error, UpstreamError) else None,
+            extractor_error=st.extractor_failed,
+        ))
+
+
+def _outcome_of(err: SidecarError) -> Outcome:
+    if isinstance(err, UpstreamError):
+        return "timeout" if err.reason.startswith("timeout") else "upstream_error"
+    return "rejected"
+
+
+def _overhead(t0: float, upstream_at: float | None, up: Upstream | None, st: RelayState) -> float | None:
+    """Time spent in the sidecar before the request left plus after the response headers came."""
+    if upstream_at is None or up is None or st.headers_at is None:
+        return None
+    return (upstream_at - t0) + max(0.0, st.headers_at - up.received_at)

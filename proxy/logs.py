@@ -1,0 +1,52 @@
+"""Process logging: JSON or text lines on stderr, every record scrubbed of secrets first."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Final
+
+from .config import Logging as LoggingSettings
+from .redact import RedactingFilter
+
+ROOT: Final = "lava_sidecar"
+_RESERVED: Final = frozenset(vars(logging.makeLogRecord({})))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; ``extra={...}`` fields become keys."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, object] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _RESERVED and not key.startswith("_"):
+                doc[key] = value
+        if record.exc_text:
+            doc["exc"] = record.exc_text
+        elif record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str, ensure_ascii=False)
+
+
+def configure(settings: LoggingSettings) -> None:
+    """Install one stderr handler on the sidecar's and aiohttp's loggers (idempotent)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(JsonFormatter() if settings.format == "json" else logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    level = getattr(logging, settings.level.upper())
+    for name in (ROOT, "aiohttp"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level if name == ROOT else max(level, logging.WARNING))
+        logger.propagate = False
+    if settings.access_log:
+        logging.getLogger("aiohttp.access").setLevel(logging.INFO)

@@ -1,0 +1,89 @@
+"""Upstream response → client: status and headers, then every chunk written first and parsed second.
+
+Nothing is re-serialised: the client gets Lava's bytes as they arrive. The only change ever made to
+the body is removing the usage-only chunk the sidecar itself asked for (``UsageChunkStripper``).
+When the upstream breaks mid-body, an SSE stream ends with one error event in the caller's API
+shape (the SDKs raise it as an API error); any other body is cut so the client sees it incomplete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from .errors import Shape, SidecarError, error_body
+from .gateway import Upstream, UpstreamError
+from .usage.base import Extractor
+
+log = logging.getLogger("lava_sidecar.relay")
+
+
+class Stripper(Protocol):
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def flush(self) -> bytes: ...
+
+
+@dataclass(slots=True)
+class RelayState:
+    """What the handler needs to know afterwards, however the relay ended."""
+
+    started: bool = False  # status line and headers have gone to the client
+    first_byte_at: float | None = None  # loop time the first body byte was written
+    headers_at: float | None = None  # loop time the client response was prepared
+    upstream_done: bool = False  # the upstream body was read to its end
+    client_done: bool = False  # the client got the whole response (write_eof)
+    extractor_failed: bool = False
+    error: UpstreamError | None = None
+
+
+def sse_error_event(shape: Shape, err: SidecarError) -> bytes:
+    body = error_body(shape, err.status, err.code, err.message)
+    if shape == "anthropic":
+        return b"event: error\ndata: " + body + b"\n\n"
+    return b"data: " + body + b"\n\n"
+
+
+async def relay(request: web.BaseRequest, up: Upstream, st: RelayState, *,
+                headers: list[tuple[str, str]], extractor: Extractor, stripper: Stripper | None,
+                shape: Shape, is_sse: bool, on_extractor_error: Callable[[], None]) -> web.StreamResponse:
+    loop = asyncio.get_running_loop()
+    resp = web.StreamResponse(status=up.status, reason=up.reason, headers=CIMultiDict(headers))
+    await resp.prepare(request)
+    st.started, st.headers_at = True, loop.time()
+    feed: Callable[[bytes], None] | None = extractor.feed
+    try:
+        async for chunk in up.chunks():
+            out = stripper.feed(chunk) if stripper is not None else chunk
+            if out:
+                await resp.write(out)
+            if st.first_byte_at is None:
+                st.first_byte_at = loop.time()
+            if feed is not None:
+                try:
+                    feed(chunk)
+                except Exception:
+                    # A usage-reader bug must never cost the client its response.
+                    log.exception("usage extractor failed; usage for this request is what it saw")
+                    feed, st.extractor_failed = None, True
+                    on_extractor_error()
+        st.upstream_done = True
+        if stripper is not None and (tail := stripper.flush()):
+            await resp.write(tail)
+    except UpstreamError as err:
+        st.error = err
+        if not is_sse:
+            # Content-Length or chunked framing left unfinished tells the client the body is cut.
+            if request.transport is not None:
+                request.transport.abort()
+            return resp
+        await resp.write(sse_error_event(shape, err))
+    await resp.write_eof()
+    st.client_done = True
+    return resp

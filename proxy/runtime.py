@@ -1,0 +1,95 @@
+"""What a request needs from the running sidecar, built once per app from the settings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .config import Settings
+from .gateway import GatewayClient
+from .identity import IdentityResolver
+from .record import RequestRecord
+from .routing import Router
+from .tokens import TokenCache
+
+
+class Sink(Protocol):
+    """Takes each finished request exactly once; never blocks, never raises (``Recorder``)."""
+
+    def record(self, rec: RequestRecord) -> None: ...
+
+
+class RequestIds:
+    """Unique request ids without a syscall per request: a random process prefix plus a counter."""
+
+    __slots__ = ("_n", "_prefix")
+
+    def __init__(self) -> None:
+        self._prefix = "sc_" + os.urandom(6).hex()
+        self._n = 0
+
+    def next(self) -> str:
+        self._n += 1
+        return f"{self._prefix}{self._n:08x}"
+
+
+@dataclass(slots=True)
+class Inflight:
+    """Live counts, read by the metrics as callback gauges."""
+
+    requests: int = 0
+    streams: int = 0
+
+
+@dataclass(slots=True)
+class Readiness:
+    """Ready once started, not ready again from the moment draining begins."""
+
+    started: bool = False
+    draining: bool = False
+
+    @property
+    def ready(self) -> bool:
+        return self.started and not self.draining
+
+
+def _never_fails() -> bool:
+    return True
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    router: Router
+    identity: IdentityResolver
+    tokens: TokenCache
+    gateway: GatewayClient
+    sink: Sink
+    #: Lower-case names of the sidecar's own control headers, consumed, never forwarded.
+    control_headers: frozenset[str]
+    ids: RequestIds = field(default_factory=RequestIds)
+    inflight: Inflight = field(default_factory=Inflight)
+    readiness: Readiness = field(default_factory=Readiness)
+    #: False while the usage log cannot be written (``usage_log.on_error`` decides what happens).
+    usage_log_healthy: Callable[[], bool] = _never_fails
+    on_extractor_error: Callable[[], None] = _nothing
+
+    @classmethod
+    def build(cls, settings: Settings, sink: Sink, gateway: GatewayClient) -> Runtime:
+        ident = settings.identity
+        return cls(
+            settings=settings,
+            router=Router(settings),
+            identity=IdentityResolver(ident),
+            tokens=TokenCache(settings.secret_key),
+            gateway=gateway,
+            sink=sink,
+            control_headers=frozenset({ident.customer_header, ident.meter_header,
+                                       ident.metadata_header}),
+        )

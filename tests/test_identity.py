@@ -1,0 +1,100 @@
+"""Who pays: header > bound API key > default customer; bad ids refused; metadata by Lava's rules."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from multidict import CIMultiDict
+
+from proxy.config import ApiKeyBinding, Identity
+from proxy.errors import IdentityError, MetadataInvalid
+from proxy.identity import IdentityResolver, merge_metadata
+from proxy.secret import Secret
+
+BOUND = Identity(api_keys=(ApiKeyBinding(Secret("sk-team-a"), "cus_a", "meter_a"),),
+                 default_meter="default_meter")
+
+
+def resolve(cfg: Identity, **headers: str) -> tuple[str | None, str | None, str]:
+    r = IdentityResolver(cfg).resolve(CIMultiDict({k.replace("_", "-"): v for k, v in headers.items()}))
+    return r.billing.customer_id, r.billing.meter_slug, r.via
+
+
+def test_header_customer_with_meter_header_or_default() -> None:
+    assert resolve(BOUND, x_lava_customer_id="cus_1", x_lava_meter="m") == ("cus_1", "m", "header")
+    assert resolve(BOUND, x_lava_customer_id="cus_1") == ("cus_1", "default_meter", "header")
+
+
+def test_bound_api_key_in_bearer_or_x_api_key() -> None:
+    assert resolve(BOUND, authorization="Bearer sk-team-a") == ("cus_a", "meter_a", "api_key")
+    assert resolve(BOUND, x_api_key="sk-team-a") == ("cus_a", "meter_a", "api_key")
+    # An explicit header wins over the key binding; the meter header over the binding's meter.
+    assert resolve(BOUND, authorization="Bearer sk-team-a", x_lava_customer_id="cus_b") == (
+        "cus_b", "default_meter", "header")
+    assert resolve(BOUND, x_api_key="sk-team-a", x_lava_meter="m2") == ("cus_a", "m2", "api_key")
+
+
+def test_default_customer_and_refusals() -> None:
+    single = Identity(default_customer="cus_only", default_meter="m")
+    assert resolve(single) == ("cus_only", "m", "default")
+    with pytest.raises(IdentityError) as info:
+        resolve(BOUND, authorization="Bearer unknown-key")
+    assert (info.value.status, info.value.code) == (401, "customer_missing")
+    assert "X-Lava-Customer-Id" in info.value.message
+    with pytest.raises(IdentityError) as info:
+        resolve(Identity(), x_lava_customer_id="cus_1")
+    assert (info.value.status, info.value.code) == (400, "meter_missing")
+
+
+def test_merchant_billing_only_when_configured() -> None:
+    assert resolve(Identity(unattributed="merchant", default_meter="m")) == (None, "m", "merchant")
+    assert resolve(Identity(unattributed="merchant")) == (None, None, "merchant")
+
+
+@pytest.mark.parametrize("bad", ["", "a b", "cus\r\nX-Evil: 1", "ü", "x" * 129, "a/b", "a\x00"])
+def test_invalid_customer_ids_are_400(bad: str) -> None:
+    with pytest.raises(IdentityError) as info:
+        IdentityResolver(BOUND).resolve({"x-lava-customer-id": bad})
+    assert (info.value.status, info.value.code) == (400, "customer_id_invalid")
+    assert "\r" not in info.value.message and "\n" not in info.value.message
+
+
+@given(st.text(max_size=200))
+def test_any_header_value_is_accepted_only_if_well_formed(value: str) -> None:
+    try:
+        r = IdentityResolver(BOUND).resolve({"x-lava-customer-id": value})
+    except IdentityError as err:
+        assert err.status == 400
+        assert all(ord(ch) >= 32 for ch in err.message)
+    else:
+        assert r.billing.customer_id == value
+        assert 1 <= len(value) <= 128 and value.isascii() and " " not in value
+
+
+@given(customers=st.lists(st.from_regex(r"[a-z0-9_]{1,12}", fullmatch=True), min_size=1, max_size=30))
+def test_resolution_depends_only_on_the_request(customers: list[str]) -> None:
+    """Isolation: one resolver serving interleaved customers never mixes them up."""
+    resolver = IdentityResolver(BOUND)
+    for c in customers:
+        assert resolver.resolve({"x-lava-customer-id": c}).billing.customer_id == c
+        assert resolver.resolve({"x-api-key": "sk-team-a"}).billing.customer_id == "cus_a"
+
+
+def test_metadata_merge_and_rules() -> None:
+    assert merge_metadata((), None) is None
+    assert json.loads(merge_metadata((("env", "prod"),), None) or "") == {"env": "prod"}
+    merged = merge_metadata((("env", "prod"), ("team", "a")), '{"team":"b","user_id":"u1"}')
+    assert json.loads(merged or "") == {"env": "prod", "team": "b", "user_id": "u1"}
+    assert merge_metadata((), '{"k":"ünïcode"}') == '{"k":"\\u00fcn\\u00efcode"}'
+
+
+@pytest.mark.parametrize("bad", ["not json", "[1]", '{"k": 1}', '{"bad key": "v"}', '{"k": ""}',
+                                 '{"k": "' + "x" * 256 + '"}',
+                                 json.dumps({f"k{i}": "v" for i in range(101)})])
+def test_metadata_violations_are_clear_400s(bad: str) -> None:
+    with pytest.raises(MetadataInvalid) as info:
+        merge_metadata((), bad)
+    assert info.value.status == 400 and "X-Lava-Metadata" in info.value.message

@@ -1,0 +1,79 @@
+"""Routing: prefixes map to configured provider roots; no path can reach another host."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from proxy.configload import load_settings
+from proxy.errors import RouteNotFound
+from proxy.routing import Router, forward_url
+from proxy.usage.base import Api
+
+from .conftest import TEST_SECRET
+
+SETTINGS = load_settings(None, {"LAVA_SECRET_KEY": TEST_SECRET})
+ROUTER = Router(SETTINGS)
+PROVIDER_HOSTS = {urlsplit(p.base_url).hostname for p in SETTINGS.providers}
+
+
+@pytest.mark.parametrize(("target", "provider", "url", "api"), [
+    ("/v1/chat/completions", "openai", "https://api.openai.com/v1/chat/completions", Api.CHAT),
+    ("/openai/v1/embeddings", "openai", "https://api.openai.com/v1/embeddings", Api.EMBEDDINGS),
+    ("/v1/responses", "openai", "https://api.openai.com/v1/responses", Api.RESPONSES),
+    ("/v1/models", "openai", "https://api.openai.com/v1/models", Api.MODELS),
+    ("/v1/models/gpt-5", "openai", "https://api.openai.com/v1/models/gpt-5", Api.MODELS),
+    ("/v1/files?purpose=batch&limit=2", "openai", "https://api.openai.com/v1/files?purpose=batch&limit=2",
+     Api.OTHER),
+    ("/v1/audio/transcriptions", "openai", "https://api.openai.com/v1/audio/transcriptions",
+     Api.AUDIO_TRANSCRIPTION),
+    ("/anthropic/v1/messages", "anthropic", "https://api.anthropic.com/v1/messages", Api.MESSAGES),
+    ("/anthropic/v1/messages/count_tokens", "anthropic",
+     "https://api.anthropic.com/v1/messages/count_tokens", Api.COUNT_TOKENS),
+    ("/anthropic/v1/messages?beta=true", "anthropic", "https://api.anthropic.com/v1/messages?beta=true",
+     Api.MESSAGES),
+    ("/groq/v1/chat/completions", "groq", "https://api.groq.com/openai/v1/chat/completions", Api.CHAT),
+    ("/fireworks/v1/completions", "fireworks", "https://api.fireworks.ai/inference/v1/completions",
+     Api.COMPLETIONS),
+    ("/v1/images/generations", "openai", "https://api.openai.com/v1/images/generations", Api.IMAGES),
+])
+def test_routes(target: str, provider: str, url: str, api: Api) -> None:
+    r = ROUTER.resolve(target)
+    assert (r.provider.name, r.upstream_url, r.api) == (provider, url, api)
+
+
+@pytest.mark.parametrize("target", [
+    "/", "/v2/chat", "/unknown/v1/x", "/openai", "/openaiv1/chat",
+    "/v1/../../etc/passwd", "/v1/%2e%2e/x", "/v1/%2E/x", "/v1/./x", "/v1//evil.com/x",
+    "/v1/a%2fb", "/v1/a%5cb", "/v1/a\\b", "/v1/a b", "/v1/%zz", "/v1/x%00", "//evil.com/v1/x",
+    "/v1/chat?u=http://evil.com x", "/v1/\r\nHost: evil",
+])
+def test_refused(target: str) -> None:
+    with pytest.raises(RouteNotFound):
+        ROUTER.resolve(target)
+
+
+def test_forward_url_encodes_everything() -> None:
+    url = forward_url("https://api.lava.so", "https://api.openai.com/v1/files?purpose=batch&x=a/b")
+    assert url == ("https://api.lava.so/v1/forward?u=https%3A%2F%2Fapi.openai.com%2Fv1%2Ffiles"
+                   "%3Fpurpose%3Dbatch%26x%3Da%2Fb")
+
+
+@given(st.text(alphabet=st.characters(codec="latin-1"), max_size=80))
+def test_no_path_reaches_an_unconfigured_host(tail: str) -> None:
+    for prefix in ("/v1/", "/openai/v1/", "/anthropic/v1/", "/groq/v1/"):
+        try:
+            route = ROUTER.resolve(prefix + tail)
+        except RouteNotFound:
+            continue
+        parts = urlsplit(route.upstream_url)
+        assert parts.hostname in PROVIDER_HOSTS
+        assert route.upstream_url.startswith(route.provider.base_url + "/") or \
+            route.upstream_url == route.provider.base_url
+        assert ".." not in unquote(parts.path).split("/")
+        # What Lava decodes from u= is exactly the URL we built.
+        fwd = forward_url("http://gw", route.upstream_url)
+        assert unquote(fwd.split("?u=", 1)[1]) == route.upstream_url
