@@ -77,6 +77,8 @@ class Gateway:
     max_connections: int = 512
     #: Retries of connection *establishment* only; a request that may have reached Lava is never replayed.
     connect_retries: int = 2
+    #: ``lean``: the sidecar's own keep-alive client on httptools (fast); ``aiohttp``: ClientSession.
+    client: Literal["lean", "aiohttp"] = "aiohttp"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from .errors import (
     UsageLogUnavailable,
     render,
 )
-from .gateway import Upstream, UpstreamError
+from .gateway import UpstreamError, UpstreamResponse
 from .headers import outbound, response_headers
 from .identity import Resolved, merge_metadata
 from .record import Outcome, RequestRecord
@@ -89,7 +89,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     st = RelayState()
     usage: Usage = MISSING
     extractor = None
-    up: Upstream | None = None
+    up: UpstreamResponse | None = None
     upstream_at: float | None = None
     status, outcome = 0, "ok"
     error: SidecarError | None = None
@@ -186,7 +186,8 @@ def _outcome_of(err: SidecarError) -> Outcome:
     return "rejected"
 
 
-def _overhead(t0: float, upstream_at: float | None, up: Upstream | None, st: RelayState) -> float | None:
+def _overhead(t0: float, upstream_at: float | None, up: UpstreamResponse | None,
+              st: RelayState) -> float | None:
     """Time spent in the sidecar before the request left plus after the response headers came."""
     if upstream_at is None or up is None or st.headers_at is None:
         return None

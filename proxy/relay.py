@@ -18,7 +18,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from .errors import Shape, SidecarError, error_body
-from .gateway import Upstream, UpstreamError
+from .gateway import UpstreamError, UpstreamResponse
 from .usage.base import Extractor
 
 log = logging.getLogger("lava_sidecar.relay")
@@ -50,7 +50,7 @@ def sse_error_event(shape: Shape, err: SidecarError) -> bytes:
     return b"data: " + body + b"\n\n"
 
 
-async def relay(request: web.BaseRequest, up: Upstream, st: RelayState, *,
+async def relay(request: web.BaseRequest, up: UpstreamResponse, st: RelayState, *,
                 headers: list[tuple[str, str]], extractor: Extractor, stripper: Stripper | None,
                 shape: Shape, is_sse: bool, on_extractor_error: Callable[[], None]) -> web.StreamResponse:
     loop = asyncio.get_running_loop()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .config import Settings
-from .gateway import GatewayClient
+from .gateway import UpstreamClient
 from .identity import IdentityResolver
 from .record import RequestRecord
 from .routing import Router
@@ -69,7 +69,7 @@ class Runtime:
     router: Router
     identity: IdentityResolver
     tokens: TokenCache
-    gateway: GatewayClient
+    gateway: UpstreamClient
     sink: Sink
     #: Lower-case names of the sidecar's own control headers, consumed, never forwarded.
     control_headers: frozenset[str]
@@ -81,7 +81,7 @@ class Runtime:
     on_extractor_error: Callable[[], None] = _nothing
 
     @classmethod
-    def build(cls, settings: Settings, sink: Sink, gateway: GatewayClient) -> Runtime:
+    def build(cls, settings: Settings, sink: Sink, gateway: UpstreamClient) -> Runtime:
         ident = settings.identity
         return cls(
             settings=settings,

@@ -1,8 +1,4 @@
-"""The outbound hop to Lava: one pooled keep-alive client, timeouts, retries where safe, error mapping.
-
-Only connection *establishment* is retried: once a byte of the request may have left, a failure is
-final, because replaying it could bill the customer twice.
-"""
+"""The outbound hop on aiohttp's ClientSession: pooled keep-alive, timeouts, safe retries, error mapping."""
 
 from __future__ import annotations
 
@@ -14,56 +10,43 @@ from dataclasses import dataclass
 import aiohttp
 from multidict import CIMultiDictProxy
 
-from .config import Gateway as GatewaySettings
-from .errors import GatewayTimeout, GatewayUnreachable, UpstreamFailed
+from ..config import Gateway as GatewaySettings
+from .base import (
+    Body,
+    UpstreamError,
+    broken_body,
+    connect_timeout,
+    first_byte_timeout,
+    idle_timeout,
+    protocol_error,
+    reset,
+    unreachable,
+)
 
 #: aiohttp reads at most this much per ``readany``; bigger means fewer loop turns for big bodies.
 READ_CHUNK_LIMIT = 2**16
 _RETRY_BACKOFF = (0.05, 0.2, 0.5)
 
 
-class UpstreamError(UpstreamFailed):
-    """A failure talking to Lava, with a bounded ``reason`` for the metric."""
-
-    def __init__(self, base: type[UpstreamFailed], reason: str, message: str) -> None:
-        super().__init__(message)
-        self.status = base.status  # type: ignore[misc]
-        self.code = base.code  # type: ignore[misc]
-        self.reason = reason
-
-
-def _unreachable(reason: str, detail: str) -> UpstreamError:
-    return UpstreamError(
-        GatewayUnreachable, reason,
-        f"The Lava gateway could not be reached ({detail}). Check LAVA_GATEWAY_URL and the pod's "
-        "network egress; the request was not sent, nothing was billed.")
-
-
 def map_client_error(exc: BaseException, *, sent: bool) -> UpstreamError:
     """aiohttp's exception → ours. ``sent``: the request may have reached Lava."""
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return _unreachable("dns", "DNS lookup failed")
+        return unreachable("dns", "DNS lookup failed")
     if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
-        return _unreachable("tls", "TLS handshake failed")
+        return unreachable("tls", "TLS handshake failed")
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return UpstreamError(GatewayTimeout, "timeout_connect",
-                             "Connecting to the Lava gateway timed out (gateway.connect_timeout_seconds); "
-                             "the request was not sent.")
+        return connect_timeout()
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return _unreachable("connect", "connection refused or unreachable")
+        return unreachable("connect", "connection refused or unreachable")
     if isinstance(exc, TimeoutError):
-        return UpstreamError(GatewayTimeout, "timeout_first_byte",
-                             "The Lava gateway did not start answering within "
-                             "gateway.first_byte_timeout_seconds.")
-    what = "after the request was sent; it was not retried" if sent else "before a response"
+        return first_byte_timeout()
     if isinstance(exc, aiohttp.ServerDisconnectedError | ConnectionResetError | aiohttp.ClientOSError):
-        return UpstreamError(GatewayUnreachable, "reset", f"The Lava gateway closed the connection {what}.")
-    return UpstreamError(GatewayUnreachable, "protocol",
-                         f"The Lava gateway sent an invalid HTTP response ({type(exc).__name__}).")
+        return reset(sent=sent)
+    return protocol_error(type(exc).__name__)
 
 
 @dataclass(slots=True)
-class Upstream:
+class AiohttpResponse:
     """An open response from Lava. Iterate ``chunks()``; always ``close()`` (idempotent)."""
 
     status: int
@@ -93,12 +76,9 @@ class Upstream:
                     deadline.reschedule(loop.time() + idle)
                     yield chunk
         except TimeoutError as exc:
-            raise UpstreamError(GatewayTimeout, "timeout_idle",
-                                "The Lava gateway stopped sending in the middle of the response "
-                                "(gateway.idle_timeout_seconds).") from exc
+            raise idle_timeout() from exc
         except aiohttp.ClientPayloadError as exc:
-            raise UpstreamError(GatewayUnreachable, "reset",
-                                "The Lava gateway's response broke off before it was complete.") from exc
+            raise broken_body() from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise map_client_error(exc, sent=True) from exc
 
@@ -110,8 +90,8 @@ class Upstream:
             self._resp.close()
 
 
-class GatewayClient:
-    """Sends requests to Lava's forward endpoint over one pooled session."""
+class AiohttpClient:
+    """``UpstreamClient`` on one pooled aiohttp session."""
 
     def __init__(self, settings: GatewaySettings, *, on_retry: Callable[[], None] | None = None) -> None:
         self._settings = settings
@@ -141,11 +121,11 @@ class GatewayClient:
             self._session = None
 
     async def open(self, method: str, url: str, headers: list[tuple[str, str]],
-                   body: bytes | AsyncIterator[bytes] | None) -> Upstream:
+                   body: Body) -> AiohttpResponse:
         """Send the request and wait for the response headers (bounded by first_byte_timeout)."""
         session = self._session
         if session is None:
-            raise RuntimeError("GatewayClient.open() before start()")
+            raise RuntimeError("AiohttpClient.open() before start()")
         s = self._settings
         attempt = 0
         while True:
@@ -165,5 +145,5 @@ class GatewayClient:
                     self._on_retry()
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 raise map_client_error(exc, sent=True) from exc
-        return Upstream(resp.status, resp.reason or "", resp.headers, resp.raw_headers, resp,
+        return AiohttpResponse(resp.status, resp.reason or "", resp.headers, resp.raw_headers, resp,
                         s.idle_timeout, asyncio.get_running_loop().time())

@@ -1,0 +1,21 @@
+"""The outbound hop to Lava: the client contract and a selector over its implementations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..config import Gateway
+from .base import REASONS, Body, UpstreamClient, UpstreamError, UpstreamResponse
+
+__all__ = ["REASONS", "Body", "UpstreamClient", "UpstreamError", "UpstreamResponse", "make_client"]
+
+
+def make_client(settings: Gateway, *, on_retry: Callable[[], None] | None = None) -> UpstreamClient:
+    """The configured client (``gateway.client``); imported lazily so only one is loaded."""
+    if settings.client == "lean":
+        from .lean import LeanClient
+
+        return LeanClient(settings, on_retry=on_retry)
+    from .aiohttp_client import AiohttpClient
+
+    return AiohttpClient(settings, on_retry=on_retry)

@@ -1,0 +1,80 @@
+"""Run the proxy and admin listeners until SIGTERM/SIGINT, then drain and exit cleanly.
+
+Shutdown order (peers.md §4: rolling restarts that cut streams and drop queued usage rows):
+readiness goes false first; after ``drain_delay`` the proxy listener closes (new connections are
+refused); in-flight requests and streams get up to ``grace`` seconds; then the app's cleanup runs
+(the usage log is flushed and fsynced); the admin listener closes last, so /readyz and /metrics
+stay answerable throughout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+
+from .app import create_admin_for, create_app
+from .config import Settings
+from .handler import RUNTIME
+
+log = logging.getLogger("lava_sidecar.server")
+
+
+async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
+                stop: asyncio.Event | None = None) -> int:
+    """Serve until ``stop`` is set (or a signal arrives). Returns the process exit code."""
+    t_start = time.monotonic()
+    loop = asyncio.get_running_loop()
+    stop = stop or asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
+            loop.add_signal_handler(sig, stop.set)
+
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, access_log=_access_log(settings),
+                           shutdown_timeout=settings.shutdown.grace, handler_cancellation=True)
+    await runner.setup()  # runs the app's cleanup_ctx start: session, usage log, metrics
+    rt = app[RUNTIME]
+    admin_runner = web.AppRunner(create_admin_for(app), handle_signals=False, access_log=None)
+    await admin_runner.setup()
+    try:
+        await web.TCPSite(admin_runner, settings.admin_listen.host, settings.admin_listen.port).start()
+        await web.TCPSite(runner, settings.listen.host, settings.listen.port, backlog=1024).start()
+    except OSError as exc:
+        log.error("cannot listen: %s", exc)
+        await runner.cleanup()
+        await admin_runner.cleanup()
+        return 1
+    rt.readiness.started = True
+    log.info("lava-sidecar ready", extra={
+        "listen": str(settings.listen), "admin_listen": str(settings.admin_listen),
+        "gateway": settings.gateway.url, "startup_seconds": round(time.monotonic() - t_start, 3)})
+    if ready is not None:
+        ready()
+
+    await stop.wait()
+    rt.readiness.draining = True
+    inflight = rt.inflight.requests
+    log.info("draining: readiness is now false", extra={
+        "inflight_requests": inflight, "drain_delay_seconds": settings.shutdown.drain_delay,
+        "grace_seconds": settings.shutdown.grace})
+    if settings.shutdown.drain_delay > 0:
+        # A second signal skips the delay: an operator pressing Ctrl-C twice means it.
+        stop.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), settings.shutdown.drain_delay)
+    t_drain = time.monotonic()
+    await runner.cleanup()  # close listener, wait ≤ grace for in-flight, then cleanup_ctx exits
+    log.info("stopped", extra={"drain_seconds": round(time.monotonic() - t_drain, 3),
+                               "cancelled_requests": rt.inflight.requests})
+    await admin_runner.cleanup()
+    return 0
+
+
+def _access_log(settings: Settings) -> logging.Logger | None:
+    return logging.getLogger("aiohttp.access") if settings.logging.access_log else None
