@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 
@@ -33,6 +34,7 @@ from .usage.request import inspect
 from .usage.strip import UsageChunkStripper
 
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
+log = logging.getLogger("lava_sidecar.handler")
 
 REQUEST_ID_HEADER = "x-lava-sidecar-request-id"
 OVERHEAD_HEADER = "x-lava-sidecar-overhead-ms"
@@ -131,20 +133,22 @@ async def handle(request: web.Request) -> web.StreamResponse:
             rt.inflight.streams += 1
         try:
             resp = await relay(request, up, st, headers=out_headers, extractor=extractor,
-                               stripper=stripper, shape=shape, is_sse=is_sse,
-                               on_extractor_error=rt.on_extractor_error)
+                               stripper=stripper, shape=shape, is_sse=is_sse)
         finally:
             if is_sse:
                 rt.inflight.streams -= 1
         if st.error is not None:
             error, outcome = st.error, _outcome_of(st.error)
+        elif st.client_gone:
+            outcome = "client_disconnect"
         return resp
     except SidecarError as err:
         error = err
         outcome = _outcome_of(err)
         status = err.status
         return _error_response(shape, err, request_id)
-    except (asyncio.CancelledError, ConnectionResetError):
+    except asyncio.CancelledError:
+        # handler_cancellation: the client went away while we waited on Lava or on its body.
         outcome = "client_disconnect"
         raise
     finally:
@@ -152,7 +156,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
         if up is not None:
             up.close(reusable=st.upstream_done)
         if extractor is not None:
-            usage = extractor.finish()
+            try:
+                usage = extractor.finish()
+            except Exception:
+                log.exception("usage extractor failed at the end of the response")
+                st.extractor_failed = True
         end = loop.time()
         first = st.first_byte_at
         billing = resolved.billing if resolved is not None else None

@@ -39,6 +39,7 @@ class RelayState:
     headers_at: float | None = None  # loop time the client response was prepared
     upstream_done: bool = False  # the upstream body was read to its end
     client_done: bool = False  # the client got the whole response (write_eof)
+    client_gone: bool = False  # the client disconnected while we were writing
     extractor_failed: bool = False
     error: UpstreamError | None = None
 
@@ -52,7 +53,7 @@ def sse_error_event(shape: Shape, err: SidecarError) -> bytes:
 
 async def relay(request: web.BaseRequest, up: UpstreamResponse, st: RelayState, *,
                 headers: list[tuple[str, str]], extractor: Extractor, stripper: Stripper | None,
-                shape: Shape, is_sse: bool, on_extractor_error: Callable[[], None]) -> web.StreamResponse:
+                shape: Shape, is_sse: bool) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     resp = web.StreamResponse(status=up.status, reason=up.reason, headers=CIMultiDict(headers))
     await resp.prepare(request)
@@ -69,10 +70,10 @@ async def relay(request: web.BaseRequest, up: UpstreamResponse, st: RelayState, 
                 try:
                     feed(chunk)
                 except Exception:
-                    # A usage-reader bug must never cost the client its response.
+                    # A usage-reader bug must never cost the client its response; the record
+                    # carries the failure, so it is counted once (extractor_errors_total).
                     log.exception("usage extractor failed; usage for this request is what it saw")
                     feed, st.extractor_failed = None, True
-                    on_extractor_error()
         st.upstream_done = True
         if stripper is not None and (tail := stripper.flush()):
             await resp.write(tail)
@@ -83,7 +84,18 @@ async def relay(request: web.BaseRequest, up: UpstreamResponse, st: RelayState, 
             if request.transport is not None:
                 request.transport.abort()
             return resp
-        await resp.write(sse_error_event(shape, err))
-    await resp.write_eof()
+        try:
+            await resp.write(sse_error_event(shape, err))
+        except ConnectionResetError:
+            st.client_gone = True
+            return resp
+    except ConnectionResetError:
+        st.client_gone = True
+        return resp
+    try:
+        await resp.write_eof()
+    except ConnectionResetError:
+        st.client_gone = True
+        return resp
     st.client_done = True
     return resp

@@ -59,10 +59,6 @@ def _never_fails() -> bool:
     return True
 
 
-def _nothing() -> None:
-    return None
-
-
 @dataclass(slots=True)
 class Runtime:
     settings: Settings
@@ -78,7 +74,6 @@ class Runtime:
     readiness: Readiness = field(default_factory=Readiness)
     #: False while the usage log cannot be written (``usage_log.on_error`` decides what happens).
     usage_log_healthy: Callable[[], bool] = _never_fails
-    on_extractor_error: Callable[[], None] = _nothing
 
     @classmethod
     def build(cls, settings: Settings, sink: Sink, gateway: UpstreamClient) -> Runtime:
