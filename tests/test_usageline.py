@@ -1,0 +1,94 @@
+"""The usage log line: every field a biller needs, absent stays null, and it reads back exactly."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from proxy.record import RequestRecord
+from proxy.usage.base import Api, Usage
+from proxy.usageline import MAX_TEXT, decode_line, encode_line
+from tests.records import make, records
+
+
+def test_one_line_with_every_field() -> None:
+    rec = make(usage=Usage(input_tokens=11, output_tokens=4, cache_read_tokens=2,
+                           source="provider", model="gpt-5-nano-2025-08-07", response_id="chatcmpl-1"))
+    line = encode_line(rec, Decimal("0.0000451"))
+    # T0 = 1790000000: `date -u -d @1790000000` says 2026-09-21T14:13:20.
+    assert line.endswith(b"\n")
+    assert line.count(b"\n") == 1
+    doc = json.loads(line)
+    assert doc == {
+        "time": "2026-09-21T14:13:20.000000Z", "request_id": "sc_test01", "lava_request_id": "req_1",
+        "customer": "cus_1", "meter": "tokens", "identity": "header", "provider": "openai",
+        "api": "chat", "model": "gpt-5-nano", "response_model": "gpt-5-nano-2025-08-07",
+        "response_id": "chatcmpl-1", "status": 200, "stream": True, "input_tokens": 11,
+        "output_tokens": 4, "cache_read_tokens": 2, "cache_write_tokens": None,
+        "reasoning_tokens": None, "input_characters": None, "audio_seconds": None,
+        "source": "provider", "partial": False, "outcome": "ok", "error_code": None,
+        "upstream_error": None, "extractor_error": False, "duration": 1.25, "ttfb": 0.3,
+        "overhead": 0.0004, "charge_usd": "0.0000451",
+    }
+
+
+def test_absent_is_null_not_zero_and_unpriced_has_no_charge() -> None:
+    doc = json.loads(encode_line(make(usage=Usage(), outcome="timeout", status=504), None))
+    assert doc["input_tokens"] is None
+    assert doc["output_tokens"] is None
+    assert doc["source"] == "missing"
+    assert doc["charge_usd"] is None
+
+
+def test_decimals_render_fixed_point() -> None:
+    doc = json.loads(encode_line(make(usage=Usage(audio_seconds=Decimal("1E+1"), source="provider")),
+                                 Decimal("1E-7")))
+    assert doc["audio_seconds"] == "10"
+    assert doc["charge_usd"] == "0.0000001"
+
+
+def test_client_text_is_bounded_and_cannot_break_the_line() -> None:
+    rec = make(model="evil\nmodel\r\u2028" + "x" * 1000)
+    line = encode_line(rec, None)
+    assert line.count(b"\n") == 1
+    assert len(json.loads(line)["model"]) == MAX_TEXT
+
+
+@given(rec=records(), charge=st.none() | st.decimals(min_value=0, max_value=10**6, places=10))
+def test_a_written_line_reads_back_to_the_same_line(rec: RequestRecord,
+                                                    charge: Decimal | None) -> None:
+    line = encode_line(rec, charge)
+    decoded = decode_line(line)
+    assert decoded is not None
+    back, back_charge = decoded
+    assert encode_line(back, back_charge) == line
+    assert back.usage.source == rec.usage.source
+    assert back.customer_id == rec.customer_id
+    assert back.meter_slug == rec.meter_slug
+    assert back.outcome == rec.outcome
+    assert (back.usage.input_tokens, back.usage.output_tokens) == (
+        rec.usage.input_tokens, rec.usage.output_tokens)
+    assert back_charge == charge
+
+
+@given(rec=records(), cut=st.integers(min_value=1))
+def test_a_torn_line_is_never_mistaken_for_a_record(rec: RequestRecord, cut: int) -> None:
+    line = encode_line(rec, None)
+    torn = line[: cut % (len(line) - 1)]  # any proper prefix short of the closing brace
+    assert decode_line(torn) is None
+
+
+def test_foreign_lines_are_skipped() -> None:
+    good = json.loads(encode_line(make(), None))
+    assert decode_line(b"") is None
+    assert decode_line(b"\x00\xff garbage") is None
+    assert decode_line(b"[1, 2]") is None
+    for key, bad in [("input_tokens", "11"), ("input_tokens", True), ("status", None),
+                     ("source", "guessed"), ("api", "chat2"), ("audio_seconds", "NaN"),
+                     ("time", "yesterday"), ("stream", 1)]:
+        assert decode_line(json.dumps({**good, key: bad}).encode()) is None, key
+    assert decode_line(json.dumps(good).encode()) is not None
+    assert make().api is Api.CHAT
