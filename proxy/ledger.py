@@ -1,0 +1,220 @@
+"""The durable usage log: one JSON line per finished request, written and fsynced off the event loop.
+
+``submit`` (event loop, never blocks) appends to a bounded queue; a worker thread encodes, writes
+and ``fdatasync``s a batch every ``fsync_interval`` seconds. Lines that cannot be written stay in
+memory (up to the bound) and are retried; ``healthy`` turns false meanwhile so the handler can apply
+``usage_log.on_error``. A clean ``aclose`` writes and syncs everything that was accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections import deque
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Final, Protocol
+
+from .config import UsageLog
+from .ledgerfile import STDOUT, LogFile
+from .record import RequestRecord
+from .usageline import encode_line
+
+log = logging.getLogger(__name__)
+
+#: Lines held in memory (queued or awaiting a retry) before new ones are dropped and counted.
+MAX_PENDING: Final = 100_000
+#: Queue length that wakes the worker before its tick, so a burst never waits a whole interval.
+_WAKE_AT: Final = 1024
+#: A clean stop retries a failing disk this often before giving the lines to stderr.
+_CLOSE_ATTEMPTS: Final = 3
+_CLOSE_RETRY_DELAY: Final = 0.2
+
+
+class LedgerObserver(Protocol):
+    """Where the ledger reports what happened (``Metrics`` implements it). Called from its thread."""
+
+    def lines_written(self, n: int) -> None: ...
+
+    def write_failed(self) -> None: ...
+
+
+class _Quiet:
+    def lines_written(self, n: int) -> None:
+        return None
+
+    def write_failed(self) -> None:
+        return None
+
+
+class Ledger:
+    """Append-only usage log with batched fsync, size rotation and a bounded retry buffer."""
+
+    def __init__(self, cfg: UsageLog, *, observer: LedgerObserver | None = None,
+                 max_pending: int = MAX_PENDING) -> None:
+        if cfg.path is None:
+            raise ValueError("usage_log.path is None: no ledger to open")
+        self._file = LogFile(cfg.path, max_bytes=cfg.max_bytes, backups=cfg.backups)
+        self._interval = cfg.fsync_interval
+        self._observer: LedgerObserver = observer or _Quiet()
+        self._max_pending = max_pending
+        self._wake_at = min(_WAKE_AT, max(1, max_pending // 4))
+        self._q: deque[tuple[RequestRecord, Decimal | None]] = deque()
+        self._held: list[bytes] = []       # encoded, not yet in the file (worker thread only)
+        self._unsynced = 0                 # in the file, not yet fsynced
+        self._wake = threading.Event()
+        self._stopping = False
+        self._failing = False              # set and cleared by the worker
+        self._dropping = False
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    @property
+    def path(self) -> str:
+        return self._file.path
+
+    @property
+    def healthy(self) -> bool:
+        """False while writes fail or the buffer is full: what ``usage_log.on_error`` acts on."""
+        return not self._failing and not self._full()
+
+    @property
+    def pending(self) -> int:
+        """Lines accepted but not yet durable (queued, awaiting retry, or written but not synced)."""
+        return len(self._q) + len(self._held) + self._unsynced
+
+    def _full(self) -> bool:
+        return len(self._q) + len(self._held) >= self._max_pending
+
+    async def start(self) -> None:
+        """Open the file (reporting a failure at once, not at the first line) and start the worker."""
+        if self._thread is not None:
+            return
+        try:
+            await asyncio.to_thread(self._file.open)
+        except OSError as exc:
+            self._failed(exc)
+        self._thread = threading.Thread(target=self._run, name="usage-log", daemon=True)
+        self._thread.start()
+
+    def submit(self, rec: RequestRecord, charge: Decimal | None) -> bool:
+        """Queue one line (event loop; O(1), never blocks). False when the buffer is full."""
+        if self._closed or self._full():
+            self._drop()
+            return False
+        self._q.append((rec, charge))
+        if len(self._q) >= self._wake_at:
+            self._wake.set()
+        return True
+
+    async def aclose(self) -> None:
+        """Stop accepting, then write and sync everything accepted (bounded retries on failure)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stopping = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None:
+            await asyncio.to_thread(thread.join)
+        else:
+            await asyncio.to_thread(self._finish)
+
+    # -- worker thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            self._cycle(sync=True)
+        self._finish()
+
+    def _finish(self) -> None:
+        for attempt in range(_CLOSE_ATTEMPTS):
+            if self._cycle(sync=True, force=True):
+                break
+            if attempt + 1 < _CLOSE_ATTEMPTS:
+                threading.Event().wait(_CLOSE_RETRY_DELAY)
+        else:
+            self._abandon()
+        self._file.close()
+
+    def _cycle(self, *, sync: bool, force: bool = False) -> bool:
+        """Encode what is queued, write what is held, fsync; True when all of it is durable."""
+        held = self._held
+        while self._q:
+            rec, charge = self._q.popleft()
+            try:
+                held.append(encode_line(rec, charge))
+            except Exception:  # a bug must cost one line, never the writer
+                log.exception("usage log: cannot encode request %s; line skipped", rec.request_id)
+                self._observer.write_failed()
+        if self._failing and not held:
+            try:  # nothing to retry with: probe, so a fixed path reads as healthy again
+                self._file.open()
+            except OSError as exc:
+                self._failed(exc)
+                return False
+        if held:
+            n, err = self._file.append(held)
+            if n:
+                del held[:n]
+                self._unsynced += n
+                self._observer.lines_written(n)
+            if err is not None:
+                self._failed(err)
+                return False
+        if self._unsynced and sync:
+            try:
+                self._file.sync()
+            except OSError as exc:
+                self._failed(exc)
+                return False
+            self._unsynced = 0
+        if self._failing:
+            self._failing = False
+            log.warning("usage log %s: writable again; buffered lines written", self.path)
+        self._dropping = False
+        return not held and not self._q and (self._unsynced == 0 or not force)
+
+    def _failed(self, exc: OSError) -> None:
+        self._observer.write_failed()
+        if not self._failing:
+            self._failing = True
+            log.error("usage log %s: cannot write (%s); keeping up to %d lines in memory and "
+                      "retrying every %.1fs", self.path, exc.strerror or exc, self._max_pending,
+                      self._interval)
+
+    def _drop(self) -> None:
+        self._observer.write_failed()
+        if not self._dropping:
+            self._dropping = True
+            log.error("usage log %s: %d lines buffered, the limit; new lines are dropped until "
+                      "the log is writable again", self.path, self._max_pending)
+
+    def _abandon(self) -> None:
+        """Last resort at a clean stop: the lines go to stderr, where a log collector may keep them."""
+        lines: list[bytes] = list(self._held)
+        self._held.clear()
+        n = len(lines)
+        if n == 0:
+            return
+        log.error("usage log %s: still unwritable at shutdown; writing %d lines to stderr",
+                  self.path, n)
+        _write_stderr(lines)
+
+
+def _write_stderr(lines: Iterable[bytes]) -> None:
+    data = b"".join(lines)
+    try:
+        while data:
+            data = data[os.write(2, data):]
+    except OSError:
+        log.error("usage log: stderr is not writable either; lines lost")
+
+
+def uses_file(cfg: UsageLog) -> bool:
+    """The log is a real file (not stdout, not off): worth replaying at start."""
+    return cfg.path is not None and cfg.path != STDOUT

@@ -1,0 +1,195 @@
+"""The usage log's file: append whole lines, fsync on demand, rotate by size with renames.
+
+Blocking I/O by design: only the ledger's worker thread calls it. Crash safety rests on three
+rules: a line is written whole into one file (rotation happens only between lines), a failed write
+is truncated away when possible, and a torn tail left by a crash is closed with a newline before
+anything else is appended, so every complete line stays a line of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Iterator, Sequence
+from typing import Final
+
+log = logging.getLogger(__name__)
+
+STDOUT: Final = "-"
+_FLAGS: Final = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+
+
+class LogFile:
+    """A size-rotated JSON-lines file, or standard output for ``-`` (never rotated or fsynced)."""
+
+    __slots__ = ("_backups", "_fd", "_max_bytes", "_path", "_regular", "_size")
+
+    def __init__(self, path: str, *, max_bytes: int, backups: int) -> None:
+        self._path = path
+        self._max_bytes = max_bytes
+        self._backups = backups
+        self._fd: int | None = None
+        self._regular = False
+        self._size = 0
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def open(self) -> None:
+        """Open (creating) the file if it is not open; raises ``OSError`` when it cannot be."""
+        if self._fd is not None:
+            return
+        if self._path == STDOUT:
+            self._fd, self._regular, self._size = 1, False, 0
+            return
+        existed = os.path.exists(self._path)
+        fd = os.open(self._path, _FLAGS, 0o640)
+        try:
+            st = os.fstat(fd)
+            # Only a regular file is rotated or fsynced: /dev/full or a FIFO must never be renamed.
+            self._regular = stat.S_ISREG(st.st_mode)
+            self._size = st.st_size if self._regular else 0
+            if self._regular and self._size and os.pread(fd, 1, self._size - 1) != b"\n":
+                # A crash tore the last line: end it so the next line starts clean.
+                os.write(fd, b"\n")
+                self._size += 1
+            if not existed:
+                _fsync_dir(self._path)
+        except OSError:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def append(self, lines: Sequence[bytes]) -> tuple[int, OSError | None]:
+        """Write ``lines`` (each ending in ``\\n``) in order; returns how many are in the file.
+
+        On failure, returns the count written before it and the error; the file is closed so the
+        next call reopens the path (a replaced volume, a freed disk, a fixed permission).
+        """
+        done = 0
+        try:
+            self.open()
+            while done < len(lines):
+                if self._should_rotate(len(lines[done])):
+                    self._rotate()
+                end = self._fit(lines, done)
+                n, err = self._write(lines[done:end])
+                done += n
+                if err is not None:
+                    raise err
+        except OSError as exc:
+            self.close()
+            return done, exc
+        return done, None
+
+    def sync(self) -> None:
+        """Make appended lines durable (``fdatasync``); a no-op for stdout and devices."""
+        if self._fd is not None and self._regular:
+            os.fdatasync(self._fd)
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None and fd != 1:
+            try:
+                os.close(fd)
+            except OSError:
+                log.debug("closing the usage log failed", exc_info=True)
+
+    def _should_rotate(self, next_len: int) -> bool:
+        return self._regular and self._size > 0 and self._size + next_len > self._max_bytes
+
+    def _fit(self, lines: Sequence[bytes], start: int) -> int:
+        """End index of the longest run from ``start`` that fits the current file (at least one)."""
+        if not self._regular:
+            return len(lines)
+        size, end = self._size + len(lines[start]), start + 1
+        while end < len(lines) and size + len(lines[end]) <= self._max_bytes:
+            size += len(lines[end])
+            end += 1
+        return end
+
+    def _write(self, lines: Sequence[bytes]) -> tuple[int, OSError | None]:
+        """Write a run of lines: how many made it whole, and the error if not all did.
+
+        A partial write is truncated away when possible; when not, its whole lines count as
+        written (no duplicates on retry) and ``open()`` later ends the torn one with a newline.
+        """
+        fd = self._fd
+        if fd is None:  # pragma: no cover - open() ran just before
+            return 0, OSError("usage log is not open")
+        data = b"".join(lines)
+        start, written = self._size, 0
+        try:
+            while written < len(data):
+                written += os.write(fd, data[written:])
+        except OSError as exc:
+            whole = _whole_lines(lines, written)
+            if written and self._regular:
+                try:
+                    os.ftruncate(fd, start)
+                    whole, written = 0, 0
+                except OSError:
+                    pass
+            self._size = start + written
+            return whole, exc
+        self._size += written
+        return len(lines), None
+
+    def _rotate(self) -> None:
+        # Durable before it is renamed away; renames run oldest first so that at every instant each
+        # line is in exactly one file (only the oldest backup is dropped).
+        self.sync()
+        self.close()
+        base = self._path
+        if self._backups == 0:
+            os.unlink(base)
+        else:
+            for i in range(self._backups - 1, 0, -1):
+                src = f"{base}.{i}"
+                if os.path.exists(src):
+                    os.replace(src, f"{base}.{i + 1}")
+            os.replace(base, f"{base}.1")
+        _fsync_dir(base)
+        self.open()
+
+
+def _whole_lines(lines: Sequence[bytes], written: int) -> int:
+    n = 0
+    for line in lines:
+        if written < len(line):
+            break
+        written -= len(line)
+        n += 1
+    return n
+
+
+def _fsync_dir(path: str) -> None:
+    """Make a create or rename durable; best effort (some filesystems refuse directory fsync)."""
+    try:
+        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def log_files(path: str, backups: int) -> list[str]:
+    """The rotated set, oldest first, that exist now (for replay)."""
+    names = [f"{path}.{i}" for i in range(backups, 0, -1)] + [path]
+    return [n for n in names if os.path.isfile(n)]
+
+
+def read_lines(path: str, backups: int) -> Iterator[bytes]:
+    """Every line of the rotated set, oldest first; torn or unreadable parts are the caller's to skip."""
+    for name in log_files(path, backups):
+        try:
+            with open(name, "rb") as f:
+                yield from f
+        except OSError as exc:
+            log.warning("usage log replay: cannot read %s: %s", name, exc.strerror)
