@@ -1,0 +1,82 @@
+"""The recorded provider traffic under tests/data/recorded (go-vcr YAML), and ways to split it."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent / "data" / "recorded"
+
+
+@dataclass(frozen=True)
+class Recording:
+    name: str            # path under ROOT, without .yaml
+    url: str
+    request_body: bytes
+    status: int
+    content_type: str
+    body: bytes
+
+    @property
+    def is_sse(self) -> bool:
+        return self.content_type.startswith("text/event-stream")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _one(path: Path) -> Recording:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    (interaction,) = doc["interactions"]
+    request, response = interaction["request"], interaction["response"]
+    ctype = response["headers"].get("Content-Type", [""])[0]
+    return Recording(
+        name=str(path.relative_to(ROOT).with_suffix("")),
+        url=request["url"],
+        request_body=(request.get("body") or "").encode(),
+        status=int(response["code"]),
+        content_type=ctype,
+        body=response["body"].encode(),
+    )
+
+
+@cache
+def recordings() -> tuple[Recording, ...]:
+    return tuple(_one(p) for p in sorted(ROOT.rglob("*.yaml")))
+
+
+def where(predicate: object = None, *, url_suffix: str = "", sse: bool | None = None,
+          status: int | None = 200) -> list[Recording]:
+    out = []
+    for r in recordings():
+        if url_suffix and not r.url.endswith(url_suffix):
+            continue
+        if sse is not None and r.is_sse != sse:
+            continue
+        if status is not None and r.status != status:
+            continue
+        out.append(r)
+    return out
+
+
+def random_splits(data: bytes, rng: random.Random, max_piece: int = 64) -> list[bytes]:
+    pieces, i = [], 0
+    while i < len(data):
+        n = rng.randint(1, max_piece)
+        pieces.append(data[i:i + n])
+        i += n
+    return pieces
+
+
+def splits(data: bytes, seed: int) -> Iterator[tuple[str, list[bytes]]]:
+    """Whole, byte by byte, and three seeded random splits (small and large pieces)."""
+    yield "whole", [data]
+    yield "bytewise", [data[i:i + 1] for i in range(len(data))]
+    rng = random.Random(seed)
+    for max_piece in (7, 100, 4096):
+        yield f"random{max_piece}", random_splits(data, rng, max_piece)
