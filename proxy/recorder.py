@@ -1,0 +1,125 @@
+"""One finished request → estimated charge, metrics, per-customer totals and one usage log line.
+
+``record`` runs in the handler's ``finally``: synchronous, O(1), and it never raises (a bug here
+must not turn a served request into an error); internal failures are logged and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from decimal import Decimal
+
+from prometheus_client import CollectorRegistry
+
+from . import __version__
+from .config import Settings
+from .ledger import Ledger, uses_file
+from .ledgerfile import read_lines
+from .metrics import Metrics
+from .pricing import Pricing
+from .record import RequestRecord
+from .totals import Totals
+from .usageline import decode_line
+
+log = logging.getLogger(__name__)
+
+
+class Recorder:
+    """The handler's sink. Owns nothing it did not get: build it with ``Recorder.open``."""
+
+    __slots__ = ("_failures", "ledger", "metrics", "pricing", "settings", "totals")
+
+    def __init__(self, settings: Settings, metrics: Metrics, ledger: Ledger | None,
+                 totals: Totals, pricing: Pricing) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.ledger = ledger
+        self.totals = totals
+        self.pricing = pricing
+        self._failures = 0
+
+    @classmethod
+    async def open(cls, settings: Settings, registry: CollectorRegistry, *,
+                   replay: bool = True, version: str = __version__) -> Recorder:
+        """Build the metering stack, replay the usage log into the totals, start the log writer.
+
+        Replay (``replay=True``, file logs only) makes ``/usage`` totals and graduated-tier
+        positions survive a restart; it reads the retained rotated files in a thread.
+        """
+        metrics = Metrics(registry, settings.metrics, version=version, priced=bool(settings.meters))
+        cfg = settings.usage_log
+        ledger = Ledger(cfg, observer=metrics) if cfg.path is not None else None
+        rec = cls(settings, metrics, ledger, Totals(), Pricing(settings.meters))
+        if replay and uses_file(cfg) and cfg.path is not None:
+            path, backups = cfg.path, cfg.backups
+            n = await asyncio.to_thread(lambda: rec.replay(read_lines(path, backups)))
+            log.info("usage log %s: replayed %d records into the totals", path, n)
+        if ledger is not None:
+            await ledger.start()
+            metrics.watch(usage_log_pending=lambda: ledger.pending)
+        return rec
+
+    async def aclose(self) -> None:
+        """Flush and fsync every accepted line. Call after the last request has finished."""
+        if self.ledger is not None:
+            await self.ledger.aclose()
+
+    def usage_log_healthy(self) -> bool:
+        """For ``Runtime.usage_log_healthy``: false while the log cannot be written."""
+        return self.ledger is None or self.ledger.healthy
+
+    def record(self, rec: RequestRecord) -> None:
+        """Account for one finished request. Never blocks, never raises."""
+        try:
+            charge = self._charge(rec)
+        except Exception:
+            charge = None
+            self._failed(rec, "pricing")
+        # Each step on its own: the durable line matters most and must not depend on the rest.
+        if self.ledger is not None:
+            try:
+                self.ledger.submit(rec, charge)
+            except Exception:
+                self._failed(rec, "usage log")
+        try:
+            self.totals.add(rec, charge)
+        except Exception:
+            self._failed(rec, "totals")
+        try:
+            self.metrics.observe(rec, charge)
+        except Exception:
+            self._failed(rec, "metrics")
+
+    def replay(self, lines: Iterable[bytes]) -> int:
+        """Rebuild totals and tier positions from usage log lines; unreadable lines are skipped.
+
+        Charges are recomputed with today's prices, so a changed price list applies to the
+        replayed history the same way it would have applied live.
+        """
+        n = 0
+        for line in lines:
+            decoded = decode_line(line)
+            if decoded is None:
+                continue
+            rec = decoded[0]
+            self.totals.add(rec, self._charge(rec))
+            n += 1
+        return n
+
+    def _charge(self, rec: RequestRecord) -> Decimal | None:
+        if rec.outcome == "rejected":
+            return None
+        return self.pricing.charge(rec.customer_id, rec.meter_slug, rec.usage)
+
+    def _failed(self, rec: RequestRecord, step: str) -> None:
+        self._failures += 1
+        # Counting a failure must not fail the request.
+        with contextlib.suppress(Exception):
+            self.metrics.recorder_error()
+        # Once, then at 2, 4, 8, …: a bug on every request must not flood the log.
+        if self._failures & (self._failures - 1) == 0:
+            log.exception("recording request %s failed in %s (%d failures so far)",
+                          rec.request_id, step, self._failures)
