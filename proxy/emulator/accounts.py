@@ -169,7 +169,10 @@ class LocalAccounts:
         scope = self.scope(merchant_id)
         meter = None if meter_slug is None else meter_by_slug(scope, meter_slug)
         customer = None if customer_id is None else scope.customers.get(customer_id)
-        return record(scope, usage, meter=meter, customer=customer, bill=True)
+        row = record(scope, usage, meter=meter, customer=customer, bill=True)
+        self._inserted += 1
+        enforce_cap(scope, self._max_requests, self._inserted)
+        return row
 
     def _resolve(self, scope: Scope, token: DecodedToken) -> tuple[Meter | None, Customer | None]:
         if token.customer_id is not None and token.meter_slug is None:

@@ -45,7 +45,7 @@ def create_customer(scope: Scope, *, reference_id: str | None = None, phone: str
 
 
 def update_customer(scope: Scope, customer_id: str,
-                    changes: Mapping[str, str | Mapping[str, str] | None]) -> Customer:
+                    changes: Mapping[str, object]) -> Customer:
     """``changes`` holds only the fields the caller sent; a ``None`` value clears the field."""
     c = need(scope.customers.get(customer_id), "customer", customer_id)
     for key, value in changes.items():
@@ -56,7 +56,8 @@ def update_customer(scope: Scope, customer_id: str,
         elif key == "metadata":
             if value is not None and not isinstance(value, Mapping):
                 raise Invalid("metadata must be an object or null")
-            c = dataclasses.replace(c, metadata=None if value is None else tuple(value.items()))
+            c = dataclasses.replace(c, metadata=None if value is None else tuple(
+                (str(k), str(v)) for k, v in value.items()))
     return scope.customers.put(c)
 
 

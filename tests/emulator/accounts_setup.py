@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -46,11 +47,13 @@ class World:
         return [json.loads(d.body)["event"] for d in self.deliveries]
 
 
-def world(store: Store | None = None, *, max_requests: int = 100_000) -> World:
+def world(store: Store | None = None, *, max_requests: int = 100_000,
+          deliver: Callable[[Delivery], object] | None = None) -> World:
+    """Deliveries are collected in ``World.deliveries`` unless ``deliver`` sends them."""
     clock = Clock()
     deliveries: list[Delivery] = []
-    acc = LocalAccounts(store or MemoryStore(), clock=clock, deliver=deliveries.append,
-                        max_requests=max_requests)
+    acc = LocalAccounts(store or MemoryStore(), clock=clock,
+                        deliver=deliver or deliveries.append, max_requests=max_requests)
     mid = acc.add_secret_key(Secret(SECRET))
     return World(acc, mid, clock, deliveries)
 
