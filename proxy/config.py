@@ -77,6 +77,9 @@ class Gateway:
     max_connections: int = 512
     #: Retries of connection *establishment* only; a request that may have reached Lava is never replayed.
     connect_retries: int = 2
+    #: An idle pooled connection is closed after this long: below common server keep-alive timeouts
+    #: (nginx 75 s, AWS ALB 60 s), so the server rarely closes one just as a request goes out on it.
+    keepalive_expiry: float = 15.0
     #: ``lean``: the sidecar's own keep-alive client on httptools (fast); ``aiohttp``: ClientSession.
     client: Literal["lean", "aiohttp"] = "aiohttp"
 

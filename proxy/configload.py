@@ -316,6 +316,7 @@ def _build(r: _Reader, env: Mapping[str, str]) -> c.Settings:
         idle_timeout=g.get("idle_timeout_seconds", float, d.idle_timeout, _positive),
         max_connections=g.get("max_connections", int, d.max_connections, _positive),
         connect_retries=g.get("connect_retries", int, d.connect_retries, _non_negative),
+        keepalive_expiry=g.get("keepalive_expiry_seconds", float, d.keepalive_expiry, _positive),
         client=cast(Any, g.choice("client", ("lean", "aiohttp"), d.client)),
     )
     g.finish()
