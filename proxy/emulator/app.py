@@ -23,10 +23,11 @@ async def _request_ids(request: web.Request, handler: Handler) -> web.StreamResp
     try:
         return await handler(request)
     except web.HTTPException as exc:
-        if exc.status in (404, 405, 413) and not exc.text:
-            return refusal(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+        # aiohttp's own plain-text refusals (no route, wrong method, body too large) in Lava's
+        # JSON error shape; errors a handler rendered itself pass through.
         if exc.status in (404, 405, 413) and exc.content_type == "text/plain":
-            return refusal(exc.status, exc.reason.lower().replace(" ", "_"), exc.text or "")
+            return refusal(exc.status, exc.reason.lower().replace(" ", "_"),
+                           f"{exc.reason}: {request.method} {request.path[:200]}")
         raise
 
 
@@ -50,6 +51,8 @@ def create_gateway_app(state: GatewayState, *,
     app[STATE] = state
     app.on_response_prepare.append(_stamp)
     app.router.add_route("*", "/v1/forward", forward)
+    # The OpenAI SDK turns a base URL ".../forward?u=…/" into ".../forward/?u=…": accept both.
+    app.router.add_route("*", "/v1/forward/", forward)
     app.router.add_get("/healthz", _healthz)
     if state.options.passthrough:
         app.cleanup_ctx.append(_client_session)

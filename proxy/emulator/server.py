@@ -37,9 +37,11 @@ class RunningGateway:
         return f"{self.url}/v1/forward?u={quote(provider_url, safe='')}"
 
     def sdk_base_url(self, provider_root: str) -> str:
-        """A base URL an SDK can append its paths to (the unencoded ``u`` trick of lava-api.md 3.1),
-        e.g. ``sdk_base_url("https://api.openai.com/v1")`` for the OpenAI SDK."""
-        return f"{self.url}/v1/forward?u={provider_root}"
+        """A base URL an SDK can append its paths to (the unencoded ``u`` trick of lava-api.md 3.1):
+        ``sdk_base_url("https://api.openai.com/v1")`` for the OpenAI SDK,
+        ``sdk_base_url("https://api.anthropic.com")`` for Anthropic's. The trailing slash matters:
+        the OpenAI SDK joins its path to the base URL's text."""
+        return f"{self.url}/v1/forward?u={provider_root.rstrip('/')}/"
 
 
 @asynccontextmanager

@@ -2,23 +2,24 @@
 
 Lava documents a percent-encoded ``u`` but unencoded values work and are common, and SDKs pointed at
 ``…/forward?u=https://api.openai.com/v1`` append their path (and their own query parameters) after
-it; see ../shared/reference/lava-api.md 3.1. So the raw ``u`` is taken as it came, decoded only
-when it is encoded, and parameters Lava does not own are handed on to the provider URL.
+it; see ../shared/reference/lava-api.md 3.1. So ``u`` is decoded once, as any query parameter is
+(HTTP clients re-encode parts of it anyway: yarl turns ``%3A%2F%2F`` back into ``://``), characters
+a URL cannot hold are re-escaped, and parameters Lava does not own go on to the provider URL.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import unquote, unquote_plus, urlsplit
+from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
 from ..errors import RequestRejected
 
 #: Query parameters that belong to Lava, not to the provider URL.
 LAVA_PARAMS: Final = frozenset({"u", "metadata"})
 MAX_URL_CHARS: Final = 8192
-_CONTROL: Final = re.compile(r"[\x00-\x20\x7f]")
+#: RFC 3986 reserved and unreserved characters plus "%": what ``quote`` must leave alone.
+_URL_SAFE: Final = ":/?#[]@!$&'()*+,;=-._~%"
 
 
 class TargetInvalid(RequestRejected):
@@ -60,16 +61,15 @@ def parse_forward_query(raw_query: str) -> Target:
         raise TargetInvalid(
             "Missing 'u': call /v1/forward?u=<percent-encoded provider URL>, for example "
             "/v1/forward?u=https%3A%2F%2Fapi.openai.com%2Fv1%2Fchat%2Fcompletions.")
-    url = raw_u if raw_u[:8].lower().startswith(("http://", "https://")) else unquote(raw_u)
+    url = quote(unquote(raw_u), safe=_URL_SAFE)
     if extra:
         url += ("&" if "?" in url else "?") + "&".join(extra)
     return _validated(url, metadata)
 
 
 def _validated(url: str, metadata: str | None) -> Target:
-    if len(url) > MAX_URL_CHARS or _CONTROL.search(url):
-        raise TargetInvalid("'u' must be a URL without spaces or control characters, "
-                            f"at most {MAX_URL_CHARS} characters long.")
+    if len(url) > MAX_URL_CHARS:
+        raise TargetInvalid(f"'u' must be at most {MAX_URL_CHARS} characters long.")
     try:
         parts = urlsplit(url)
         host = parts.hostname

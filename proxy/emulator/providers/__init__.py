@@ -5,6 +5,7 @@ Anthropic (``api.anthropic.com``), and a generic OpenAI-compatible mock for ever
 from __future__ import annotations
 
 from typing import Final
+from urllib.parse import unquote
 
 from ...errors import Shape
 from ...usage.base import Api
@@ -56,8 +57,9 @@ def api_of(host: str, path: str) -> Api:
 
 
 def _model_id(path: str) -> str | None:
+    """The id after ``/models/``; ids may hold slashes (``groq/compound``), escaped or not."""
     _, sep, rest = path.rstrip("/").partition("/models/")
-    return rest if sep and rest else None
+    return unquote(rest) if sep and rest else None
 
 
 def mock_reply(req: MockRequest) -> Reply:

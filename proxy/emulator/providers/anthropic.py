@@ -28,9 +28,9 @@ from .common import (
     sse,
 )
 
-MODELS: Final = (("claude-opus-4-1", "Claude Opus 4.1"), ("claude-sonnet-4-5", "Claude Sonnet 4.5"),
-                 ("claude-haiku-4-5", "Claude Haiku 4.5"), ("claude-3-5-haiku-latest",
-                                                           "Claude Haiku 3.5"))
+MODELS: Final = (("claude-opus-5", "Claude Opus 5"), ("claude-sonnet-5", "Claude Sonnet 5"),
+                 ("claude-haiku-4-5", "Claude Haiku 4.5"),
+                 ("claude-haiku-4-5-20251001", "Claude Haiku 4.5"))
 CREATED_AT: Final = "2025-05-14T00:00:00Z"
 
 
