@@ -1,0 +1,163 @@
+"""The measurement plan and its phases, interleaved: every round runs each phase on every target in turn.
+
+Interleaving (phase by phase, target order rotated each round) spreads the VM's CPU-steal
+episodes over all targets alike; figures are per round, and the report takes medians.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import uvloop
+
+from . import payloads, procfs, streams
+from .loadgen import LoadResult, h2load
+from .stats import percentile, rounded
+from .targets import Target
+from .vmstat import VmstatLog
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    rounds: int
+    n_c1: int  # requests per round at concurrency 1 (low load)
+    n_load: int  # requests per round at ``load_c`` (CPU per request, requests/s, moderate load)
+    load_c: int
+    streams: int  # paced SSE streams per round
+    stream_c: int
+    hold: int  # streams held open together in the memory phase
+    hold_timeout: float
+    warmup: int
+    interval: float  # the fake's pacing between stream chunks
+
+    @classmethod
+    def full(cls) -> Plan:
+        return cls(rounds=3, n_c1=2000, n_load=20000, load_c=32, streams=64, stream_c=16,
+                   hold=1000, hold_timeout=60.0, warmup=500, interval=0.020)
+
+    @classmethod
+    def smoke(cls) -> Plan:
+        return cls(rounds=1, n_c1=50, n_load=500, load_c=32, streams=8, stream_c=8,
+                   hold=50, hold_timeout=20.0, warmup=20, interval=0.020)
+
+
+def _run(coro: Any) -> Any:
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+def _scaled(n: int, t: Target, floor: int) -> int:
+    return n if t.scale >= 1 else max(min(n, floor), math.ceil(n * t.scale))
+
+
+def _ms(us: float | None) -> float | None:
+    return rounded(None if us is None else us / 1000.0)
+
+
+@dataclass
+class Runner:
+    """Runs phases against targets, charging CPU to their PIDs; ``upstream_pids`` is the fake."""
+
+    plan: Plan
+    upstream_pids: list[int]
+    vm: VmstatLog
+
+    def load(self, t: Target, n: int, c: int) -> LoadResult:
+        t.sent += n
+        return h2load(t.url(), n=n, c=c, body=payloads.request_body(stream=False), headers=t.headers,
+                      pids=t.pids(), upstream_pids=self.upstream_pids,
+                      timeout=max(60.0, n / (t.scale * 500.0)))
+
+    def c1(self, t: Target) -> dict[str, Any]:
+        r = self.load(t, _scaled(self.plan.n_c1, t, 50), 1)
+        return {"n": r.n, "errors": r.errors, "rps": round(r.rps, 1),
+                "p50_ms": _ms(percentile(r.latencies_us, 50)),
+                "p99_ms": _ms(percentile(r.latencies_us, 99))}
+
+    def loaded(self, t: Target) -> dict[str, Any]:
+        r = self.load(t, _scaled(self.plan.n_load, t, 200), self.plan.load_c)
+        return {"n": r.n, "c": self.plan.load_c, "errors": r.errors, "rps": round(r.rps, 1),
+                "p50_ms": _ms(percentile(r.latencies_us, 50)),
+                "p99_ms": _ms(percentile(r.latencies_us, 99)),
+                "cpu_us_per_req": round(r.cpu_s * 1e6 / r.n, 1) if t.is_proxy else None,
+                "cpu_ticks": round(r.cpu_s * procfs.CLK_TCK),
+                "upstream_cpu_us_per_req": round(r.upstream_cpu_s * 1e6 / r.n, 1)}
+
+    def streams(self, t: Target) -> dict[str, Any]:
+        n = _scaled(self.plan.streams, t, 8)
+        t.sent += n
+        results: list[streams.StreamResult] = _run(streams.run_streams(
+            t.port, t.path, t.headers, payloads.request_body(stream=True), count=n,
+            concurrency=self.plan.stream_c, spacing=64 * self.plan.interval / self.plan.stream_c,
+            time_limit=30.0 + 64 * self.plan.interval * 4))
+        # LiteLLM re-serialises chunks; its text is still checked, the exact bytes are not ours to judge.
+        problems: dict[str, int] = {}
+        ttfb, gaps = [], []
+        held = 0
+        for r in results:
+            if (p := r.problem()) is not None:
+                problems[p] = problems.get(p, 0) + 1
+                continue
+            if r.ttfb_s is not None:
+                ttfb.append(r.ttfb_s * 1e6)
+            g = [(b - a) * 1e6 for a, b in zip(r.event_times, r.event_times[1:], strict=False)]
+            gaps += g
+            # A chunk that arrives within a quarter interval of the one before it was held back.
+            held += sum(1 for x in g if x < self.plan.interval * 1e6 / 4)
+        return {"n": n, "errors": sum(problems.values()), "problems": problems,
+                "ttfb_p50_ms": _ms(percentile(ttfb, 50)), "ttfb_p99_ms": _ms(percentile(ttfb, 99)),
+                "gap_p50_ms": _ms(percentile(gaps, 50)), "gap_p99_ms": _ms(percentile(gaps, 99)),
+                "gap_max_ms": _ms(max(gaps) if gaps else None), "held_back_chunks": held,
+                "usage_chunks_seen": sum(r.usage_chunks for r in results)}
+
+    def warmup(self, t: Target) -> int:
+        """Warm pools and lazy imports; returns the errors seen (they count like any other)."""
+        r = self.load(t, _scaled(self.plan.warmup, t, 20), 8)
+        s = self.streams(t)
+        return r.errors + int(s["errors"])
+
+    def memory(self, t: Target) -> dict[str, Any]:
+        """RSS with ``plan.hold`` streams open at once, then again after they closed."""
+        pids = t.pids()
+        t.sent += self.plan.hold
+        timeout = self.plan.hold_timeout * (3 if t.scale < 1 else 1)
+        res: streams.HoldResult = _run(streams.hold_streams(
+            t.port, t.path, t.headers, payloads.request_body(stream=True, model=payloads.HOLD_MODEL),
+            count=self.plan.hold, open_concurrency=100, time_limit=timeout,
+            sample=lambda: procfs.rss_bytes(pids)))
+        time.sleep(1.0)
+        return {"streams": self.plan.hold, "opened": res.opened, "errors": res.errors,
+                "open_s": round(res.open_s, 2), "rss_streams_mb": round(res.rss_peak / 2**20, 1),
+                "rss_after_mb": round(procfs.rss_bytes(pids) / 2**20, 1)}
+
+    def rounds(self, targets: list[Target], progress: Callable[[str], None]) -> list[dict[str, Any]]:
+        phases: list[tuple[str, Callable[[Target], dict[str, Any]]]] = [
+            ("c1", self.c1), ("load", self.loaded), ("streams", self.streams)]
+        out: list[dict[str, Any]] = []
+        for i in range(self.plan.rounds):
+            order = targets[i % len(targets):] + targets[:i % len(targets)]
+            rnd: dict[str, Any] = {"order": [t.name for t in order]}
+            for phase, fn in phases:
+                results: dict[str, Any] = {}
+                for t in order:
+                    start = self.vm.now()
+                    fig = fn(t)
+                    fig["steal_pct"] = self.vm.steal_between(start, self.vm.now())
+                    results[t.name] = fig
+                    progress(f"round {i + 1}/{self.plan.rounds} {phase:7} {t.name:16} "
+                             + _brief(phase, fig))
+                rnd[phase] = results
+            out.append(rnd)
+        return out
+
+
+def _brief(phase: str, fig: dict[str, Any]) -> str:
+    if phase == "streams":
+        return f"ttfb p50 {fig['ttfb_p50_ms']} ms, gap p99 {fig['gap_p99_ms']} ms, errors {fig['errors']}"
+    cpu = f", cpu {fig['cpu_us_per_req']} us/req" if fig.get("cpu_us_per_req") is not None else ""
+    return f"{fig['rps']} req/s, p50 {fig['p50_ms']} ms, p99 {fig['p99_ms']} ms{cpu}, errors {fig['errors']}"

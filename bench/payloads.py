@@ -1,0 +1,120 @@
+"""The bytes of the benchmark: request bodies, the chat JSON reply and the SSE frames, built once.
+
+Shared by the fake upstream (which serves them) and the stream client (which checks what arrived),
+so every target is fed, and judged on, exactly the same content.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+MODEL = "gpt-4o-mini"
+#: A model name the fake answers with a long, slowly paced stream (the 1,000-open-streams phase).
+HOLD_MODEL = "bench-hold"
+_RESP_MODEL = "gpt-4o-mini-2024-07-18"
+_ID = "chatcmpl-BENCHx9c2a7f1e0d3b4c5a6e8f"
+_CREATED = 1755137933
+_WORDS = ("The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", "while", "the", "sidecar",
+          "meters", "every", "token", "it", "relays", "between", "the", "application", "and", "the",
+          "model", "provider", "behind", "Lava's", "gateway")
+#: 64 tokens: a stream's content, one per SSE chunk.
+STREAM_TOKENS: tuple[str, ...] = tuple(
+    (" " if i else "") + _WORDS[i % len(_WORDS)] for i in range(64))
+
+_SYSTEM = ("You are a concise assistant for a customer-support team. Answer in plain English, "
+           "cite the relevant policy section when you can, and never invent order numbers.")
+
+
+def request_body(*, stream: bool, model: str = MODEL) -> bytes:
+    """A realistic chat request (~400 bytes). Streams do not ask for usage: the sidecar adds that."""
+    doc: dict[str, object] = {
+        "model": model,
+        "messages": [
+            {"role": "system", "content": _SYSTEM},
+            {"role": "user", "content": "My parcel shows as delivered but it is not here. "
+                                        "What should I do, and how long does a refund take?"},
+        ],
+        "temperature": 0.2,
+        "max_tokens": 400,
+    }
+    if stream:
+        doc["stream"] = True
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def _usage(completion: int) -> dict[str, object]:
+    return {
+        "prompt_tokens": 61, "completion_tokens": completion, "total_tokens": 61 + completion,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                                      "accepted_prediction_tokens": 0,
+                                      "rejected_prediction_tokens": 0},
+    }
+
+
+def chat_json() -> bytes:
+    """A non-streaming chat.completion of realistic size (~1.5 KB) with a ``usage`` object."""
+    content = ("I'm sorry your parcel hasn't arrived even though it shows as delivered. Please check "
+               "around your property and with neighbours first, as carriers sometimes leave parcels "
+               "in a safe place. If it still cannot be found within 24 hours, reply here with your "
+               "order number and we will open a carrier investigation (policy section 4.2). Once the "
+               "investigation confirms the loss, which usually takes 2-3 business days, we either "
+               "send a replacement at no cost or issue a full refund to your original payment method. "
+               "Refunds normally appear within 5-10 business days depending on your bank. In the "
+               "meantime, keep any delivery notifications you received; they help the carrier trace "
+               "the parcel faster. Is there anything else I can help you with today?")
+    doc = {
+        "id": _ID, "object": "chat.completion", "created": _CREATED, "model": _RESP_MODEL,
+        "choices": [{"index": 0,
+                     "message": {"role": "assistant", "content": content, "refusal": None,
+                                 "annotations": []},
+                     "logprobs": None, "finish_reason": "stop"}],
+        "usage": _usage(142), "service_tier": "default", "system_fingerprint": "fp_bench0001",
+    }
+    return json.dumps(doc, indent=2).encode()
+
+
+def _chunk(delta: dict[str, object], finish: str | None, with_usage_field: bool) -> bytes:
+    doc: dict[str, object] = {
+        "id": _ID, "object": "chat.completion.chunk", "created": _CREATED, "model": _RESP_MODEL,
+        "service_tier": "default", "system_fingerprint": "fp_bench0001",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }
+    if with_usage_field:
+        # OpenAI puts "usage": null on every chunk but the last once include_usage is set.
+        doc["usage"] = None
+    return b"data: " + json.dumps(doc, separators=(",", ":")).encode() + b"\n\n"
+
+
+def _usage_chunk(completion: int) -> bytes:
+    doc = {"id": _ID, "object": "chat.completion.chunk", "created": _CREATED, "model": _RESP_MODEL,
+           "service_tier": "default", "system_fingerprint": "fp_bench0001", "choices": [],
+           "usage": _usage(completion)}
+    return b"data: " + json.dumps(doc, separators=(",", ":")).encode() + b"\n\n"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamScript:
+    """The SSE body as a list of writes, one per tick: write ``i`` goes out at ``i * interval``."""
+
+    writes: tuple[bytes, ...]
+
+
+def stream_script(tokens: tuple[str, ...], *, include_usage: bool) -> StreamScript:
+    """One content chunk per token, OpenAI's exact chunk shape; the last write also carries the
+    finish chunk, the usage-only chunk (when asked for) and ``data: [DONE]``."""
+    writes: list[bytes] = []
+    for i, token in enumerate(tokens):
+        delta: dict[str, object] = {"role": "assistant", "content": token} if i == 0 else {"content": token}
+        writes.append(_chunk(delta, None, include_usage))
+    tail = _chunk({}, "stop", include_usage)
+    if include_usage:
+        tail += _usage_chunk(len(tokens))
+    writes[-1] += tail + b"data: [DONE]\n\n"
+    return StreamScript(tuple(writes))
+
+
+def hold_tokens(count: int) -> tuple[str, ...]:
+    """Tokens of the long stream held open in the memory phase."""
+    return tuple((" " if i else "") + "tick" for i in range(max(count, 1)))

@@ -1,0 +1,213 @@
+"""An SSE client that times every chunk: time to first byte, inter-chunk gaps, chunks held back.
+
+Raw asyncio + httptools, one connection per stream, so the client's own cost is tiny and equal for
+every target (added figures subtract the direct run of the same round). Also holds N streams open
+at once for the memory phase.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import httptools
+
+from . import payloads
+
+EXPECTED_TEXT = "".join(payloads.STREAM_TOKENS)
+
+
+@dataclass(slots=True)
+class StreamResult:
+    status: int = 0
+    ttfb_s: float | None = None  # request written → first body byte
+    event_times: list[float] = field(default_factory=list)  # content chunks, seconds after the request
+    text: list[str] = field(default_factory=list)
+    usage_chunks: int = 0  # usage-only chunks the client saw (it never asks for them)
+    done: bool = False  # ``data: [DONE]`` seen and the response complete
+    error: str | None = None
+
+    def problem(self, expect_text: str | None = EXPECTED_TEXT) -> str | None:
+        if self.error is not None:
+            return self.error
+        if self.status != 200:
+            return f"status {self.status}"
+        if not self.done:
+            return "incomplete stream"
+        if expect_text is not None and "".join(self.text) != expect_text:
+            return "content differs from what the upstream sent"
+        return None
+
+
+def build_request(port: int, path: str, headers: Sequence[tuple[str, str]], body: bytes) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Content-Type: application/json",
+             "Accept: text/event-stream", f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+class SseClient(asyncio.Protocol):
+    """One request; ``first`` resolves at the first content chunk, ``finished`` at the end."""
+
+    def __init__(self, request: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        self.request, self.result = request, StreamResult()
+        self.first: asyncio.Future[None] = loop.create_future()
+        self.finished: asyncio.Future[None] = loop.create_future()
+        self.transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._buf = b""
+        self._t0 = self._now = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self._t0 = time.perf_counter()
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        self._now = time.perf_counter()
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._finish(f"bad HTTP response: {exc}")
+
+    def on_headers_complete(self) -> None:
+        self.result.status = self._parser.get_status_code()
+
+    def on_body(self, body: bytes) -> None:
+        r = self.result
+        if r.ttfb_s is None:
+            r.ttfb_s = self._now - self._t0
+        self._buf += body.replace(b"\r\n", b"\n")
+        while (end := self._buf.find(b"\n\n")) >= 0:
+            event, self._buf = self._buf[:end], self._buf[end + 2:]
+            for line in event.split(b"\n"):
+                if line.startswith(b"data:"):
+                    self._data(line[5:].strip())
+
+    def _data(self, payload: bytes) -> None:
+        r = self.result
+        if payload == b"[DONE]":
+            r.done = True
+            return
+        try:
+            doc = json.loads(payload)
+        except ValueError:
+            self._finish("an SSE data line is not JSON")
+            return
+        choices = doc.get("choices") if isinstance(doc, dict) else None
+        if not choices:
+            r.usage_chunks += 1 if isinstance(doc, dict) and doc.get("usage") else 0
+            return
+        content = (choices[0].get("delta") or {}).get("content")
+        if content:
+            r.event_times.append(self._now - self._t0)
+            r.text.append(content)
+            if not self.first.done():
+                self.first.set_result(None)
+
+    def on_message_complete(self) -> None:
+        self.result.done = self.result.done and not self._buf.strip()
+        self._finish(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._finish("connection closed before the stream ended")
+
+    def _finish(self, error: str | None) -> None:
+        if not self.finished.done():
+            if error is not None and self.result.error is None:
+                self.result.error = error
+            self.finished.set_result(None)
+        if not self.first.done():
+            self.first.set_result(None)
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def _one(port: int, request: bytes, time_limit: float) -> StreamResult:
+    loop = asyncio.get_running_loop()
+    try:
+        _, proto = await asyncio.wait_for(
+            loop.create_connection(lambda: SseClient(request), "127.0.0.1", port), time_limit)
+    except (OSError, TimeoutError) as exc:
+        return StreamResult(error=f"connect: {exc!r}")
+    try:
+        await asyncio.wait_for(asyncio.shield(proto.finished), time_limit)
+    except TimeoutError:
+        proto._finish("timed out")
+    return proto.result
+
+
+async def run_streams(port: int, path: str, headers: Sequence[tuple[str, str]], body: bytes, *,
+                      count: int, concurrency: int, spacing: float,
+                      time_limit: float) -> list[StreamResult]:
+    """``count`` streams starting ``spacing`` seconds apart, at most ``concurrency`` at a time.
+
+    Staggered starts, as requests arrive in life: a burst of simultaneous connects measures the
+    accept queue, not the time a proxy adds to one stream's first byte.
+    """
+    request = build_request(port, path, headers, body)
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(k: int) -> StreamResult:
+        await asyncio.sleep(k * spacing)
+        async with sem:
+            return await _one(port, request, time_limit)
+
+    return list(await asyncio.gather(*(one(k) for k in range(count))))
+
+
+@dataclass(frozen=True, slots=True)
+class HoldResult:
+    opened: int  # streams that delivered their first chunk and were all open together
+    errors: int
+    rss_peak: int  # bytes, the largest ``sample()`` while all were open
+    open_s: float  # time to get them all open
+
+
+async def hold_streams(port: int, path: str, headers: Sequence[tuple[str, str]], body: bytes, *,
+                       count: int, open_concurrency: int, time_limit: float,
+                       sample: Callable[[], int]) -> HoldResult:
+    """Open ``count`` long streams, wait until each has sent its first chunk, sample memory, close."""
+    loop = asyncio.get_running_loop()
+    request = build_request(port, path, headers, body)
+    sem = asyncio.Semaphore(open_concurrency)
+    clients: list[SseClient] = []
+    t0 = loop.time()
+    deadline = t0 + time_limit
+
+    async def open_one() -> bool:
+        async with sem:
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            try:
+                _, proto = await asyncio.wait_for(
+                    loop.create_connection(lambda: SseClient(request), "127.0.0.1", port), left)
+            except (OSError, TimeoutError):
+                return False
+            clients.append(proto)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(proto.first), max(deadline - loop.time(), 0.01))
+            r = proto.result
+            return r.status == 200 and bool(r.event_times) and r.error is None
+
+    try:
+        oks = await asyncio.gather(*(open_one() for _ in range(count)))
+        open_s = loop.time() - t0
+        peak = 0
+        for _ in range(5):  # a few samples over a second: allocations settle after the last open
+            peak = max(peak, sample())
+            await asyncio.sleep(0.25)
+        still_open = sum(1 for c in clients if not c.finished.done())
+    finally:
+        for c in clients:
+            if c.transport is not None:
+                c.transport.close()
+    opened = min(sum(oks), still_open)
+    return HoldResult(opened=opened, errors=count - opened, rss_peak=peak, open_s=open_s)

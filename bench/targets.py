@@ -1,0 +1,170 @@
+"""The things measured: direct (no proxy), nginx, lava-sidecar (one per gateway client), LiteLLM.
+
+Each is started against the same fake upstream, as a real process on a loopback port, and is
+described by a ``Target``: where to send requests, which headers, which PIDs to charge CPU and
+memory to, and how long it took to become ready.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from .processes import Proc, free_port, http_get_status, spawn, wait_ready
+
+Kind = Literal["direct", "nginx", "sidecar", "litellm"]
+CHAT_PATH = "/v1/chat/completions"
+CUSTOMER, METER = "cus_bench_0001", "chat-tokens"
+#: What an app sends to every target: its dummy key (the sidecar drops it) and who the request is for.
+APP_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Authorization", "Bearer sk-app-dummy-key"),
+    ("X-Lava-Customer-Id", CUSTOMER),
+    ("X-Lava-Meter", METER),
+)
+
+
+@dataclass
+class Target:
+    name: str
+    kind: Kind
+    port: int
+    headers: tuple[tuple[str, str], ...] = APP_HEADERS
+    path: str = CHAT_PATH
+    proc: Proc | None = None
+    startup_s: float | None = None
+    #: Fraction of each phase's request count this target gets (LiteLLM serves ~70 requests/s).
+    scale: float = 1.0
+    #: Requests (and streams) sent, to compare with the usage log's line count.
+    sent: int = 0
+    info: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def is_proxy(self) -> bool:
+        return self.kind != "direct"
+
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+    def pids(self) -> list[int]:
+        return self.proc.pids() if self.proc is not None else []
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+
+
+def direct(upstream_port: int) -> Target:
+    return Target("direct", "direct", upstream_port)
+
+
+_NGINX_CONF = """\
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+worker_rlimit_nofile 16384;
+events {{ worker_connections 8192; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/client_temp;
+  proxy_temp_path {d}/proxy_temp;
+  fastcgi_temp_path {d}/fastcgi_temp;
+  uwsgi_temp_path {d}/uwsgi_temp;
+  scgi_temp_path {d}/scgi_temp;
+  upstream up {{ server 127.0.0.1:{up}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location = /__ready {{ return 200 "ok"; }}
+    location / {{
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_read_timeout 600s;
+    }}
+  }}
+}}
+"""
+
+
+def nginx(workdir: Path, upstream_port: int) -> Target:
+    """nginx as a plain reverse proxy, one worker (the sidecar is one process too): the floor."""
+    d = workdir / "nginx"
+    d.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    conf = d / "nginx.conf"
+    conf.write_text(_NGINX_CONF.format(d=d, up=upstream_port, port=port))
+    version = subprocess.run(["nginx", "-v"], capture_output=True, text=True, check=False).stderr.strip()
+    proc = spawn("nginx", ["nginx", "-c", str(conf), "-p", str(d), "-g", "daemon off;"],
+                 log_path=d / "stderr.log")
+    t = Target("nginx", "nginx", port, proc=proc, info={"version": version, "workers": 1})
+    try:
+        t.startup_s = wait_ready(proc, lambda: http_get_status(port, "/__ready") == 200, timeout=15)
+    except BaseException:
+        proc.stop()
+        raise
+    return t
+
+
+def _sidecar_argv() -> list[str]:
+    script = Path(sys.executable).parent / "lava-sidecar"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "proxy"]
+
+
+def sidecar(workdir: Path, upstream_port: int, client: str) -> Target:
+    """``lava-sidecar serve`` as a pod runs it: metering, metrics and the usage log (to a file) on."""
+    d = workdir / f"sidecar-{client}"
+    d.mkdir(parents=True, exist_ok=True)
+    port, admin = free_port(), free_port()
+    usage_log = d / "usage.jsonl"
+    config = d / "sidecar.yaml"
+    config.write_text(
+        f"listen: 127.0.0.1:{port}\n"
+        f"admin_listen: 127.0.0.1:{admin}\n"
+        f"gateway: {{client: {client}}}\n"
+        f"usage_log: {{path: '{usage_log}'}}\n"
+        "metrics: {customer_label: true}\n"
+        "logging: {level: warning, format: json}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAVA_")}
+    # A throwaway test key, in the environment only: never written to the config or any file.
+    env["LAVA_SECRET_KEY"] = "aks_test_bench" + secrets.token_hex(12)
+    env["LAVA_GATEWAY_URL"] = f"http://127.0.0.1:{upstream_port}"
+    proc = spawn(f"sidecar-{client}", [*_sidecar_argv(), "serve", "--config", str(config)],
+                 log_path=d / "output.log", env=env)
+    t = Target(f"sidecar-{client}", "sidecar", port, proc=proc,
+               info={"client": client, "admin_port": admin, "usage_log": str(usage_log)})
+    try:
+        t.startup_s = wait_ready(proc, lambda: http_get_status(admin, "/readyz") == 200, timeout=30)
+    except BaseException:
+        proc.stop()
+        raise
+    return t
+
+
+def sidecar_after_stop(t: Target) -> None:
+    """Once stopped (usage log flushed): how many requests the log metered against what was sent."""
+    path = t.info.get("usage_log")
+    if isinstance(path, str):
+        try:
+            with open(path, "rb") as f:
+                t.info["usage_log_lines"] = sum(1 for _ in f)
+        except OSError:
+            t.info["usage_log_lines"] = 0
+    t.info["requests_sent"] = t.sent
+
+
+def sidecar_metrics_size(t: Target) -> int | None:
+    """Bytes of a /metrics scrape (proves the admin listener serves metrics while under test)."""
+    admin = t.info.get("admin_port")
+    if not isinstance(admin, int):
+        return None
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5) as r:
+            return len(r.read())
+    except OSError:
+        return None
