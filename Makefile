@@ -34,5 +34,16 @@ serve: $(STAMP)
 dev-gateway: $(STAMP)
 	$(BIN)/lava-sidecar dev-gateway
 
+## Benchmark: direct, nginx, lava-sidecar (lean and aiohttp clients) against one fake upstream,
+## interleaved, ~10 min; results in bench-results/. BENCH_ARGS=--with-litellm adds LiteLLM (installs it).
+bench: $(STAMP)
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python -m bench.run --out bench-results $(BENCH_ARGS)
+
+## A few hundred requests: proves the harness works (CI); asserts no speed.
+bench-smoke: $(STAMP)
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python -m bench.run --smoke --out bench-results/smoke
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
