@@ -1,21 +1,22 @@
 """Every Prometheus metric the sidecar exports, on an injected ``CollectorRegistry``.
 
 Names, labels and buckets are the contract in docs (dashboards and alerts use them verbatim).
-``observe`` is on the request path: label children are cached per label tuple, because
-``labels(**kw)`` validates and hashes on every call (a few µs each, many per request).
+``observe`` is on the request path, so the per-request families are lock-free dicts
+(``metricfamilies``); rare events use prometheus_client's own counters, children made once.
 """
 
 from __future__ import annotations
 
 import platform
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Final, Generic, TypeVar
+from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from .config import Metrics as MetricsConfig
 from .labels import OVERFLOW, LabelCap
+from .metricfamilies import CounterFamily, FamiliesCollector, HistogramFamily
 from .record import RequestRecord
 from .usage.base import Api
 
@@ -44,30 +45,6 @@ _GENAI_OPERATION: Final = {Api.CHAT: "chat", Api.MESSAGES: "chat", Api.RESPONSES
 _GENAI_PROVIDER: Final = {"mistral": "mistral_ai", "xai": "x_ai", "google": "gcp.gemini",
                           "bedrock": "aws.bedrock", "vertex": "gcp.vertex_ai",
                           "azure": "azure.ai.openai", "watsonx": "ibm.watsonx.ai"}
-_TOKEN_TYPES: Final = ("input", "output", "cache_read", "cache_write", "reasoning")
-
-C = TypeVar("C")
-
-
-class _Children(Generic[C]):
-    """``metric.labels(*key)`` memoised; bounded because every label value is bounded."""
-
-    __slots__ = ("_cache", "_labels")
-
-    def __init__(self, labels: Callable[..., C]) -> None:
-        self._labels = labels
-        self._cache: dict[tuple[Hashable, ...], C] = {}
-
-    def get(self, *key: str) -> C:
-        child = self._cache.get(key)
-        if child is None:
-            child = self._cache[key] = self._labels(*key)
-        return child
-
-
-def _code(status: int) -> str:
-    return str(status) if 100 <= status <= 599 else "0"
-
 
 class Metrics:
     """The sidecar's metrics. Create once per app; pass the registry the admin app serves."""
@@ -85,37 +62,57 @@ class Metrics:
         def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
             return Counter(name, doc, labels, registry=r)
 
-        def histogram(name: str, doc: str, labels: tuple[str, ...],
-                      buckets: tuple[float, ...]) -> Histogram:
-            return Histogram(name, doc, labels, buckets=buckets, registry=r)
-
         usage_labels = ("provider", "api", "model", *cust, "meter")
-        self._requests = _Children(counter(
+        self._requests = CounterFamily(
             "lava_sidecar_requests_total", "Finished requests by HTTP status sent to the client.",
-            (*usage_labels, "code")).labels)
-        self._tokens = _Children(counter(
+            (*usage_labels, "code"))
+        self._tokens = CounterFamily(
             "lava_sidecar_tokens_total", "Provider-reported (or estimated) tokens; cache_* are "
-            "parts of input, reasoning is part of output.", (*usage_labels, "type")).labels)
-        self._characters = _Children(counter(
-            "lava_sidecar_characters_total", "Text-to-speech input characters.",
-            usage_labels).labels)
-        self._audio = _Children(counter(
+            "parts of input, reasoning is part of output.", (*usage_labels, "type"))
+        self._characters = CounterFamily(
+            "lava_sidecar_characters_total", "Text-to-speech input characters.", usage_labels)
+        self._audio = CounterFamily(
             "lava_sidecar_audio_seconds_total", "Audio seconds transcribed or translated.",
-            usage_labels).labels)
-        self._charge: _Children[Counter] | None = _Children(counter(
+            usage_labels)
+        self._charge = CounterFamily(
             "lava_sidecar_charge_usd_total", "Estimated charge from the configured meter prices.",
-            (*cust, "meter")).labels) if priced else None
-        self._records = _Children(counter(
+            (*cust, "meter"))
+        self._records = CounterFamily(
             "lava_sidecar_usage_records_total", "Forwarded requests by where their usage came from.",
-            ("provider", "api", "source", "partial")).labels)
+            ("provider", "api", "source", "partial"))
+        self._duration = HistogramFamily(
+            "lava_sidecar_request_duration_seconds", "Request received to last byte relayed.",
+            ("provider", "api", "stream"), DURATION_BUCKETS)
+        self._ttfb = HistogramFamily(
+            "lava_sidecar_time_to_first_byte_seconds", "Request received to first body byte "
+            "relayed, streams only.", ("provider", "api"), TTFB_BUCKETS)
+        self._overhead = HistogramFamily(
+            "lava_sidecar_overhead_seconds", "Time the sidecar itself added.",
+            ("provider", "api"), OVERHEAD_BUCKETS)
+        self._genai_tokens = HistogramFamily(
+            "gen_ai_client_token_usage", "OpenTelemetry gen_ai.client.token.usage.",
+            ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_token_type",
+             "gen_ai_request_model", "gen_ai_response_model"), GENAI_TOKEN_BUCKETS)
+        self._genai_duration = HistogramFamily(
+            "gen_ai_client_operation_duration_seconds",
+            "OpenTelemetry gen_ai.client.operation.duration.",
+            ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model",
+             "error_type"), GENAI_DURATION_BUCKETS)
+        # The charge family exists only with prices: an always-empty metric would suggest "free".
+        self._priced = priced
+        r.register(FamiliesCollector(
+            f for f in (self._requests, self._tokens, self._characters, self._audio,
+                        self._charge if priced else None, self._records, self._duration,
+                        self._ttfb, self._overhead, self._genai_tokens, self._genai_duration)
+            if f is not None))
         upstream = counter("lava_sidecar_upstream_errors_total",
                            "Failures talking to the Lava gateway.", ("reason",))
         self._upstream = {reason: upstream.labels(reason) for reason in UPSTREAM_REASONS}
         self._connect_retries = counter("lava_sidecar_connect_retries_total",
                                         "Connection attempts to the gateway that were retried.")
-        self._rejected = _Children(counter(
+        self._rejected = counter(
             "lava_sidecar_rejected_requests_total", "Requests the sidecar refused itself (4xx/503).",
-            ("reason",)).labels)
+            ("reason",))
         self._unattributed = counter("lava_sidecar_unattributed_requests_total",
                                      "Requests without a customer, billed to the merchant by config.")
         overflow = counter("lava_sidecar_label_overflow_total",
@@ -123,9 +120,9 @@ class Metrics:
         self._customer_overflow = overflow.labels("customer")
         self._model_overflow = overflow.labels("model")
         self._meter_overflow = overflow.labels("meter")
-        self._extractor_errors = _Children(counter(
+        self._extractor_errors = counter(
             "lava_sidecar_extractor_errors_total", "Responses whose usage reader failed.",
-            ("api",)).labels)
+            ("api",))
         disconnects = counter("lava_sidecar_client_disconnects_total",
                               "Clients that went away before the response was complete.", ("stage",))
         self._disconnect_before = disconnects.labels("before_response")
@@ -146,24 +143,6 @@ class Metrics:
                            "draining.", registry=r)
         Gauge("lava_sidecar_build_info", "Build information.", ("version", "python"),
               registry=r).labels(version, platform.python_version()).set(1)
-        self._duration = _Children(histogram(
-            "lava_sidecar_request_duration_seconds", "Request received to last byte relayed.",
-            ("provider", "api", "stream"), DURATION_BUCKETS).labels)
-        self._ttfb = _Children(histogram(
-            "lava_sidecar_time_to_first_byte_seconds", "Request received to first body byte "
-            "relayed, streams only.", ("provider", "api"), TTFB_BUCKETS).labels)
-        self._overhead = _Children(histogram(
-            "lava_sidecar_overhead_seconds", "Time the sidecar itself added.",
-            ("provider", "api"), OVERHEAD_BUCKETS).labels)
-        self._genai_tokens = _Children(histogram(
-            "gen_ai_client_token_usage", "OpenTelemetry gen_ai.client.token.usage.",
-            ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_token_type",
-             "gen_ai_request_model", "gen_ai_response_model"), GENAI_TOKEN_BUCKETS).labels)
-        self._genai_duration = _Children(histogram(
-            "gen_ai_client_operation_duration_seconds",
-            "OpenTelemetry gen_ai.client.operation.duration.",
-            ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model",
-             "error_type"), GENAI_DURATION_BUCKETS).labels)
 
     # -- gauges read at scrape time (no cost on the request path) -------------------------------
 
@@ -200,7 +179,7 @@ class Metrics:
     # -- one finished request -------------------------------------------------------------------
 
     def observe(self, rec: RequestRecord, charge: Decimal | None) -> None:
-        """Count one finished request. Pure bookkeeping: no I/O, no awaits."""
+        """Count one finished request. Pure bookkeeping on the loop thread: no I/O, no locks."""
         provider, api, u = rec.provider, rec.api.value, rec.usage
         model = self._models.admit(rec.model or "")
         if model is OVERFLOW:
@@ -213,39 +192,48 @@ class Metrics:
             if customer is OVERFLOW:
                 self._customer_overflow.inc()
             key: tuple[str, ...] = (provider, api, model, customer, meter)
+            charge_key: tuple[str, ...] = (customer, meter)
         else:
             key = (provider, api, model, meter)
-        self._requests.get(*key, _code(rec.status)).inc()
+            charge_key = (meter,)
+        status = rec.status
+        self._requests.inc((*key, str(status) if 100 <= status <= 599 else "0"))
         if rec.identity_via == "merchant":
             self._unattributed.inc()
         if rec.outcome == "rejected":
-            self._rejected.get(self._reasons.admit(rec.error_code or "unknown")).inc()
+            self._rejected.labels(self._reasons.admit(rec.error_code or "unknown")).inc()
             return
         # Everything below concerns requests that were sent on.
         if rec.outcome == "client_disconnect":
-            (self._disconnect_before if rec.status == 0 else self._disconnect_mid).inc()
+            (self._disconnect_before if status == 0 else self._disconnect_mid).inc()
         if rec.upstream_error is not None:
             # A reason outside the fixed set is a bug elsewhere; it is still a failure to count.
             self._upstream.get(rec.upstream_error, self._upstream["protocol"]).inc()
         if rec.extractor_error:
-            self._extractor_errors.get(api).inc()
-        self._records.get(provider, api, u.source, "true" if rec.partial else "false").inc()
-        for kind, value in zip(_TOKEN_TYPES, (u.input_tokens, u.output_tokens,
-                               u.cache_read_tokens, u.cache_write_tokens, u.reasoning_tokens),
-                               strict=True):
-            if value is not None and value > 0:
-                self._tokens.get(*key, kind).inc(value)
+            self._extractor_errors.labels(api).inc()
+        self._records.inc((provider, api, u.source, "true" if rec.partial else "false"))
+        tokens = self._tokens
+        if u.input_tokens is not None and u.input_tokens > 0:
+            tokens.inc((*key, "input"), u.input_tokens)
+        if u.output_tokens is not None and u.output_tokens > 0:
+            tokens.inc((*key, "output"), u.output_tokens)
+        if u.cache_read_tokens is not None and u.cache_read_tokens > 0:
+            tokens.inc((*key, "cache_read"), u.cache_read_tokens)
+        if u.cache_write_tokens is not None and u.cache_write_tokens > 0:
+            tokens.inc((*key, "cache_write"), u.cache_write_tokens)
+        if u.reasoning_tokens is not None and u.reasoning_tokens > 0:
+            tokens.inc((*key, "reasoning"), u.reasoning_tokens)
         if u.input_characters is not None and u.input_characters > 0:
-            self._characters.get(*key).inc(u.input_characters)
+            self._characters.inc(key, u.input_characters)
         if u.audio_seconds is not None and u.audio_seconds > 0:
-            self._audio.get(*key).inc(float(u.audio_seconds))
-        if charge is not None and charge > 0 and self._charge is not None:
-            self._charge.get(*key[3:]).inc(float(charge))  # (customer, meter) or (meter,)
-        self._duration.get(provider, api, "true" if rec.stream else "false").observe(rec.duration)
+            self._audio.inc(key, float(u.audio_seconds))
+        if charge is not None and charge > 0 and self._priced:
+            self._charge.inc(charge_key, float(charge))
+        self._duration.observe((provider, api, "true" if rec.stream else "false"), rec.duration)
         if rec.stream and rec.ttfb is not None:
-            self._ttfb.get(provider, api).observe(rec.ttfb)
+            self._ttfb.observe((provider, api), rec.ttfb)
         if rec.overhead is not None:
-            self._overhead.get(provider, api).observe(rec.overhead)
+            self._overhead.observe((provider, api), rec.overhead)
         op = _GENAI_OPERATION.get(rec.api)
         if op is not None:
             self._genai(op, rec, model)
@@ -258,12 +246,12 @@ class Metrics:
         else:
             error = self._reasons.admit(rec.error_code or rec.upstream_error or (
                 str(rec.status) if rec.outcome == "ok" else rec.outcome))
-        self._genai_duration.get(op, pname, model, error).observe(rec.duration)
+        self._genai_duration.observe((op, pname, model, error), rec.duration)
         if u.source == "missing":
             return
         response_model = self._models.admit(u.model or "")
         if u.input_tokens is not None and u.input_tokens >= 0:
-            self._genai_tokens.get(op, pname, "input", model, response_model).observe(u.input_tokens)
+            self._genai_tokens.observe((op, pname, "input", model, response_model), u.input_tokens)
         if u.output_tokens is not None and u.output_tokens >= 0:
-            self._genai_tokens.get(op, pname, "output", model, response_model).observe(
-                u.output_tokens)
+            self._genai_tokens.observe((op, pname, "output", model, response_model),
+                                       u.output_tokens)

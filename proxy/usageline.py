@@ -8,14 +8,17 @@ this module wrote.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import math
+import time
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from json.encoder import encode_basestring_ascii as _quote
 from typing import Any, Final, cast, get_args
 
 from .record import Outcome, RequestRecord
 from .usage.base import Api, Source, Usage
 
-#: Model names and ids come from clients and providers: bounded in the log like everywhere else.
+#: Longest client- or provider-supplied text (model, ids) kept in a line.
 MAX_TEXT: Final = 256
 _COUNTS: Final = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
                   "reasoning_tokens", "input_characters")
@@ -23,53 +26,67 @@ _SOURCES: Final = frozenset(get_args(Source))
 _OUTCOMES: Final = frozenset(get_args(Outcome))
 
 
-def _clip(text: str | None) -> str | None:
-    return None if text is None else text[:MAX_TEXT]
+def _str(text: str | None) -> str:
+    # Model names and ids come from clients and providers: bounded here like everywhere else.
+    return "null" if text is None else _quote(text[:MAX_TEXT])
 
 
-def _dec(value: Decimal | None) -> str | None:
-    return None if value is None else format(value, "f")
+def _int(value: int | None) -> str:
+    return "null" if value is None else str(int(value))
 
 
-def _secs(value: float | None) -> float | None:
-    return None if value is None else round(value, 6)
+def _dec(value: Decimal | None) -> str:
+    if value is None or not value.is_finite():
+        return "null"
+    return '"' + format(value, "f") + '"'
+
+
+def _secs(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "null"
+    return repr(round(value, 6))
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def iso_time(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    """ISO 8601 UTC with microseconds, as ``datetime`` would print it, at a third of the cost."""
+    sec = math.floor(ts)
+    us = round((ts - sec) * 1_000_000)
+    if us == 1_000_000:
+        sec, us = sec + 1, 0
+    t = time.gmtime(sec)
+    return (f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{us:06d}Z")
 
 
 def encode_line(rec: RequestRecord, charge: Decimal | None) -> bytes:
-    """One line, ``\\n``-terminated. JSON escapes every control character, so a line never splits."""
+    """One line, ``\\n``-terminated. Strings are JSON-escaped, so a line never splits.
+
+    Assembled by hand rather than ``json.dumps(dict)``: it runs once per request and this is
+    three times cheaper; ``decode_line`` (plain ``json.loads``) and the tests keep it honest.
+    """
     u = rec.usage
-    doc: dict[str, object] = {
-        "time": iso_time(rec.started_at),
-        "request_id": rec.request_id,
-        "lava_request_id": _clip(rec.lava_request_id),
-        "customer": rec.customer_id,
-        "meter": rec.meter_slug,
-        "identity": rec.identity_via,
-        "provider": rec.provider,
-        "api": rec.api.value,
-        "model": _clip(rec.model),
-        "response_model": _clip(u.model),
-        "response_id": _clip(u.response_id),
-        "status": rec.status,
-        "stream": rec.stream,
-        **{k: getattr(u, k) for k in _COUNTS},
-        "audio_seconds": _dec(u.audio_seconds),
-        "source": u.source,
-        "partial": rec.partial,
-        "outcome": rec.outcome,
-        "error_code": rec.error_code,
-        "upstream_error": rec.upstream_error,
-        "extractor_error": rec.extractor_error,
-        "duration": _secs(rec.duration),
-        "ttfb": _secs(rec.ttfb),
-        "overhead": _secs(rec.overhead),
-        "charge_usd": _dec(charge),
-    }
-    return json.dumps(doc, separators=(",", ":")).encode() + b"\n"
+    return (
+        f'{{"time":"{iso_time(rec.started_at)}","request_id":{_str(rec.request_id)},'
+        f'"lava_request_id":{_str(rec.lava_request_id)},"customer":{_str(rec.customer_id)},'
+        f'"meter":{_str(rec.meter_slug)},"identity":{_str(rec.identity_via)},'
+        f'"provider":{_str(rec.provider)},"api":{_str(rec.api.value)},'
+        f'"model":{_str(rec.model)},"response_model":{_str(u.model)},'
+        f'"response_id":{_str(u.response_id)},"status":{_int(rec.status)},'
+        f'"stream":{_bool(rec.stream)},"input_tokens":{_int(u.input_tokens)},'
+        f'"output_tokens":{_int(u.output_tokens)},"cache_read_tokens":{_int(u.cache_read_tokens)},'
+        f'"cache_write_tokens":{_int(u.cache_write_tokens)},'
+        f'"reasoning_tokens":{_int(u.reasoning_tokens)},'
+        f'"input_characters":{_int(u.input_characters)},"audio_seconds":{_dec(u.audio_seconds)},'
+        f'"source":{_str(u.source)},"partial":{_bool(rec.partial)},"outcome":{_str(rec.outcome)},'
+        f'"error_code":{_str(rec.error_code)},"upstream_error":{_str(rec.upstream_error)},'
+        f'"extractor_error":{_bool(rec.extractor_error)},"duration":{_secs(rec.duration)},'
+        f'"ttfb":{_secs(rec.ttfb)},"overhead":{_secs(rec.overhead)},'
+        f'"charge_usd":{_dec(charge)}}}\n'
+    ).encode()
 
 
 class _Bad(ValueError):

@@ -200,7 +200,8 @@ def test_killed_mid_write_every_file_holds_whole_lines_in_order(tmp_path: Path) 
         child.send_signal(signal.SIGKILL)
         child.wait()
     files = log_files(str(path), 1000)
-    assert len(files) >= 6
+    # Five rotated files, plus the live one unless the kill landed between rename and create.
+    assert len(files) >= 5
     numbers = []
     for name in files:
         data = Path(name).read_bytes()

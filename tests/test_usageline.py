@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from hypothesis import given
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from proxy.record import RequestRecord
 from proxy.usage.base import Api, Usage
-from proxy.usageline import MAX_TEXT, decode_line, encode_line
+from proxy.usageline import MAX_TEXT, decode_line, encode_line, iso_time
 from tests.records import make, records
 
 
@@ -72,6 +73,22 @@ def test_a_written_line_reads_back_to_the_same_line(rec: RequestRecord,
     assert (back.usage.input_tokens, back.usage.output_tokens) == (
         rec.usage.input_tokens, rec.usage.output_tokens)
     assert back_charge == charge
+
+
+@given(ts=st.floats(min_value=0, max_value=4_102_444_800))  # 1970 … 2100
+def test_iso_time_prints_what_datetime_prints(ts: float) -> None:
+    assert iso_time(ts) == datetime.fromtimestamp(ts, UTC).isoformat(
+        timespec="microseconds").replace("+00:00", "Z")
+
+
+@given(rec=records(), charge=st.none() | st.decimals(allow_nan=True, allow_infinity=True))
+def test_every_line_is_valid_json_even_for_odd_values(rec: RequestRecord,
+                                                     charge: Decimal | None) -> None:
+    odd = make(model=rec.model, duration=float("nan"), ttfb=float("inf"),
+               usage=Usage(audio_seconds=Decimal("NaN"), model="\x00\ud800", source="provider"))
+    for r in (rec, odd):
+        doc = json.loads(encode_line(r, charge))
+        assert doc["charge_usd"] is None or Decimal(doc["charge_usd"]).is_finite()
 
 
 @given(rec=records(), cut=st.integers(min_value=1))
