@@ -7,6 +7,8 @@
 ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS build
+# Lets scripts/build-image.sh prune this stage's leftovers.
+LABEL org.opencontainers.image.title="lava-sidecar-build"
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore \
     PIP_CONFIG_FILE=/tmp/pip.conf
 WORKDIR /src
@@ -47,13 +49,15 @@ RUN python -m compileall -q -j 0 -x '/(test|tests|idlelib|tkinter|turtledemo|lib
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin lava
 COPY --from=build /opt/lava-sidecar /opt/lava-sidecar
+# LAVA_SIDECAR_HEALTH_URL: what HEALTHCHECK probes; change it with --admin-listen.
 ENV PATH=/opt/lava-sidecar/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    LAVA_SIDECAR_HEALTH_URL=http://127.0.0.1:9464/healthz
 USER 10001:10001
 # 8787: the proxy (loopback unless --listen says otherwise); 9464: /metrics /healthz /readyz /usage
 EXPOSE 8787 9464
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
-  CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:9464/healthz', timeout=2)"]
+  CMD ["python", "-c", "import os, urllib.request as u; u.urlopen(os.environ['LAVA_SIDECAR_HEALTH_URL'], timeout=2)"]
 ENTRYPOINT ["lava-sidecar"]
 CMD ["serve"]

@@ -79,5 +79,9 @@ podman build --format docker --pull=never \
   --build-arg VERSION="$version" --build-arg REVISION="$revision" \
   --build-arg CREATED="$(git log -1 --format=%cI 2>/dev/null || echo unknown)" \
   -t "$tag" "$ctx" >"$build/build.log" 2>&1 || { tail -30 "$build/build.log" >&2; exit 1; }
+# Superseded builds of this image (and its build stage) only; other images are left alone.
+for title in lava-sidecar lava-sidecar-build; do
+  podman image prune -f --filter "label=org.opencontainers.image.title=$title" >/dev/null 2>&1 || true
+done
 size=$(podman image inspect --format '{{.Size}}' "$tag")
 echo "$tag $(( size / 1000000 )) MB ($size bytes)"
