@@ -62,7 +62,7 @@ class SSEDecoder:
 
     @property
     def buffered(self) -> int:
-        """Bytes held for an unfinished line and event (at most twice the bound, plus one chunk)."""
+        """Bytes held for an unfinished line and event (at most twice the bound)."""
         return self._pending_len + (0 if self._spoiled else self._data_len)
 
     def feed(self, chunk: bytes) -> list[Event]:

@@ -3,5 +3,9 @@
 from __future__ import annotations
 
 from .base import MISSING, Api, Extractor, Family, RequestFacts, Source, Usage
+from .select import NullExtractor, make_extractor
 
-__all__ = ["MISSING", "Api", "Extractor", "Family", "RequestFacts", "Source", "Usage"]
+__all__ = [
+    "MISSING", "Api", "Extractor", "Family", "NullExtractor", "RequestFacts", "Source", "Usage",
+    "make_extractor",
+]

@@ -31,7 +31,8 @@ class Recording:
 
 
 def _one(path: Path) -> Recording:
-    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
+    doc = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     (interaction,) = doc["interactions"]
     request, response = interaction["request"], interaction["response"]
     ctype = response["headers"].get("Content-Type", [""])[0]

@@ -1,0 +1,47 @@
+"""OpenAI Responses API streams: usage sits on the terminal event, and there is no ``[DONE]``.
+
+Terminal events are ``response.completed``, ``response.incomplete`` and ``response.failed`` (which
+may carry no usage when generation never started). JSON bodies read like any OpenAI body.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ..sse import Event
+from .base import Usage
+from .fields import finish, obj, openai_usage, text
+from .jsonscan import JsonDict, parse_object
+from .openai import OPENAI_KEYS, read_openai
+from .streams import StreamExtractor, event_type
+
+__all__ = ["OPENAI_KEYS", "ResponsesStreamExtractor", "read_openai"]
+
+_TERMINAL: Final = frozenset({b"response.completed", b"response.incomplete", b"response.failed"})
+#: Early events that name the response, so a stream cut before its end still says which.
+_NAMING: Final = frozenset({b"response.created", b"response.in_progress"})
+
+
+class ResponsesStreamExtractor(StreamExtractor):
+    __slots__ = ("_id", "_model", "_usage")
+
+    def __init__(self, *, max_line_bytes: int) -> None:
+        super().__init__(max_line_bytes=max_line_bytes)
+        self._usage: JsonDict = {}
+        self._model: str | None = None
+        self._id: str | None = None
+
+    def _on(self, event: Event) -> None:
+        name = event_type(event)
+        terminal = name in _TERMINAL
+        if not terminal and (name not in _NAMING or self._id is not None):
+            return
+        response = obj((parse_object(event.data) or {}).get("response"))
+        self._model = text(response.get("model")) or self._model
+        self._id = text(response.get("id")) or self._id
+        usage = response.get("usage")
+        if terminal and isinstance(usage, dict):
+            self._usage = usage
+
+    def _result(self) -> Usage:
+        return finish(openai_usage(self._usage), model=self._model, response_id=self._id)

@@ -1,0 +1,121 @@
+"""The partial JSON reader: whenever it answers, it answers what json.loads would."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from proxy.usage.jsonscan import HEAD_BYTES, head_members, last_key, parse_object, top_level
+
+from .recorded import recordings
+
+KEYS = ("usage", "model", "id", "duration")
+
+# Keys and strings chosen to collide with what the scanner looks for.
+_key = st.sampled_from([*KEYS, "data", "choices", "usage_breakdown", 'us"age', "usage\\",
+                        "model ", "é", "x"]) | st.text(max_size=6)
+_tricky = st.sampled_from(['"usage":{', '\\"usage\\":', '"model": "m"', "}", "]", "\\", '"',
+                           "usage", '{"id": 1}', "\u2028", "é"])
+_text = st.lists(_tricky | st.text(max_size=8), max_size=4).map("".join)
+_scalar = (st.none() | st.booleans() | st.integers(-(10**20), 10**20) | _text
+           | st.floats(allow_nan=False, allow_infinity=False))
+_value = st.recursive(
+    _scalar,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_key, inner, max_size=4),
+    max_leaves=15)
+_members = st.lists(st.tuples(_key, _value), max_size=8, unique_by=lambda kv: kv[0])
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> tuple[dict[str, object], bytes]:
+    """A JSON object with unique keys, maybe a large filler member, in some encoder's style."""
+    members = draw(_members)
+    if draw(st.booleans()):
+        size = draw(st.integers(0, 3 * HEAD_BYTES))
+        filler: object = draw(st.sampled_from([
+            "x" * size, [0.123456789] * (size // 12), "é" * (size // 2)]))
+        members = [kv for kv in members if kv[0] != "pad"]
+        members.insert(draw(st.integers(0, len(members))), ("pad", filler))
+    doc = dict(members)
+    indent = draw(st.sampled_from([None, 2]))
+    seps = draw(st.sampled_from([(",", ":"), (", ", ": ")]))
+    raw = json.dumps(doc, indent=indent, separators=seps, ensure_ascii=draw(st.booleans()))
+    return doc, raw.encode()
+
+
+@settings(max_examples=400, deadline=None)
+@given(documents())
+def test_fast_path_equals_full_parse(case: tuple[dict[str, object], bytes]) -> None:
+    doc, raw = case
+    got = top_level(raw, KEYS)
+    if got is not None:
+        assert got == {k: doc[k] for k in KEYS if k in doc}
+
+
+def test_fast_path_usually_answers_on_real_shapes() -> None:
+    """The property above is empty if the scanner always gives up: it must not."""
+    rng = random.Random(5)
+    answered = 0
+    for _ in range(200):
+        usage = {"prompt_tokens": rng.randint(0, 99), "total_tokens": rng.randint(0, 99)}
+        doc = {"object": "list", "data": [{"embedding": [rng.random() for _ in range(300)]}],
+               "model": "m", "usage": usage}
+        raw = json.dumps(doc, indent=rng.choice([None, 2])).encode()
+        got = top_level(raw, KEYS)
+        answered += got is not None
+        if got is not None:
+            assert got == {"model": "m", "usage": usage}
+    assert answered == 200
+
+
+def test_recorded_json_bodies() -> None:
+    large = 0
+    for rec in recordings():
+        if rec.is_sse or not rec.body.lstrip().startswith(b"{"):
+            continue
+        full = parse_object(rec.body)
+        assert full is not None
+        got = top_level(rec.body, KEYS)
+        if got is not None:
+            assert got == {k: full[k] for k in KEYS if k in full}, rec.name
+            large += len(rec.body) > 8192
+    assert large >= 5  # the embeddings and the base64 audio answers take the fast path
+
+
+def test_nested_usage_after_the_real_one_is_unsure() -> None:
+    # Groq puts usage_breakdown.models[].usage after the top-level usage
+    raw = json.dumps({"usage": {"a": 1}, "usage_breakdown": {"models": [{"usage": {"a": 2}}]}})
+    assert top_level(raw.encode(), ("usage",)) is None
+
+
+def test_key_text_inside_strings_is_not_a_key() -> None:
+    raw = json.dumps({"data": [1] * 2000, "note": 'say "usage": {"x": 1}', "usage": None}).encode()
+    assert top_level(raw, ("usage",)) == {"usage": None}
+    raw = json.dumps({"data": [1] * 2000, "kind": "usage"}).encode()
+    assert top_level(raw, ("usage",)) == {}
+
+
+def test_head_reads_scalars_and_never_a_cut_number() -> None:
+    pad = HEAD_BYTES - len('{"id": "a", "n": ') - 2
+    raw = ('{"id": "a", ' + " " * pad + '"n": 123456, "rest": [1]}').encode()
+    assert len(raw[:HEAD_BYTES].decode().split('"n": ')[1]) < 6   # the cut is inside 123456
+    members, complete = head_members(raw)
+    assert members == {"id": "a"}
+    assert not complete
+    assert head_members(b'{"a": 1, "b": "x"}') == ({"a": 1, "b": "x"}, True)
+
+
+def test_last_key_answers() -> None:
+    assert last_key(b'{"a": 1}', "usage") is None
+    assert last_key(b'{"usage" : 1}', "usage") == 1
+    assert last_key(b'{"x\\"usage": 1}', "usage") == -1   # an escaped quote: cannot tell cheaply
+
+
+def test_not_an_object_or_not_json() -> None:
+    assert top_level(b'[{"usage": 1}]', KEYS) is None
+    assert parse_object(b"[1]") is None
+    assert parse_object(b"{") is None
+    assert parse_object(b"[" * 100_000) is None   # RecursionError is caught, not raised
