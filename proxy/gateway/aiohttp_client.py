@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -93,16 +94,19 @@ class AiohttpResponse:
 class AiohttpClient:
     """``UpstreamClient`` on one pooled aiohttp session."""
 
-    def __init__(self, settings: GatewaySettings, *, on_retry: Callable[[], None] | None = None) -> None:
+    def __init__(self, settings: GatewaySettings, *, on_retry: Callable[[], None] | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        """``ssl_context``: trust for https origins; None: aiohttp's default verified context."""
         self._settings = settings
         self._on_retry = on_retry
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
         s = self._settings
         connector = aiohttp.TCPConnector(
-            limit=s.max_connections, limit_per_host=0, keepalive_timeout=30.0,
-            ttl_dns_cache=60, family=socket.AF_UNSPEC)
+            limit=s.max_connections, limit_per_host=0, keepalive_timeout=s.keepalive_expiry,
+            ttl_dns_cache=60, family=socket.AF_UNSPEC, ssl=self._ssl)
         self._session = aiohttp.ClientSession(
             connector=connector,
             # The first-byte and idle timeouts are enforced per request (see open / chunks): a
