@@ -55,7 +55,7 @@ def build_parser(names: Sequence[str] | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in names or COMMANDS:
         try:
-            module: Command = importlib.import_module(COMMANDS[name])  # type: ignore[assignment]
+            module: Command = importlib.import_module(COMMANDS[name])
         except ModuleNotFoundError as exc:
             if exc.name is None or not COMMANDS[name].startswith(exc.name):
                 raise

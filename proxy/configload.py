@@ -24,6 +24,7 @@ from .builtin_providers import BUILTIN_PROVIDERS, prefix_for
 from .errors import ConfigError, Problem
 from .identity import CUSTOMER_ID_RE, METER_SLUG_RE, validate_metadata_pairs
 from .secret import Secret
+from .usage.base import Family
 
 T = TypeVar("T")
 _HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -187,7 +188,7 @@ def _providers(r: _Reader, env: Mapping[str, str]) -> tuple[c.Provider, ...]:
         inject = p.get("inject_stream_usage", bool, base.inject_stream_usage if base else False)
         key = _secret_ref(p, "provider_key", env, required=True)
         p.finish()
-        table[name] = c.Provider(name, base_url, prefix.rstrip("/"), cast(c.Family, family), inject, key)
+        table[name] = c.Provider(name, base_url, prefix.rstrip("/"), cast(Family, family), inject, key)
     section.seen.update(section.data)
     section.finish()
     prefixes: dict[str, str] = {}
