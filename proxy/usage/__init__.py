@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from .base import MISSING, Api, Extractor, Family, RequestFacts, Source, Usage
+from .request import inspect
 from .select import NullExtractor, make_extractor
 
 __all__ = [
     "MISSING", "Api", "Extractor", "Family", "NullExtractor", "RequestFacts", "Source", "Usage",
-    "make_extractor",
+    "inspect", "make_extractor",
 ]
