@@ -10,8 +10,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 build=${BUILD_DIR:-$root/.build/image}
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$root/scripts/containers.conf}
-python=${PYTHON:-python3}
-[ -x "$root/.venv/bin/python" ] && python="$root/.venv/bin/python"
+python=${PYTHON:-}
+[ -z "$python" ] && [ -x "$root/.venv/bin/python" ] && python="$root/.venv/bin/python"
+python=${python:-python3}
 version=$("$python" -c 'import tomllib;print(tomllib.load(open("pyproject.toml","rb"))["project"]["version"])')
 tag=${1:-localhost/lava-sidecar:$version}
 base=localhost/bookworm:minbase
@@ -35,7 +36,7 @@ if ! podman image exists "$slim"; then
         rootfs=$(mktemp -d "$build/rootfs.XXXXXX")
         debootstrap --variant=minbase --include=ca-certificates bookworm "$rootfs" \
           "${mirror:-http://deb.debian.org/debian}" >"$build/debootstrap.log" 2>&1 \
-          || { tail -20 "$build/debootstrap.log" >&2; exit 1; }
+          || { tail -20 "$build/debootstrap.log" >&2; echo "debootstrap failed" >&2; exit 3; }
         rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
         tar -C "$rootfs" -cf "$tarball.part" . && mv "$tarball.part" "$tarball"
         rm -rf "$rootfs"
@@ -44,7 +45,8 @@ if ! podman image exists "$slim"; then
       podman import -q --change 'CMD ["/bin/bash"]' "$tarball" "$base" >/dev/null
     fi
     log "build the python:3.11-slim stand-in"
-    podman build -q --network=host --pull=never -t "$slim" scripts/python-slim-standin >/dev/null
+    podman build -q --network=host --pull=never -t "$slim" scripts/python-slim-standin >/dev/null \
+      || { echo "cannot build the python:3.11-slim stand-in" >&2; exit 3; }
   fi
 fi
 

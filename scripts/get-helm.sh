@@ -10,8 +10,9 @@ if [ -x "$dest/helm" ] && "$dest/helm" version --short >/dev/null 2>&1; then
   exit 0
 fi
 here=$(cd "$(dirname "$0")/.." && pwd)
-python=${PYTHON:-python3}
-[ -x "$here/.venv/bin/python" ] && python="$here/.venv/bin/python"
+python=${PYTHON:-}
+[ -z "$python" ] && [ -x "$here/.venv/bin/python" ] && python="$here/.venv/bin/python"
+python=${python:-python3}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$python" -m pip download -q --no-deps --disable-pip-version-check -d "$tmp" "$pkg"

