@@ -5,8 +5,9 @@ from __future__ import annotations
 from .base import MISSING, Api, Extractor, Family, RequestFacts, Source, Usage
 from .request import inspect
 from .select import NullExtractor, make_extractor
+from .strip import UsageChunkStripper
 
 __all__ = [
     "MISSING", "Api", "Extractor", "Family", "NullExtractor", "RequestFacts", "Source", "Usage",
-    "inspect", "make_extractor",
+    "UsageChunkStripper", "inspect", "make_extractor",
 ]
