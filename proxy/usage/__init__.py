@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from .base import MISSING, Api, Extractor, Family, RequestFacts, Source, Usage
+from .estimate import estimate
 from .request import inspect
 from .select import NullExtractor, make_extractor
 from .strip import UsageChunkStripper
 
 __all__ = [
     "MISSING", "Api", "Extractor", "Family", "NullExtractor", "RequestFacts", "Source", "Usage",
-    "UsageChunkStripper", "inspect", "make_extractor",
+    "UsageChunkStripper", "estimate", "inspect", "make_extractor",
 ]

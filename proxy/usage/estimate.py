@@ -1,0 +1,59 @@
+"""A labelled guess for responses that reported no usage (config ``estimate_missing_usage``).
+
+The guess is deliberately simple and says so: input tokens ≈ characters of the prompt's text / 4
+(OpenAI's own rule of thumb for English), rounded up. Output is not guessed at all: the
+extractors do not keep the response text, and hidden reasoning tokens could not be seen anyway
+(why LiteLLM's tiktoken estimates undercount reasoning models, reference/peers.md 2b). Records
+carry ``source="estimated"`` so nobody mistakes this for a provider's count.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from .base import Api, RequestFacts, Usage
+from .jsonscan import parse_object
+
+CHARS_PER_TOKEN: Final = 4
+#: Members whose strings are prompt text. Everything else (ids, roles, URLs, base64 images or
+#: audio under ``image_url``/``data``/``input_audio``) is not counted.
+_TEXT_KEYS: Final = frozenset({
+    "content", "text", "input", "prompt", "system", "instructions", "messages", "arguments",
+})
+_MAX_DEPTH: Final = 32
+_MAX_NODES: Final = 100_000
+#: Estimates are for prompts; a body above this is not walked (it is a file upload or a batch).
+_MAX_BODY: Final = 8 << 20
+_ESTIMABLE: Final = frozenset({Api.CHAT, Api.COMPLETIONS, Api.EMBEDDINGS, Api.RESPONSES,
+                               Api.MESSAGES})
+
+
+def estimate(facts: RequestFacts, request_body: bytes, usage: Usage) -> Usage:
+    """``usage`` itself when it has provider counts; otherwise a guess of the input, if any."""
+    if usage.source == "provider" or facts.api not in _ESTIMABLE or len(request_body) > _MAX_BODY:
+        return usage
+    doc = parse_object(request_body)
+    if doc is None:
+        return usage
+    chars = _text_chars(doc)
+    if not chars:
+        return usage
+    return Usage(input_tokens=-(-chars // CHARS_PER_TOKEN), model=usage.model or facts.model,
+                 response_id=usage.response_id, source="estimated")
+
+
+def _text_chars(doc: dict[str, object]) -> int:
+    total = 0
+    budget = _MAX_NODES
+    # (value, depth, under a text member?) — iterative, so deep bodies cannot recurse us out
+    stack: list[tuple[object, int, bool]] = [(doc, 0, False)]
+    while stack and budget > 0:
+        value, depth, is_text = stack.pop()
+        budget -= 1
+        if isinstance(value, str):
+            total += len(value) if is_text else 0
+        elif depth < _MAX_DEPTH and isinstance(value, dict):
+            stack.extend((v, depth + 1, k in _TEXT_KEYS) for k, v in value.items())
+        elif depth < _MAX_DEPTH and isinstance(value, list):
+            stack.extend((v, depth + 1, is_text) for v in value)
+    return total
