@@ -8,10 +8,10 @@ shape (the SDKs raise it as an API error); any other body is cut so the client s
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Protocol
 
 from aiohttp import web
@@ -35,8 +35,8 @@ class RelayState:
     """What the handler needs to know afterwards, however the relay ended."""
 
     started: bool = False  # status line and headers have gone to the client
-    first_byte_at: float | None = None  # loop time the first body byte was written
-    headers_at: float | None = None  # loop time the client response was prepared
+    first_byte_at: float | None = None  # perf_counter() when the first body byte was written
+    headers_at: float | None = None  # perf_counter() when the client response was prepared
     upstream_done: bool = False  # the upstream body was read to its end
     client_done: bool = False  # the client got the whole response (write_eof)
     client_gone: bool = False  # the client disconnected while we were writing
@@ -54,10 +54,9 @@ def sse_error_event(shape: Shape, err: SidecarError) -> bytes:
 async def relay(request: web.BaseRequest, up: UpstreamResponse, st: RelayState, *,
                 headers: list[tuple[str, str]], extractor: Extractor, stripper: Stripper | None,
                 shape: Shape, is_sse: bool) -> web.StreamResponse:
-    loop = asyncio.get_running_loop()
     resp = web.StreamResponse(status=up.status, reason=up.reason, headers=CIMultiDict(headers))
     await resp.prepare(request)
-    st.started, st.headers_at = True, loop.time()
+    st.started, st.headers_at = True, perf_counter()
     feed: Callable[[bytes], None] | None = extractor.feed
     try:
         async for chunk in up.chunks():
@@ -65,7 +64,7 @@ async def relay(request: web.BaseRequest, up: UpstreamResponse, st: RelayState, 
             if out:
                 await resp.write(out)
             if st.first_byte_at is None:
-                st.first_byte_at = loop.time()
+                st.first_byte_at = perf_counter()
             if feed is not None:
                 try:
                     feed(chunk)

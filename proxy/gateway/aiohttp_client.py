@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -56,7 +57,7 @@ class AiohttpResponse:
     raw_headers: tuple[tuple[bytes, bytes], ...]
     _resp: aiohttp.ClientResponse
     _idle_timeout: float
-    #: Loop time the response headers arrived (for the overhead figure).
+    #: perf_counter() when the response headers arrived (for the overhead figure).
     received_at: float
 
     def header_items(self) -> list[tuple[str, str]]:
@@ -150,4 +151,4 @@ class AiohttpClient:
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 raise map_client_error(exc, sent=True) from exc
         return AiohttpResponse(resp.status, resp.reason or "", resp.headers, resp.raw_headers, resp,
-                        s.idle_timeout, asyncio.get_running_loop().time())
+                        s.idle_timeout, time.perf_counter())

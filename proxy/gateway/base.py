@@ -86,7 +86,7 @@ class UpstreamResponse(Protocol):
 
     @property
     def received_at(self) -> float:
-        """Loop time the response headers arrived (for the overhead figure)."""
+        """``time.perf_counter()`` when the response headers arrived (for the overhead figure)."""
         ...
 
     def header_items(self) -> list[tuple[str, str]]:

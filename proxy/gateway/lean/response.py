@@ -9,6 +9,7 @@ outcome lives in fields, so no exception is left unretrieved on a future nobody 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Final
 
@@ -253,7 +254,7 @@ class LeanResponse:
             return
         self.status = status
         self._keep_alive = self.parser.should_keep_alive()
-        self.received_at = self._loop.time()
+        self.received_at = time.perf_counter()  # a figure, not a deadline: see base.py
         # HEAD: llhttp would wait for the announced body, so the exchange ends here.
         self.state = DONE if self._head_only else BODY
         self._wake()
