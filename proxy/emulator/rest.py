@@ -108,11 +108,20 @@ def add_routes(app: web.Application, accounts: LocalAccounts) -> None:
     app.router.add_routes(routes(accounts))
 
 
+def mount(accounts: LocalAccounts, *, dispatcher: WebhookDispatcher | None = None
+          ) -> Callable[[web.Application], None]:
+    """What ``create_gateway_app(state, extra_routes=…)`` takes: adds the management routes and,
+    when given, runs the webhook dispatcher for the app's lifetime."""
+    def extra_routes(app: web.Application) -> None:
+        add_routes(app, accounts)
+        if dispatcher is not None:
+            app.cleanup_ctx.append(dispatcher.cleanup_ctx)
+    return extra_routes
+
+
 def create_app(accounts: LocalAccounts, *,
                dispatcher: WebhookDispatcher | None = None) -> web.Application:
     """A management-only app (tests, or a REST server apart from the gateway)."""
     app = web.Application(client_max_size=MAX_BODY)
-    add_routes(app, accounts)
-    if dispatcher is not None:
-        app.cleanup_ctx.append(dispatcher.cleanup_ctx)
+    mount(accounts, dispatcher=dispatcher)(app)
     return app
