@@ -1,0 +1,68 @@
+"""The request head and origin parsing, byte for byte."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from proxy.gateway import UpstreamError
+from proxy.gateway.lean.request import CHUNKED, Origins, chunk_frame, parse_origin, request_head
+
+
+def test_head_keeps_order_case_and_repeats() -> None:
+    headers = [("Content-Type", "application/json"), ("x-Custom", "1"), ("X-CUSTOM", "2"),
+               ("anthropic-version", "2023-06-01")]
+    head = request_head("POST", "/v1/forward?u=a%2Fb", "lava:8443", headers, 12)
+    assert head == (b"POST /v1/forward?u=a%2Fb HTTP/1.1\r\nHost: lava:8443\r\n"
+                    b"Content-Type: application/json\r\nx-Custom: 1\r\nX-CUSTOM: 2\r\n"
+                    b"anthropic-version: 2023-06-01\r\nContent-Length: 12\r\n\r\n")
+
+
+def test_framing_and_host_belong_to_the_client() -> None:
+    headers = [("host", "evil"), ("Content-Length", "999"), ("TRANSFER-ENCODING", "gzip"), ("A", "b")]
+    assert request_head("POST", "/", "h", headers, CHUNKED) == (
+        b"POST / HTTP/1.1\r\nHost: h\r\nA: b\r\nTransfer-Encoding: chunked\r\n\r\n")
+    assert request_head("GET", "/", "h", headers, None) == b"GET / HTTP/1.1\r\nHost: h\r\nA: b\r\n\r\n"
+
+
+@pytest.mark.parametrize("bad", ["a\r\nX-Injected: 1", "a\nb", "a\rb"])
+def test_cr_or_lf_anywhere_is_refused(bad: str) -> None:
+    for headers, target in ([("X", bad)], "/"), ([(bad, "v")], "/"), ([], "/" + bad):
+        with pytest.raises(UpstreamError) as err:
+            request_head("GET", target, "h", headers, None)
+        assert err.value.reason == "protocol"
+
+
+@given(st.lists(st.tuples(st.from_regex(r"[A-Za-z0-9-]{1,20}", fullmatch=True),
+                          st.text(st.characters(blacklist_characters="\r\n"), max_size=40)),
+                max_size=12),
+       st.integers(min_value=0, max_value=10**9))
+def test_every_safe_header_is_one_line(headers: list[tuple[str, str]], length: int) -> None:
+    head = request_head("POST", "/p", "h", headers, length)
+    lines = head.split(b"\r\n")
+    kept = [(k, v) for k, v in headers if k.lower() not in {"host", "content-length", "transfer-encoding"}]
+    assert lines[2:2 + len(kept)] == [f"{k}: {v}".encode("utf-8", "surrogateescape") for k, v in kept]
+    assert lines[-3:] == [f"Content-Length: {length}".encode(), b"", b""]
+
+
+def test_origins() -> None:
+    origins = Origins()
+    o, target = origins.split("https://api.lava.so/v1/forward?u=x#frag")
+    assert (o.key, o.host, o.port, o.tls, o.host_header, target) == (
+        "https://api.lava.so", "api.lava.so", 443, True, "api.lava.so", "/v1/forward?u=x")
+    assert origins.split("https://api.lava.so/v1/other")[0] is o
+    o, target = origins.split("http://[::1]:8080?q=1")
+    assert (o.host, o.port, o.host_header, target) == ("::1", 8080, "[::1]:8080", "/?q=1")
+    assert origins.split("HTTP://Lava:80")[0].key == "http://lava"
+    assert origins.split("http://h/a b/ü")[1] == "/a%20b/%C3%BC"
+
+
+@pytest.mark.parametrize("url", ["ftp://h/", "http://user:pw@h/", "http:///x", "http://h:99999/"])
+def test_unusable_urls(url: str) -> None:
+    with pytest.raises(UpstreamError):
+        parse_origin(url)
+
+
+def test_chunk_frame() -> None:
+    assert chunk_frame(b"a" * 26) == b"1a\r\n" + b"a" * 26 + b"\r\n"
