@@ -242,7 +242,7 @@ def test_bad_values_fail_at_install_time(setting: str, complaint: str) -> None:
 
 
 PARENT_DEPLOYMENT = """\
-{{- $lava := dict "Values" (index .Values "lava-sidecar") "Release" .Release }}
+{{- $lava := dict "Values" (index .Values "lava-sidecar") "Release" .Release "Capabilities" .Capabilities }}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -297,6 +297,9 @@ def test_a_parent_chart_includes_the_sidecar_in_its_own_pods(tmp_path: Path) -> 
     out = run(need("kubernetes-validate"), "--strict", "-k", "1.30.0", "--quiet", "-",
               stdin=yaml.safe_dump_all(docs))
     assert out.returncode == 0, out.stdout + out.stderr
+    old_cluster = helm_template(chart=parent, release="web", kube_version="1.28.0")
+    assert old_cluster.returncode != 0
+    assert "sidecar.native=false" in old_cluster.stderr
 
 
 def test_settings_from_the_chart_equal_settings_from_the_same_yaml(tmp_path: Path) -> None:

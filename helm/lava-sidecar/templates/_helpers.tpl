@@ -1,7 +1,7 @@
 {{/*
 Named templates. The ones meant for your own charts (sidecar mode) take a context with .Values
 (this chart's values) and .Release; from a parent chart that depends on lava-sidecar:
-  {{- $lava := dict "Values" (index .Values "lava-sidecar") "Release" .Release }}
+  {{- $lava := dict "Values" (index .Values "lava-sidecar") "Release" .Release "Capabilities" .Capabilities }}
   initContainers:   {{- include "lava-sidecar.container" $lava | nindent 8 }}   # native sidecar
   volumes:          {{- include "lava-sidecar.volumes" $lava | nindent 8 }}
   metadata.annotations: {{- include "lava-sidecar.podAnnotations" $lava | nindent 8 }}
