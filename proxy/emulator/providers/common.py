@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ...errors import Shape, error_body
+from ...usage.base import MISSING, Usage
 from ..reply import Part, Reply
 from ..target import Target
 
@@ -135,8 +136,12 @@ def headers(content_type: str, request_id: str, *, shape: Shape = "openai"
 
 
 def json_reply(req: MockRequest, status: int, body: bytes, *, shape: Shape = "openai",
-               **kw: Any) -> Reply:
-    return Reply(status, headers(JSON_TYPE, req.request_id, shape=shape), (Part(body),), **kw)
+               usage: Usage = MISSING, reports: bool = True, **kw: Any) -> Reply:
+    """A one-part JSON reply; ``reports``: the body states ``usage`` (so a reader finds it)."""
+    part = Part(body, usage.output_tokens or 0,
+                usage if reports and usage is not MISSING else None)
+    return Reply(status, headers(JSON_TYPE, req.request_id, shape=shape), (part,), usage=usage,
+                 **kw)
 
 
 _ERROR_CODES: Final = {400: "invalid_request_error", 401: "invalid_api_key", 403: "forbidden",

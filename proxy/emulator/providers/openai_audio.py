@@ -80,7 +80,7 @@ def transcription(req: MockRequest, *, translate: bool = False) -> Reply:
                      "output_tokens": out, "total_tokens": audio_tokens + out}
         usage = Usage(input_tokens=audio_tokens, output_tokens=out, model=model,
                       source="provider")
-    if fmt in ("text", "srt", "vtt"):
+    if fmt in ("text", "srt", "vtt"):  # plain text: the usage is known but not stated
         return Reply(200, headers("text/plain; charset=utf-8", req.request_id),
                      (Part(text.encode() + b"\n"),), usage=usage, model=model)
     doc: dict[str, Any] = {"text": text}
@@ -89,7 +89,8 @@ def transcription(req: MockRequest, *, translate: bool = False) -> Reply:
                "duration": float(seconds), "text": text, "segments": []}
     if usage_doc is not None:
         doc["usage"] = usage_doc
-    return json_reply(req, 200, pretty(doc), usage=usage, model=model)
+    return json_reply(req, 200, pretty(doc), usage=usage, reports=usage_doc is not None,
+                      model=model)
 
 
 def speech(req: MockRequest) -> Reply:
