@@ -6,8 +6,7 @@ https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-inte
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 _BOM: Final = b"\xef\xbb\xbf"
 _CR: Final = 0x0D
@@ -17,9 +16,12 @@ _COLON: Final = 0x3A
 _MAX_RETRY_DIGITS: Final = 12
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One dispatched event. ``event`` is ``b"message"`` when the stream named no type."""
+class Event(NamedTuple):
+    """One dispatched event. ``event`` is ``b"message"`` when the stream named no type.
+
+    A NamedTuple rather than a frozen dataclass: one is built per event on the hot path, and a
+    frozen dataclass's ``__init__`` costs several times more.
+    """
 
     event: bytes
     data: bytes
@@ -81,7 +83,8 @@ class SSEDecoder:
             chunk = self._resume_after_long_line(chunk)
             if not chunk:
                 return events
-        if chunk.find(b"\n") < 0 and chunk.find(b"\r") < 0:
+        has_cr = chunk.find(b"\r") >= 0
+        if not has_cr and chunk.find(b"\n") < 0:
             self._hold(chunk)
             return events
         if self._pending:
@@ -89,10 +92,11 @@ class SSEDecoder:
             buf = b"".join(self._pending)
             self._pending.clear()
             self._pending_len = 0
+            has_cr = buf.find(b"\r") >= 0
         else:
             buf = chunk
-        if buf.find(b"\r") < 0:
-            lines = buf.split(b"\n")
+        if not has_cr:
+            lines = buf.split(b"\n")  # the common case, and the fastest split
             tail = lines.pop()
         else:
             lines = buf.splitlines(keepends=True)
@@ -100,8 +104,27 @@ class SSEDecoder:
             if buf[-1] == _CR:
                 self._skip_lf = True
             lines = [_chomp(line) for line in lines]
+        # The hot loop: "data:" lines and blank lines are handled inline (method calls cost).
+        data, limit = self._data, self._max
         for line in lines:
-            self._line(line, events)
+            if not line:
+                if data and not self._spoiled:
+                    events.append(Event(self._event_type or b"message",
+                                        data[0] if len(data) == 1 else b"\n".join(data),
+                                        self._last_id))
+                data.clear()
+                self._data_len = 0
+                self._spoiled = False
+                self._event_type = b""
+            elif line.startswith(b"data:") and len(line) <= limit:
+                value = line[6:] if line[5:6] == b" " else line[5:]
+                self._data_len += len(value) + 1
+                if self._data_len <= limit:
+                    data.append(value)
+                else:
+                    self._spoil()
+            else:
+                self._line(line, events)
         if tail:
             self._hold(tail)
         return events
@@ -180,10 +203,7 @@ class SSEDecoder:
         if field == b"data":
             self._data_len += len(value) + 1
             if self._data_len > self._max:
-                if not self._spoiled:
-                    self.overflows += 1
-                self._spoiled = True
-                self._data.clear()
+                self._spoil()
             else:
                 self._data.append(value)
         elif field == b"event":
@@ -194,6 +214,12 @@ class SSEDecoder:
         elif field == b"retry" and value.isdigit() and len(value) <= _MAX_RETRY_DIGITS:
             self.retry = int(value)
         # any other field is ignored, as the spec says
+
+    def _spoil(self) -> None:
+        if not self._spoiled:
+            self.overflows += 1
+        self._spoiled = True
+        self._data.clear()
 
     def _dispatch(self, events: list[Event]) -> None:
         if self._data and not self._spoiled:
