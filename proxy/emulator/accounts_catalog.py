@@ -17,6 +17,7 @@ from .accounts_records import (
     Interval,
     Invalid,
     Meter,
+    MeterSlug,
     Plan,
     RateType,
     Rollover,
@@ -64,30 +65,32 @@ def slugify(name: str) -> str:
 
 
 def meter_by_slug(scope: Scope, slug: str) -> Meter | None:
-    return next((m for m in scope.meters.scan() if m.meter_slug == slug), None)
+    entry = scope.meter_slugs.get(slug)
+    return None if entry is None else scope.meters.get(entry.meter_id)
 
 
 def create_meter(scope: Scope, *, name: str, rate_type: RateType, tier_type: TierType,
                  tiers: Sequence[Tier], meter_slug: str | None = None) -> Meter:
     tiers = check_tiers(tiers, rate_type)
-    taken = {m.meter_slug for m in scope.meters.scan()}
     if meter_slug is not None:
         if not _SLUG_RE.match(meter_slug):
             raise Invalid("meter_slug: 1-64 characters from a-z 0-9 _ -, starting with a letter "
                           "or digit", code="invalid_meter_slug")
-        if meter_slug in taken:
+        if scope.meter_slugs.get(meter_slug) is not None:
             raise Invalid(f"meter_slug {meter_slug!r} is already used by another meter",
                           code="meter_slug_taken")
         slug = meter_slug
     else:
         base = slug = slugify(name)
         n = 1
-        while slug in taken:
+        while scope.meter_slugs.get(slug) is not None:
             n += 1
             slug = f"{base}-{n}"
     now = scope.now()
-    return scope.meters.put(Meter(new_id("mtr", now), slug, name, rate_type, tier_type, tiers,
-                                  now))
+    meter = Meter(new_id("mtr", now), slug, name, rate_type, tier_type, tiers, now)
+    with scope.store.transaction():
+        scope.meter_slugs.put(MeterSlug(slug, meter.meter_id))
+        return scope.meters.put(meter)
 
 
 def update_meter(scope: Scope, meter_id: str, *, name: str | Unset = UNSET,
@@ -101,8 +104,9 @@ def update_meter(scope: Scope, meter_id: str, *, name: str | Unset = UNSET,
 
 
 def delete_meter(scope: Scope, meter_id: str) -> None:
-    need(scope.meters.get(meter_id), "meter", meter_id)
+    meter = need(scope.meters.get(meter_id), "meter", meter_id)
     with scope.store.transaction():
+        scope.meter_slugs.delete(meter.meter_slug)
         for p in list(scope.plans.scan()):
             if meter_id in p.meter_ids:
                 scope.plans.put(dataclasses.replace(

@@ -29,7 +29,8 @@ def render_customer(scope: Scope, c: Customer) -> JsonObj:
 
 
 def emit_customer(scope: Scope, event: str, c: Customer, **extra: object) -> None:
-    scope.emit(event, {"customer": render_customer(scope, c), **extra})
+    if scope.listening():
+        scope.emit(event, {"customer": render_customer(scope, c), **extra})
 
 
 def create_customer(scope: Scope, *, reference_id: str | None = None, phone: str | None = None,
@@ -63,13 +64,16 @@ def update_customer(scope: Scope, customer_id: str,
 
 def delete_customer(scope: Scope, customer_id: str) -> None:
     c = need(scope.customers.get(customer_id), "customer", customer_id)
-    data: dict[str, object] = {"customer": render_customer(scope, c)}
+    data: dict[str, object] | None = None
+    if scope.listening():
+        data = {"customer": render_customer(scope, c)}
     with scope.store.transaction():
         sub = current_subscription(scope, c)
         if sub is not None:
             _cancel(scope, sub)
         scope.customers.delete(customer_id)
-    scope.emit("customer.deleted", data)
+    if data is not None:
+        scope.emit("customer.deleted", data)
 
 
 def current_subscription(scope: Scope, c: Customer) -> Subscription | None:

@@ -79,7 +79,7 @@ def _charge(scope: Scope, sub: Subscription, meter: Meter, customer: Customer, c
             bundle += top_up.credit_amount  # the card on file pays; the emulator says yes
     sub = scope.subscriptions.put(dataclasses.replace(sub, cycle_remaining=cycle,
                                                       bundle_remaining=bundle))
-    if amount > 0:
+    if amount > 0 and scope.listening():
         emit_customer(scope, "customer.wallet.balance.updated", customer,
                       credits=views.credits(sub))
     return amount, lines

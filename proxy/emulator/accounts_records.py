@@ -70,6 +70,14 @@ class Meter:
 
 
 @dataclass(frozen=True, slots=True)
+class MeterSlug:
+    """Index entry: the gateway finds a token's meter by slug on every request."""
+
+    meter_slug: str
+    meter_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class CreditBundle:
     credit_bundle_id: str
     plan_id: str

@@ -14,6 +14,7 @@ from .accounts_records import (
     CreditBundle,
     Customer,
     Meter,
+    MeterSlug,
     NotFound,
     Plan,
     RequestRow,
@@ -39,6 +40,7 @@ class Scope:
     clock: Callable[[], float]
     emit: Emit
     meters: Table[Meter]
+    meter_slugs: Table[MeterSlug]
     plans: Table[Plan]
     bundles: Table[CreditBundle]
     customers: Table[Customer]
@@ -51,6 +53,10 @@ class Scope:
     def now(self) -> float:
         return self.clock()
 
+    def listening(self) -> bool:
+        """Whether any webhook would receive an event: rendering one is not free."""
+        return self.webhooks.count() > 0
+
 
 def open_scope(store: Store, merchant_id: str, clock: Callable[[], float], emit: Emit) -> Scope:
     def t(kind: str, cls: type[T], key: Callable[[T], str]) -> Table[T]:
@@ -59,6 +65,7 @@ def open_scope(store: Store, merchant_id: str, clock: Callable[[], float], emit:
     return Scope(
         merchant_id, store, clock, emit,
         meters=t("meter", Meter, lambda r: r.meter_id),
+        meter_slugs=t("meter_slug", MeterSlug, lambda r: r.meter_slug),
         plans=t("plan", Plan, lambda r: r.plan_id),
         bundles=t("credit_bundle", CreditBundle, lambda r: r.credit_bundle_id),
         customers=t("customer", Customer, lambda r: r.customer_id),

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from proxy.emulator.accounts_codec import Table
+from proxy.emulator.accounts_records import Meter, Tier
 from proxy.emulator.store import MemoryStore, Store
 from proxy.emulator.store_sqlite import SqliteStore
 
@@ -117,3 +121,23 @@ def test_memory_and_sqlite_agree_on_any_sequence_of_operations(
     assert list(mem.scan("k")) == list(sql.scan("k"))
     assert mem.oldest("k") == sql.oldest("k")
     sql.close()
+
+
+def _rename_then_fail(table: Table[Meter], m: Meter) -> None:
+    with table.store.transaction():
+        table.put(dataclasses.replace(m, name="renamed"))
+        raise RuntimeError
+
+
+def test_a_table_never_serves_a_record_a_rollback_undid(store: Store) -> None:
+    table = Table(store, "meter:mer_1", Meter, lambda r: r.meter_id)
+    m = Meter("mtr_1", "chat", "Chat", "fixed", "tokens_1m", (Tier(Decimal(0), Decimal("3")),),
+              1.5)
+    table.put(m)
+    assert table.get("mtr_1") == m
+    with pytest.raises(RuntimeError):
+        _rename_then_fail(table, m)
+    assert table.get("mtr_1") == m
+    assert [r.meter_id for r in table.scan()] == ["mtr_1"]
+    assert table.delete("mtr_1")
+    assert table.get("mtr_1") is None
