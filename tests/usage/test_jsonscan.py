@@ -46,7 +46,7 @@ def documents(draw: st.DrawFn) -> tuple[dict[str, object], bytes]:
     return doc, raw.encode()
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(documents())
 def test_fast_path_equals_full_parse(case: tuple[dict[str, object], bytes]) -> None:
     doc, raw = case
