@@ -98,19 +98,17 @@ def match(cassettes: Iterable[Cassette], method: str, url: str, body: bytes,
     return next((c for c in candidates if _same_json(c.request_body, body)), candidates[0])
 
 
-def cassette_reply(cassette: Cassette, *, seed: int, max_chunk: int, request_id: str) -> Reply:
-    """The recording as a reply; usage is left to be read from the delivered bytes."""
+def cassette_reply(cassette: Cassette, *, seed: int, max_chunk: int) -> Reply:
+    """The recording as a reply (its headers as recorded, provider request id included); usage
+    is left to be read from the delivered bytes."""
     rng = random.Random(f"{seed}:{cassette.name}")  # noqa: S311 - reproducible splits, not secrets
     body, parts, start = cassette.body, [], 0
     while start < len(body):
         size = rng.randint(1, max(1, max_chunk))
         parts.append(Part(body[start:start + size]))
         start += size
-    headers: list[tuple[str, str]] = [h for h in cassette.headers
-                                      if h[0].lower() != "x-request-id"]
-    headers.append(("x-request-id", request_id))
     model: Any = None
     with contextlib.suppress(ValueError, AttributeError):
         model = json.loads(cassette.request_body).get("model")
-    return Reply(cassette.status, tuple(headers), tuple(parts), stream=cassette.stream,
+    return Reply(cassette.status, cassette.headers, tuple(parts), stream=cassette.stream,
                  model=model if isinstance(model, str) else None, measured=True)

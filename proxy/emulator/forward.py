@@ -134,7 +134,7 @@ def _reply(state: GatewayState, seen: Seen, req: MockRequest) -> Reply:
         return mock_reply(req)
     seen.source = "cassette"
     return cassettes.cassette_reply(found, seed=opts.cassette_seed,
-                                    max_chunk=opts.cassette_max_chunk, request_id=seen.request_id)
+                                    max_chunk=opts.cassette_max_chunk)
 
 
 def _usage(reply: Reply | None, out: Delivery, complete: bool, target: Target,

@@ -11,6 +11,7 @@ Usage rules (documented so tests can compute expectations independently):
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -132,7 +133,9 @@ def headers(content_type: str, request_id: str, *, shape: Shape = "openai"
             ) -> tuple[tuple[str, str], ...]:
     """Content type and the provider's own request id header (Anthropic names it differently)."""
     id_header = "request-id" if shape == "anthropic" else "x-request-id"
-    return (("Content-Type", content_type), (id_header, request_id))
+    # The provider's id is its own, distinct from Lava's x-lava-request-id (as in the recordings).
+    own = "req_" + hashlib.sha256(request_id.encode()).hexdigest()[:32]
+    return (("Content-Type", content_type), (id_header, own))
 
 
 def json_reply(req: MockRequest, status: int, body: bytes, *, shape: Shape = "openai",
