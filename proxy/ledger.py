@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable
 from decimal import Decimal
@@ -101,7 +102,7 @@ class Ledger:
 
     def submit(self, rec: RequestRecord, charge: Decimal | None) -> bool:
         """Queue one line (event loop; O(1), never blocks). False when the buffer is full."""
-        if self._closed or self._full():
+        if self._full() or self._closed:
             self._drop()
             return False
         self._q.append((rec, charge))
@@ -125,10 +126,17 @@ class Ledger:
     # -- worker thread -------------------------------------------------------------------------
 
     def _run(self) -> None:
+        # Write whenever woken (a tick or a burst), fsync only once per interval: the batching
+        # is what keeps fsync off the per-request cost at high request rates.
+        next_sync = time.monotonic() + self._interval
         while not self._stopping:
-            self._wake.wait(self._interval)
+            self._wake.wait(max(0.0, next_sync - time.monotonic()))
             self._wake.clear()
-            self._cycle(sync=True)
+            now = time.monotonic()
+            due = now >= next_sync
+            self._cycle(sync=due)
+            if due:
+                next_sync = now + self._interval
         self._finish()
 
     def _finish(self) -> None:
@@ -189,8 +197,13 @@ class Ledger:
 
     def _drop(self) -> None:
         self._observer.write_failed()
-        if not self._dropping:
-            self._dropping = True
+        if self._dropping:
+            return
+        self._dropping = True
+        if self._closed:
+            log.error("usage log %s: a request finished after the log was closed; its line is "
+                      "dropped", self.path)
+        else:
             log.error("usage log %s: %d lines buffered, the limit; new lines are dropped until "
                       "the log is writable again", self.path, self._max_pending)
 

@@ -61,6 +61,9 @@ async def test_clean_stop_writes_and_syncs_everything_accepted(tmp_path: Path) -
     await ledger.start()
     for i in range(2500):  # over the wake mark, so some go early and the rest at close
         assert ledger.submit(make(request_id=f"sc_{i:06d}"), None)
+    await until(lambda: seen.written >= 1024, "a burst is written before the tick")
+    # Written, but the fsync waits for its interval (an hour here): all still pending.
+    assert ledger.pending == 2500
     await ledger.aclose()
     assert ids(path) == [f"sc_{i:06d}" for i in range(2500)]
     assert seen.written == 2500

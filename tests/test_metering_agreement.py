@@ -46,7 +46,7 @@ def sum_samples(reg: CollectorRegistry, name: str, **match: str) -> dict[str, fl
 
 async def run(recs: list[RequestRecord], path: Path) -> tuple[Recorder, CollectorRegistry]:
     s = Settings(secret_key=Secret("aks_test_agree"), meters=METERS,
-                 usage_log=UsageLog(path=str(path), fsync_interval=0.01, max_bytes=3000, backups=10_000))
+                 usage_log=UsageLog(path=str(path), fsync_interval=0.01, max_bytes=8000, backups=10_000))
     reg = CollectorRegistry()
     rec = await Recorder.open(s, reg)
     for r in recs:
@@ -56,7 +56,7 @@ async def run(recs: list[RequestRecord], path: Path) -> tuple[Recorder, Collecto
 
 
 @pytest.mark.slow  # real fsyncs and renames: ~0.2 s per example on the CI disk
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(recs=st.lists(records(), max_size=40))
 def test_log_totals_and_metrics_agree(recs: list[RequestRecord]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
