@@ -175,3 +175,17 @@ async def test_what_the_openai_sdk_sends_is_injected_correctly() -> None:
     facts, out = inspect(Api.CHAT, seen[0], JSON, inject_stream_usage=True)
     assert facts == RequestFacts(api=Api.CHAT, model="gpt-x", stream=True, usage_injected=True)
     assert json.loads(out) == json.loads(seen[0]) | {"stream_options": {"include_usage": True}}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(list(Api)), st.binary(max_size=300) | st.sampled_from([
+    b'{"stream": true, "stream_options": 5}', b'{"stream": true}', b' \xef\xbb\xbf{"stream":true}',
+    b'{"model": ["x"], "input": 7, "stream": true}']),
+       st.sampled_from([JSON, None, "multipart/form-data; boundary=x", "text/plain", "a/b+json"]))
+def test_never_raises(api: Api, body: bytes, ctype: str | None) -> None:
+    facts, out = inspect(api, body, ctype, inject_stream_usage=True)
+    assert facts.api is api
+    if facts.usage_injected:
+        assert json.loads(out)["stream_options"]["include_usage"] is True
+    else:
+        assert out is body
