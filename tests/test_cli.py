@@ -40,17 +40,21 @@ def test_token_prints_a_decodable_forward_token() -> None:
 
 def test_token_refuses_bad_input_without_echoing_the_key() -> None:
     res = run("token", "--customer", "cus_1", LAVA_SECRET_KEY=TEST_SECRET)
-    assert res.returncode == 2 and "--meter" in res.stderr
+    assert res.returncode == 2
+    assert "--meter" in res.stderr
     res = run("token", "--customer", "bad id", "--meter", "m", LAVA_SECRET_KEY=TEST_SECRET)
     assert res.returncode == 2
     res = run("token", "--customer", "c", "--meter", "m")
-    assert res.returncode == 2 and "LAVA_SECRET_KEY" in res.stderr
+    assert res.returncode == 2
+    assert "LAVA_SECRET_KEY" in res.stderr
     assert TEST_SECRET not in res.stdout + res.stderr
 
 
 def test_check_config(tmp_path: Path) -> None:
     ok = run("check-config", "--config", "config/sidecar.yaml", LAVA_SECRET_KEY=TEST_SECRET)
-    assert ok.returncode == 0 and "config OK" in ok.stdout and TEST_SECRET not in ok.stdout
+    assert ok.returncode == 0
+    assert "config OK" in ok.stdout
+    assert TEST_SECRET not in ok.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("listen: x\ngateway: {url: nope}\nidentity: {unattributed: maybe}\n")
     res = run("check-config", "--config", str(bad), LAVA_SECRET_KEY=TEST_SECRET)

@@ -48,7 +48,8 @@ def test_env_overrides(tmp_path: Path) -> None:
     key_file.write_text(TEST_SECRET + "\n")
     s = load_settings(None, {"LAVA_SECRET_KEY_FILE": str(key_file),
                              "LAVA_GATEWAY_URL": "http://127.0.0.1:9/"})
-    assert s.secret_key.reveal() == TEST_SECRET and s.gateway.url == "http://127.0.0.1:9"
+    assert s.secret_key.reveal() == TEST_SECRET
+    assert s.gateway.url == "http://127.0.0.1:9"
 
 
 def test_config_path_from_env(tmp_path: Path) -> None:

@@ -45,4 +45,6 @@ def test_identity_error_instance_overrides_do_not_leak_to_class() -> None:
 
 def test_config_error_lists_every_problem() -> None:
     err = ConfigError([Problem("a.b", "bad"), Problem("c", "worse")])
-    assert "a.b: bad" in err.message and "c: worse" in err.message and "2 configuration" in err.message
+    assert "a.b: bad" in err.message
+    assert "c: worse" in err.message
+    assert "2 configuration" in err.message

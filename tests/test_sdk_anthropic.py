@@ -35,24 +35,27 @@ async def test_messages_sync_client(stack: Stack) -> None:
     msg = await asyncio.to_thread(call)
     seen = await stack.gateway.last.finished()
     assert seen.url == "https://api.anthropic.com/v1/messages"
-    assert seen.token is not None and seen.token.secret_key.reveal() == TEST_SECRET
+    assert seen.token is not None
+    assert seen.token.secret_key.reveal() == TEST_SECRET
     assert (seen.token.customer_id, seen.token.meter_slug) == ("cus_alpha", "chat-tokens")
     headers = {n.lower(): v for n, v in seen.headers}
     assert headers["anthropic-version"] == "2023-06-01"  # feature headers byte for byte
-    assert "x-api-key" not in headers and all("sk-ant-app" not in v for v in headers.values())
+    assert "x-api-key" not in headers
+    assert all("sk-ant-app" not in v for v in headers.values())
     assert json.loads(seen.body)["max_tokens"] == 64
     assert msg.usage.input_tokens == seen.usage.input_tokens  # no cache tokens: normalised == raw
     assert msg.usage.output_tokens == seen.usage.output_tokens
 
 
 async def test_messages_stream_helper(stack: Stack) -> None:
-    async with aclient(stack, **{"anthropic-beta": "prompt-caching-2024-07-31"}) as c:
-        async with c.messages.stream(model="claude-haiku-4-5", max_tokens=32,
-                                     messages=[{"role": "user", "content": "Count"}]) as s:
-            text = "".join([t async for t in s.text_stream])
-            final = await s.get_final_message()
+    async with aclient(stack, **{"anthropic-beta": "prompt-caching-2024-07-31"}) as c, \
+            c.messages.stream(model="claude-haiku-4-5", max_tokens=32,
+                              messages=[{"role": "user", "content": "Count"}]) as s:
+        text = "".join([t async for t in s.text_stream])
+        final = await s.get_final_message()
     seen = await stack.gateway.last.finished()
-    assert text and final.usage.output_tokens == seen.usage.output_tokens
+    assert text
+    assert final.usage.output_tokens == seen.usage.output_tokens
     assert dict((n.lower(), v) for n, v in seen.headers)["anthropic-beta"] == "prompt-caching-2024-07-31"
     assert "stream_options" not in json.loads(seen.body)
 
@@ -67,7 +70,8 @@ async def test_count_tokens_and_errors_in_anthropic_shape(stack: Stack) -> None:
         with pytest.raises(anthropic.BadRequestError) as info:
             await c.messages.create(model="m", max_tokens=1, messages=[{"role": "user", "content": "x"}])
     body = info.value.body
-    assert isinstance(body, dict) and body["type"] == "error"
+    assert isinstance(body, dict)
+    assert body["type"] == "error"
     assert body["error"]["code"] == "customer_id_invalid"
     async with aclient(stack, **{"x-emulator-fault": "status=529"}) as c:
         with pytest.raises(anthropic.APIStatusError) as over:

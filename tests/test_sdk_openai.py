@@ -35,14 +35,17 @@ def sync_client(stack: Stack) -> openai.OpenAI:
                          default_headers=CUSTOMER_HEADERS, max_retries=0)
 
 
-def assert_forwarded(seen: Seen, url: str, *, customer: str = "cus_alpha", meter: str = "chat-tokens") -> None:
+def assert_forwarded(seen: Seen, url: str, *, customer: str = "cus_alpha",
+                     meter: str = "chat-tokens") -> None:
     """What every metered request must look like at the gateway."""
     assert seen.url == url
     assert seen.token is not None
     assert seen.token.secret_key.reveal() == TEST_SECRET
     assert (seen.token.customer_id, seen.token.meter_slug, seen.token.format) == (customer, meter, "current")
     names = {n.lower() for n, _ in seen.headers}
-    assert "x-api-key" not in names and "x-lava-customer-id" not in names and "x-lava-meter" not in names
+    assert "x-api-key" not in names
+    assert "x-lava-customer-id" not in names
+    assert "x-lava-meter" not in names
     assert all("sk-app-dummy" not in v for _, v in seen.headers)
 
 
@@ -72,10 +75,12 @@ async def test_chat_stream_injects_and_strips_usage(stack: Stack) -> None:
     # Upstream was asked for usage ...
     assert json.loads(seen.body)["stream_options"] == {"include_usage": True}
     # ... but the client sees exactly the stream it asked for: no usage-only chunk, no usage field.
-    assert chunks and all(c.choices for c in chunks)
+    assert chunks
+    assert all(c.choices for c in chunks)
     assert all(c.usage is None for c in chunks)
     assert "".join(c.choices[0].delta.content or "" for c in chunks)
-    assert seen.usage.output_tokens and seen.usage.input_tokens
+    assert seen.usage.output_tokens
+    assert seen.usage.input_tokens
 
 
 async def test_chat_stream_with_client_usage_passes_through(stack: Stack) -> None:
@@ -85,7 +90,8 @@ async def test_chat_stream_with_client_usage_passes_through(stack: Stack) -> Non
             stream_options={"include_usage": True})
         chunks = [c async for c in stream]
     seen = await stack.gateway.last.finished()
-    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None
     assert chunks[-1].usage.completion_tokens == seen.usage.output_tokens
     assert json.loads(seen.body)["stream_options"] == {"include_usage": True}
 
@@ -94,10 +100,12 @@ async def test_embeddings_completions_models(stack: Stack) -> None:
     c = client(stack)
     stack.closers.append(c.close)
     emb = await c.embeddings.create(model="text-embedding-3-small", input=["a", "bb"])
-    assert len(emb.data) == 2 and emb.usage.prompt_tokens > 0
+    assert len(emb.data) == 2
+    assert emb.usage.prompt_tokens > 0
     assert_forwarded(await stack.gateway.last.finished(), "https://api.openai.com/v1/embeddings")
     comp = await c.completions.create(model="gpt-3.5-turbo-instruct", prompt="Once", max_tokens=5)
-    assert comp.choices and comp.usage is not None
+    assert comp.choices
+    assert comp.usage is not None
     models = await c.models.list()
     assert any(m.id for m in models.data)
     assert (await stack.gateway.last.finished()).method == "GET"
@@ -112,7 +120,8 @@ async def test_responses_json_and_stream(stack: Stack) -> None:
     resp = await c.responses.create(model="gpt-5-nano", input="hello")
     seen = await stack.gateway.last.finished()
     assert_forwarded(seen, "https://api.openai.com/v1/responses")
-    assert resp.usage is not None and resp.usage.input_tokens == seen.usage.input_tokens
+    assert resp.usage is not None
+    assert resp.usage.input_tokens == seen.usage.input_tokens
     events = [e.type async for e in await c.responses.create(model="gpt-5-nano", input="hi", stream=True)]
     seen = await stack.gateway.last.finished()
     assert events[-1] == "response.completed"

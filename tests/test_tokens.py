@@ -82,5 +82,7 @@ def test_cache_returns_same_token_and_stays_bounded() -> None:
 
 
 def test_secret_never_prints() -> None:
-    assert "abc123" not in repr(KEY) and "abc123" not in str(KEY) and "abc123" not in f"{KEY}"
+    assert "abc123" not in repr(KEY)
+    assert "abc123" not in str(KEY)
+    assert "abc123" not in f"{KEY}"
     assert "sk-provider" not in repr(Billing("c", "m", Secret("sk-provider")))
