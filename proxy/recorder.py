@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterable
 from decimal import Decimal
 
@@ -55,8 +56,11 @@ class Recorder:
         rec = cls(settings, metrics, ledger, Totals(), Pricing(settings.meters))
         if replay and uses_file(cfg) and cfg.path is not None:
             path, backups = cfg.path, cfg.backups
+            started = time.monotonic()
+            # ~25 µs of CPU per line: a full default set (6 x 100 MiB) takes tens of seconds.
             n = await asyncio.to_thread(lambda: rec.replay(read_lines(path, backups)))
-            log.info("usage log %s: replayed %d records into the totals", path, n)
+            log.info("usage log %s: replayed %d records into the totals in %.1fs", path, n,
+                     time.monotonic() - started)
         if ledger is not None:
             await ledger.start()
             metrics.watch(usage_log_pending=lambda: ledger.pending)
