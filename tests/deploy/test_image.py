@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib.util
 import json
 import os
 import re
 import socket
 import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -94,7 +96,8 @@ class FakeLava:
 
 
 @asynccontextmanager
-async def sidecar(image: str, gateway: str, tmp_path: Path) -> AsyncIterator[tuple[str, str, str]]:
+async def sidecar(image: str, gateway: str, tmp_path: Path,
+                  extra_config: str = "") -> AsyncIterator[tuple[str, str, str]]:
     """The container on the host network, bound to loopback ports; yields (proxy, admin, name)."""
     secret = tmp_path / "secret-key"
     secret.write_text(TEST_SECRET + "\n")
@@ -102,7 +105,8 @@ async def sidecar(image: str, gateway: str, tmp_path: Path) -> AsyncIterator[tup
     config = tmp_path / "sidecar.yaml"
     config.write_text(
         "usage_log: {path: '-'}\nshutdown: {drain_delay_seconds: 0.2, grace_seconds: 5}\n"
-        f"meters: [{{slug: {METER}, tier_type: tokens_1m, tiers: [{{start: 0, rate: '3.00'}}]}}]\n")
+        f"meters: [{{slug: {METER}, tier_type: tokens_1m, tiers: [{{start: 0, rate: '3.00'}}]}}]\n"
+        + extra_config)
     config.chmod(0o444)
     proxy, admin = free_port(), free_port()
     name = f"lava-sidecar-test-{uuid.uuid4().hex[:8]}"
@@ -231,6 +235,58 @@ async def test_the_image_meters_requests_and_exits_cleanly(
         everything = logs.stdout + logs.stderr
         assert TEST_SECRET not in everything
         assert base64.b64encode(TEST_SECRET.encode()).decode()[:20] not in everything
+
+
+@asynccontextmanager
+async def dev_gateway() -> AsyncIterator[str]:
+    """``lava-sidecar dev-gateway`` (the project's local Lava) on a loopback port."""
+    if importlib.util.find_spec("proxy.emulator.command") is None:
+        pytest.skip("lava-sidecar dev-gateway is not built yet")
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("LAVA_")},
+           "LAVA_SECRET_KEY": TEST_SECRET}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "proxy", "dev-gateway", "--listen", f"127.0.0.1:{port}", cwd=REPO,
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        for _ in range(150):
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                await writer.wait_closed()
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        else:
+            pytest.fail("dev-gateway never listened")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+@pytest.mark.timeout(900)
+async def test_the_image_against_the_local_lava_gateway(image: str, tmp_path: Path) -> None:
+    """Merchant-billed requests (no customer set up) through the real dev-gateway."""
+    async with dev_gateway() as gateway, sidecar(
+            image, gateway, tmp_path, "identity: {unattributed: merchant}\n") as (proxy, admin, _):
+        client = AsyncOpenAI(base_url=f"{proxy}/v1", api_key="unused", max_retries=0)
+        reply = await client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        assert reply.usage is not None
+        stream = await client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True)
+        chunks = [c async for c in stream]
+        await client.close()
+        assert all(c.usage is None for c in chunks)  # the usage the sidecar asked for stays hidden
+        families = await scrape_until(admin, lambda f: requests_of(f).get(("200", "")) == 2)
+        unattributed = families["lava_sidecar_unattributed_requests"].samples
+        assert [s.value for s in unattributed if s.name.endswith("_total")] == [2]
+        tokens = {s.labels["type"]: s.value for s in families["lava_sidecar_tokens"].samples
+                  if s.name.endswith("_total") and s.labels["customer"] == ""}
+        assert tokens["input"] == 2 * reply.usage.prompt_tokens  # the same prompt, twice
+        # The mock answers with a fixed length: the stream's usage was captured (injected, then hidden).
+        assert tokens["output"] == 2 * reply.usage.completion_tokens
 
 
 @pytest.mark.timeout(900)
