@@ -3,6 +3,8 @@ the outbound client and the metering stack (metrics, usage log, totals) in the r
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -73,9 +75,14 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     slot.recorder = recorder
     rt.usage_log_healthy = recorder.usage_log_healthy
     await rt.gateway.start()
+    # Serving starts now; the history replays alongside (it can take seconds for large logs).
+    replay = asyncio.create_task(recorder.replay_log(), name="usage-log-replay")
     try:
         yield
     finally:
+        replay.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await replay
         # Runs after every in-flight request has finished (or the grace ran out): nothing more
         # can be recorded, so flushing the usage log now loses nothing.
         await rt.gateway.aclose()

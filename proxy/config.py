@@ -109,6 +109,8 @@ class UsageLog:
     backups: int = 5
     #: When the log cannot be written: keep ``serve``-ing (counted, logged) or ``reject`` with 503.
     on_error: UsageLogPolicy = "serve"
+    #: Rebuild ``/usage`` totals from the retained log at start, in the background (file logs only).
+    replay_on_start: bool = True
 
 
 @dataclass(frozen=True, slots=True)

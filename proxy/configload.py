@@ -358,6 +358,7 @@ def _build(r: _Reader, env: Mapping[str, str]) -> c.Settings:
         max_bytes=ul.get("max_bytes", int, du.max_bytes, _positive),
         backups=ul.get("backups", int, du.backups, _non_negative),
         on_error=cast(c.UsageLogPolicy, ul.choice("on_error", ("serve", "reject"), du.on_error)),
+        replay_on_start=ul.get("replay_on_start", bool, du.replay_on_start),
     )
     ul.finish()
     us = r.section("usage")

@@ -83,7 +83,7 @@ class Tally:
 class Totals:
     """Sums by customer → meter, and by meter. Mutated only on the event loop (by the recorder)."""
 
-    __slots__ = ("_customer_cap", "_customers", "_meter_cap", "_meters", "records", "since")
+    __slots__ = ("_customer_cap", "_customers", "_meter_cap", "_meters", "records", "replay", "since")
 
     def __init__(self, *, max_customers: int = MAX_CUSTOMERS, max_meters: int = MAX_METERS,
                  since: float | None = None) -> None:
@@ -93,6 +93,8 @@ class Totals:
         self._meter_cap = LabelCap(max_meters)
         self.records = 0
         self.since = time.time() if since is None else since
+        #: Usage-log replay at start: off | pending | running | done (shown in ``/usage``).
+        self.replay = "off"
 
     def add(self, rec: RequestRecord, charge: Decimal | None) -> None:
         if rec.outcome == "rejected":
@@ -130,6 +132,7 @@ class Totals:
         doc: dict[str, object] = {
             "since": datetime.fromtimestamp(self.since, UTC).isoformat(timespec="seconds"),
             "records": self.records,
+            "replay": self.replay,
             "customers": customers,
         }
         if customer is None:

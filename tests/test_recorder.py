@@ -79,11 +79,14 @@ async def test_restart_replays_totals_and_tier_positions(tmp_path: Path) -> None
     first.record(make(customer_id="cus_2", meter_slug="other", partial=True,
                       usage=Usage(output_tokens=9, source="provider")))
     first.record(make(request_id="sc_x", outcome="upstream_error", status=502, usage=Usage()))
+    await first.replay_log()  # nothing to replay: a fresh log
     await first.aclose()
     before = first.totals.snapshot()
 
     second = await Recorder.open(settings(path), CollectorRegistry())
-    assert second.totals.snapshot() == before
+    assert second.totals.snapshot()["replay"] == "pending"
+    assert await second.replay_log() == 3
+    assert second.totals.snapshot() == before | {"replay": "done"}
     # The first million was at 5; the restarted sidecar charges the next one at 3, as Lava would.
     second.record(make(usage=Usage(input_tokens=M, source="provider")))
     await second.aclose()
@@ -92,6 +95,23 @@ async def test_restart_replays_totals_and_tier_positions(tmp_path: Path) -> None
     third = await Recorder.open(settings(path), CollectorRegistry(), replay=False)
     assert third.totals.records == 0
     await third.aclose()
+
+
+async def test_replay_never_reads_lines_written_after_start(tmp_path: Path) -> None:
+    """Startup does not wait for the replay; live lines written before it runs count once."""
+    path = tmp_path / "usage.jsonl"
+    first = await Recorder.open(settings(path), CollectorRegistry())
+    for i in range(5):
+        first.record(make(request_id=f"sc_old{i}"))
+    await first.aclose()
+    second = await Recorder.open(settings(path), CollectorRegistry())
+    for i in range(3):
+        second.record(make(request_id=f"sc_new{i}"))
+    await asyncio.sleep(0.2)  # the writer flushes the live lines into the file being replayed
+    assert len(lines(path)) == 8
+    assert await second.replay_log() == 5
+    assert second.totals.records == 8
+    await second.aclose()
 
 
 async def test_without_a_log_it_still_meters() -> None:

@@ -49,8 +49,8 @@ def test_missing_usage_is_counted_not_zeroed() -> None:
 def test_refused_requests_consumed_nothing() -> None:
     t = Totals(since=T0)
     t.add(make(outcome="rejected", status=404, error_code="route_not_found", usage=Usage()), None)
-    assert t.snapshot() == {"since": "2026-09-21T14:13:20+00:00", "records": 0, "customers": {},
-                            "meters": {}}
+    assert t.snapshot() == {"since": "2026-09-21T14:13:20+00:00", "records": 0, "replay": "off",
+                            "customers": {}, "meters": {}}
 
 
 def test_merchant_billed_requests_have_their_own_bucket() -> None:
