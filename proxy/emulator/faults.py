@@ -213,8 +213,8 @@ def _huge(reply: Reply, parts: list[Part], size: int, delay: float) -> Script:
     if reply.stream:
         full, rest = divmod(missing, len(_PAD_LINE))
         pad = [Part(_PAD_LINE, repeat=full)] if full else []
-        if rest:
-            pad.append(Part(b":" + b"x" * max(0, rest - 2) + b"\n"))
+        if rest:  # a comment line, or for one byte a blank line (no data: no event)
+            pad.append(Part(b":" + b"x" * (rest - 2) + b"\n" if rest > 1 else b"\n"))
         # Before the last event (the usage, or [DONE]): a reader must keep going to reach it.
         body = _paced(parts[:-1] + pad + parts[-1:], True, delay)
         return _script(reply, (), body, None, whole=True)
