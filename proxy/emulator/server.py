@@ -14,6 +14,7 @@ from aiohttp import web
 from ..secret import Secret
 from .app import create_gateway_app
 from .contracts import Accounts
+from .local import local_gateway
 from .state import GatewayOptions, GatewayState, Seen
 
 
@@ -50,15 +51,33 @@ async def running_gateway(secret_key: str | Secret, *, accounts: Accounts | None
                           host: str = "127.0.0.1", port: int = 0,
                           **options: Any) -> AsyncIterator[RunningGateway]:
     """Serve a gateway on ``host:port`` (an ephemeral loopback port by default) for the duration of
-    the block. ``options`` are ``GatewayOptions`` fields."""
+    the block. ``options`` are ``GatewayOptions`` fields; ``accounts`` defaults to
+    ``PermissiveAccounts`` (everyone admitted, nothing charged)."""
     key = secret_key if isinstance(secret_key, Secret) else Secret(secret_key)
     state = GatewayState(key, accounts, GatewayOptions(**options))
+    async with serving(state, extra_routes, host, port) as gw:
+        yield gw
+
+
+@asynccontextmanager
+async def running_local_gateway(secret_key: str | Secret, *, host: str = "127.0.0.1",
+                                port: int = 0, **options: Any) -> AsyncIterator[RunningGateway]:
+    """The full local Lava (``local.local_gateway``: real accounts, management REST API) served
+    like ``running_gateway``."""
+    key = secret_key if isinstance(secret_key, Secret) else Secret(secret_key)
+    local = local_gateway(key, GatewayOptions(**options))
+    async with serving(local.state, local.extra_routes, host, port) as gw:
+        yield gw
+
+
+@asynccontextmanager
+async def serving(state: GatewayState, extra_routes: Callable[[web.Application], None] | None,
+                  host: str, port: int) -> AsyncIterator[RunningGateway]:
     app = create_gateway_app(state, extra_routes=extra_routes)
     runner = web.AppRunner(app, access_log=None, handler_cancellation=False, shutdown_timeout=1.0)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
+        await web.TCPSite(runner, host, port).start()
         bound = runner.addresses[0]
         yield RunningGateway(f"http://{bound[0]}:{bound[1]}", state, app)
     finally:

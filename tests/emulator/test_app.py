@@ -8,7 +8,7 @@ import aiohttp
 from aiohttp import web
 
 from proxy.emulator.local import local_gateway
-from proxy.emulator.server import running_gateway
+from proxy.emulator.server import running_gateway, running_local_gateway
 from proxy.secret import Secret
 from tests.emulator.gateway_helpers import KEY, OPENAI, token
 
@@ -45,10 +45,19 @@ async def test_extra_routes_plug_in() -> None:
             assert r.status == 200
 
 
-async def test_the_full_local_lava_records_what_it_forwarded() -> None:
+async def test_local_gateway_plugs_into_running_gateway() -> None:
     local = local_gateway(Secret(KEY))
     async with running_gateway(KEY, accounts=local.state.accounts,
                                extra_routes=local.extra_routes) as gw, \
+            aiohttp.ClientSession(headers={"Authorization": "Bearer " + KEY}) as s:
+        async with s.get(f"{gw.url}/v1/meters") as r:
+            assert r.status == 200
+        async with s.get(f"{gw.url}/v1/meters", headers={"Authorization": "Bearer x"}) as r:
+            assert r.status == 401
+
+
+async def test_the_full_local_lava_records_what_it_forwarded() -> None:
+    async with running_local_gateway(KEY) as gw, \
             aiohttp.ClientSession(headers={"Authorization": "Bearer " + KEY}) as s:
         async with s.post(gw.forward_url(OPENAI + "/chat/completions"),
                           json={"model": "gpt-5-nano", "max_tokens": 4,
