@@ -17,8 +17,8 @@ from ..base import Body, UpstreamError, reset
 from .connection import HIGH_WATER, MAX_HEAD_BYTES, MAX_HEADERS, Connection, Limits
 from .dial import dial, retryable
 from .pool import Pool
-from .request import BODY_METHODS, CHUNKED, LAST_CHUNK, Origin, Origins, chunk_frame, request_head
-from .response import HEAD, LeanResponse
+from .request import BODY_METHODS, CHUNKED, LAST_CHUNK, Origin, Targets, chunk_frame, request_head
+from .response import FAILED, HEAD, LeanResponse
 
 _RETRY_BACKOFF: Final = (0.05, 0.2, 0.5)
 _RETRIED: Final = frozenset({"dns", "tls", "connect", "timeout_connect"})
@@ -50,7 +50,7 @@ class LeanClient:
                               max_headers=self._tuning.max_headers, high_water=self._tuning.high_water,
                               idle_timeout=settings.idle_timeout,
                               keepalive_expiry=settings.keepalive_expiry)
-        self._origins = Origins()
+        self._targets = Targets()
         self._tls = ssl_context
         self._pool: Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -73,7 +73,7 @@ class LeanClient:
         pool, loop = self._pool, self._loop
         if pool is None or loop is None:
             raise RuntimeError("LeanClient.open() before start()")
-        origin, target = self._origins.split(url)
+        origin, line = self._targets.line(method, url)
         stream: AsyncIterator[bytes] | None = None
         if isinstance(body, bytes):
             length: int | None = len(body)
@@ -81,7 +81,7 @@ class LeanClient:
             length = 0 if method in BODY_METHODS else None
         else:
             stream, length = body, CHUNKED
-        head = request_head(method, target, origin.host_header, headers, length)
+        head = request_head(line, headers, length)
         if body and isinstance(body, bytes) and len(body) <= _COALESCE:
             head, body = head + body, None
 
@@ -90,7 +90,7 @@ class LeanClient:
         conn = pool.take_idle(origin.key)
         if conn is None:
             conn, deadline = await self._connect(pool, loop, origin, deadline, retry=stream is None)
-        resp = LeanResponse(conn, loop, head_only=method == "HEAD", max_headers=self._limits.max_headers)
+        resp = LeanResponse(conn, loop, method == "HEAD")
         conn.begin(resp, deadline)
         transport = conn.transport
         try:
@@ -102,7 +102,11 @@ class LeanClient:
                 transport.write(head)
             if stream is not None:
                 await _upload(conn, resp, stream)
-            await resp.wait_head()
+            if resp.state == HEAD:
+                resp.waiter = waiter = loop.create_future()
+                await waiter
+            if resp.state == FAILED:
+                raise resp.error  # type: ignore[misc]
         except BaseException:
             resp.close(reusable=False)
             raise

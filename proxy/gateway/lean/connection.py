@@ -1,5 +1,6 @@
-"""One keep-alive connection to Lava: an asyncio Protocol that feeds the current exchange's parser,
-bounds what a hostile upstream can make it hold, and applies flow control both ways."""
+"""One keep-alive connection to Lava: an asyncio Protocol whose httptools parser fills in the
+current ``LeanResponse``, bounding what a hostile upstream can make it hold, with flow control both
+ways. One parser per connection (not per request): building one costs more than parsing a reply."""
 
 from __future__ import annotations
 
@@ -37,18 +38,27 @@ class Limits:
     keepalive_expiry: float = 15.0
 
 
+class _Unexpected(Exception):
+    """Response bytes where none were asked for: the connection's framing can't be trusted."""
+
+
+class _TooManyHeaders(Exception):
+    pass
+
+
 class Connection(asyncio.Protocol):
     """Carries one exchange at a time. ``resp`` is the exchange in progress, None while pooled."""
 
-    __slots__ = ("_drain", "_head_bytes", "_limits", "_loop", "_pool", "_stall", "closed", "deadline",
-                 "idle_since", "key", "last_read", "reading_paused", "resp", "transport",
-                 "writing_paused")
+    __slots__ = ("_drain", "_head_bytes", "_interim", "_limits", "_loop", "_pool", "_raw", "_reason",
+                 "_stale", "_stall", "buffered", "closed", "deadline", "idle_since", "key", "last_read",
+                 "parser", "reading_paused", "resp", "transport", "writing_paused")
 
     def __init__(self, pool: Pool, key: str, loop: asyncio.AbstractEventLoop, limits: Limits) -> None:
         self._pool = pool
         self._loop = loop
         self._limits = limits
         self.key = key
+        self.parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.resp: LeanResponse | None = None
         self.closed = False
@@ -56,9 +66,15 @@ class Connection(asyncio.Protocol):
         #: First-byte deadline of the exchange in progress (the body phase uses ``last_read``).
         self.deadline = _INF
         self.last_read = 0.0
+        #: Body bytes parsed and not yet taken by the reader.
+        self.buffered = 0
         self.reading_paused = False
         self.writing_paused = False
         self._drain: asyncio.Future[None] | None = None
+        self._raw: list[tuple[bytes, bytes]] = []
+        self._reason = b""
+        self._interim = False
+        self._stale = False
         self._head_bytes = 0
         self._stall = 0
 
@@ -67,15 +83,15 @@ class Connection(asyncio.Protocol):
     def begin(self, resp: LeanResponse, deadline: float) -> None:
         self.resp = resp
         self.deadline = deadline
+        self.buffered = 0
+        self._raw = resp.raw
+        self._reason = b""
         self._head_bytes = 0
         self._stall = 0
+        if self._stale:  # the last exchange left the parser mid-message (a HEAD answer)
+            self.parser = httptools.HttpResponseParser(self)
+            self._stale = False
         self._pool.watchdog.watch(deadline)
-
-    def head_received(self, resp: LeanResponse) -> None:
-        now = resp.received_at
-        self.last_read = now
-        self._pool.watchdog.watch(now + self._limits.idle_timeout)
-        self._wake_drain()  # an early answer ends any upload waiting for the socket to drain
 
     def release(self, resp: LeanResponse) -> None:
         """The exchange ended cleanly: back to the pool, unless the socket went away meanwhile."""
@@ -165,12 +181,11 @@ class Connection(asyncio.Protocol):
             self.abort()
             return
         state = resp.state
-        before = resp.buffered()
+        before = self.buffered
         try:
-            resp.parser.feed_data(data)
+            self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
-            resp.parse_failed(exc)
-            self.abort()
+            self._parse_failed(resp, exc)
             return
         now_state = resp.state
         if now_state == HEAD:
@@ -180,7 +195,7 @@ class Connection(asyncio.Protocol):
         elif now_state == BODY:
             if state == BODY:
                 self.last_read = self._loop.time()
-            if resp.buffered() == before:
+            if self.buffered == before:
                 # Framing without payload (chunk extensions, trailers) must not grow without end.
                 self._stall += len(data)
                 if self._stall > self._limits.max_head_bytes:
@@ -188,9 +203,23 @@ class Connection(asyncio.Protocol):
                     return
             else:
                 self._stall = 0
-            if resp.buffered() > self._limits.high_water and self.transport is not None:
+            if self.buffered > self._limits.high_water and not self.reading_paused \
+                    and self.transport is not None:
                 self.reading_paused = True
                 self.transport.pause_reading()
+
+    def _parse_failed(self, resp: LeanResponse, exc: Exception) -> None:
+        """The parser refused the bytes (a callback of ours may have raised the reason)."""
+        cause = exc.__context__ if isinstance(exc, httptools.HttpParserCallbackError) else exc
+        if isinstance(cause, _TooManyHeaders):
+            err = protocol_error("too many response headers")
+        elif isinstance(exc, httptools.HttpParserUpgrade):
+            err = protocol_error("unrequested protocol upgrade")
+        else:
+            err = protocol_error(type(cause or exc).__name__)
+        err.__cause__ = cause or exc
+        resp.fail(err)  # a response already whole stays readable; the connection goes regardless
+        self.abort()
 
     def eof_received(self) -> bool | None:
         return None  # close our side too; connection_lost settles the exchange
@@ -205,3 +234,69 @@ class Connection(asyncio.Protocol):
         if resp is not None:
             resp.connection_lost(exc)
         self._wake_drain()
+
+    # -- httptools callbacks: fill in ``resp`` ---------------------------------------------------
+
+    def on_status(self, status: bytes) -> None:
+        resp = self.resp
+        if resp is None or resp.state != HEAD:
+            raise _Unexpected
+        self._reason += status  # llhttp reports a span piecewise when it straddles reads
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        resp = self.resp
+        if resp is None or resp.state != HEAD:
+            return  # trailers: bounded by the stall limit, not relayed
+        raw = self._raw
+        raw.append((name, value))
+        if len(raw) > self._limits.max_headers:
+            raise _TooManyHeaders
+
+    def on_headers_complete(self) -> None:
+        resp = self.resp
+        if resp is None or resp.state != HEAD:
+            raise _Unexpected
+        parser = self.parser
+        status = parser.get_status_code()
+        if status < 200:
+            # An interim 1xx (100 Continue, 103 Early Hints): the final response follows.
+            self._interim = True
+            self._raw.clear()
+            self._reason = b""
+            return
+        now = self._loop.time()
+        resp.status = status
+        resp.raw_reason = self._reason
+        resp.keep_alive = parser.should_keep_alive()
+        resp.received_at = now
+        if resp.head_only:
+            # llhttp would now wait for the body a HEAD answer announces but never sends.
+            resp.state = DONE
+            self._stale = True
+        else:
+            resp.state = BODY
+            self.last_read = now
+            self._pool.watchdog.watch(now + self._limits.idle_timeout)
+        resp.wake()
+        self._wake_drain()  # an early answer ends any upload waiting for the socket to drain
+
+    def on_body(self, body: bytes) -> None:
+        resp = self.resp
+        if resp is None or resp.state != BODY:
+            raise _Unexpected
+        resp.body.append(body)
+        self.buffered += len(body)
+        waiter = resp.waiter
+        if waiter is not None:
+            resp.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            return
+        resp = self.resp
+        if resp is not None and resp.state == BODY:
+            resp.state = DONE
+            resp.wake()

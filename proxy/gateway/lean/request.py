@@ -16,8 +16,9 @@ _OWNED_LENGTHS: Final = frozenset(len(n) for n in _OWNED)
 BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 #: Printable ASCII except space: what a request target may hold without percent-encoding.
 _TARGET_SAFE: Final = "".join(chr(c) for c in range(0x21, 0x7F))
-#: Distinct origins remembered; the sidecar talks to one, this only bounds a misuse.
+#: Distinct origins and request lines remembered; the sidecar uses a few, this bounds a misuse.
 _MAX_ORIGINS: Final = 64
+_MAX_LINES: Final = 1024
 CHUNKED: Final = -1
 
 
@@ -55,27 +56,45 @@ def _bad_url() -> UpstreamError:
     return unreachable("connect", "the gateway URL is not a plain http(s) URL")
 
 
-class Origins:
-    """``url`` → (``Origin``, request target), parsing each origin once; the hot path is a dict hit."""
+class Targets:
+    """(method, url) → (``Origin``, request line + Host header as bytes), each worked out once.
 
-    __slots__ = ("_known",)
+    The sidecar sends a handful of distinct URLs (one per provider route), so the hot path is one
+    dict hit; the memory is bounded by clearing on overflow.
+    """
+
+    __slots__ = ("_lines", "_origins")
 
     def __init__(self) -> None:
-        self._known: dict[str, Origin] = {}
+        self._origins: dict[str, Origin] = {}
+        self._lines: dict[tuple[str, str], tuple[Origin, bytes]] = {}
 
-    def split(self, url: str) -> tuple[Origin, str]:
+    def line(self, method: str, url: str) -> tuple[Origin, bytes]:
+        key = (method, url)
+        known = self._lines.get(key)
+        if known is None:
+            origin, target = self._split(url)
+            text = f"{method} {target} HTTP/1.1\r\nHost: {origin.host_header}\r\n"
+            if not method.isalpha() or text.count("\n") != 2 or text.count("\r") != 2:
+                raise _smuggling()
+            known = origin, text.encode("ascii")
+            if len(self._lines) >= _MAX_LINES:
+                self._lines.clear()
+            self._lines[key] = known
+        return known
+
+    def _split(self, url: str) -> tuple[Origin, str]:
         cut = url.find("/", url.find("//") + 2)
         prefix, target = (url, "/") if cut < 0 else (url[:cut], url[cut:])
-        origin = self._known.get(prefix)
+        origin = self._origins.get(prefix)
         if origin is None:
             origin, named = parse_origin(url)
             if named != prefix:  # e.g. "http://h?q": no path, so the cut above was wrong
                 rest = url[len(named):]
-                target = rest if rest.startswith("/") else "/" + rest
-                return origin, _clean_target(target)
-            if len(self._known) >= _MAX_ORIGINS:
-                self._known.clear()
-            self._known[prefix] = origin
+                return origin, _clean_target(rest if rest.startswith("/") else "/" + rest)
+            if len(self._origins) >= _MAX_ORIGINS:
+                self._origins.clear()
+            self._origins[prefix] = origin
         return origin, _clean_target(target)
 
 
@@ -88,31 +107,30 @@ def _clean_target(target: str) -> str:
     return quote(target, safe=_TARGET_SAFE)
 
 
-def request_head(method: str, target: str, host: str, headers: list[tuple[str, str]],
-                 length: int | None) -> bytes:
-    """The request line and headers. ``length``: Content-Length, ``CHUNKED``, or None for no body.
+def _smuggling() -> UpstreamError:
+    return UpstreamError(GatewayUnreachable, "protocol",
+                         "A request header, the method or the URL contains CR or LF; the request "
+                         "was not sent.")
+
+
+def request_head(line: bytes, headers: list[tuple[str, str]], length: int | None) -> bytes:
+    """``line`` (from ``Targets``) + headers. ``length``: Content-Length, ``CHUNKED``, or None.
 
     Header names keep their case and order. A CR or LF inside any of them would split the head
     into lines we did not write (request smuggling), so the line count is checked on the bytes.
     """
-    lines = [f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n"]
-    append = lines.append
-    for name, value in headers:
-        if len(name) in _OWNED_LENGTHS and name.lower() in _OWNED:
-            continue
-        append(f"{name}: {value}\r\n")
-    if length is not None:
-        append("Transfer-Encoding: chunked\r\n\r\n" if length == CHUNKED
-               else f"Content-Length: {length}\r\n\r\n")
+    lines = [f"{k}: {v}\r\n" for k, v in headers if len(k) not in _OWNED_LENGTHS or k.lower() not in _OWNED]
+    if length is None:
+        lines.append("\r\n")
+        expected = len(lines)
     else:
-        append("\r\n")
-    head = "".join(lines).encode("utf-8", "surrogateescape")
-    # request line + Host + one per header + (framing line) + the blank line
-    expected = len(lines) + (2 if length is not None else 1)
-    if head.count(b"\n") != expected or head.count(b"\r") != expected:
-        raise UpstreamError(GatewayUnreachable, "protocol",
-                            "A request header or the URL contains CR or LF; the request was not sent.")
-    return head
+        lines.append("Transfer-Encoding: chunked\r\n\r\n" if length == CHUNKED
+                     else f"Content-Length: {length}\r\n\r\n")
+        expected = len(lines) + 1
+    tail = "".join(lines).encode("utf-8", "surrogateescape")
+    if tail.count(b"\n") != expected or tail.count(b"\r") != expected:
+        raise _smuggling()
+    return line + tail
 
 
 def chunk_frame(data: bytes) -> bytes:

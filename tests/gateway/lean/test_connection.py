@@ -73,7 +73,7 @@ async def read_back(pieces: list[bytes], close_after: bool) -> tuple[LeanRespons
     conn = Connection(pool, "http://h", loop, Limits())
     conn.connection_made(Wire())
     pool.dialled(conn)
-    resp = LeanResponse(conn, loop, head_only=False, max_headers=100)
+    resp = LeanResponse(conn, loop, head_only=False)
     conn.begin(resp, math.inf)
     for piece in pieces:
         conn.data_received(piece)
@@ -106,7 +106,7 @@ def test_a_second_response_nobody_asked_for_spoils_the_connection() -> None:
         wire = Wire()
         conn.connection_made(wire)
         pool.dialled(conn)
-        resp = LeanResponse(conn, loop, head_only=False, max_headers=100)
+        resp = LeanResponse(conn, loop, head_only=False)
         conn.begin(resp, math.inf)
         conn.data_received(data)
         await resp.wait_head()
@@ -126,7 +126,7 @@ def test_head_limit_counts_interim_responses() -> None:
         conn = Connection(pool, "http://h", loop, Limits(max_head_bytes=1000))
         conn.connection_made(Wire())
         pool.dialled(conn)
-        resp = LeanResponse(conn, loop, head_only=False, max_headers=100)
+        resp = LeanResponse(conn, loop, head_only=False)
         conn.begin(resp, math.inf)
         for _ in range(100):
             conn.data_received(b"HTTP/1.1 100 Continue\r\n\r\n")

@@ -7,13 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from proxy.gateway import UpstreamError
-from proxy.gateway.lean.request import CHUNKED, Origins, chunk_frame, parse_origin, request_head
+from proxy.gateway.lean.request import CHUNKED, Targets, chunk_frame, parse_origin, request_head
 
 
 def test_head_keeps_order_case_and_repeats() -> None:
     headers = [("Content-Type", "application/json"), ("x-Custom", "1"), ("X-CUSTOM", "2"),
                ("anthropic-version", "2023-06-01")]
-    head = request_head("POST", "/v1/forward?u=a%2Fb", "lava:8443", headers, 12)
+    _, line = Targets().line("POST", "http://lava:8443/v1/forward?u=a%2Fb")
+    head = request_head(line, headers, 12)
     assert head == (b"POST /v1/forward?u=a%2Fb HTTP/1.1\r\nHost: lava:8443\r\n"
                     b"Content-Type: application/json\r\nx-Custom: 1\r\nX-CUSTOM: 2\r\n"
                     b"anthropic-version: 2023-06-01\r\nContent-Length: 12\r\n\r\n")
@@ -21,17 +22,31 @@ def test_head_keeps_order_case_and_repeats() -> None:
 
 def test_framing_and_host_belong_to_the_client() -> None:
     headers = [("host", "evil"), ("Content-Length", "999"), ("TRANSFER-ENCODING", "gzip"), ("A", "b")]
-    assert request_head("POST", "/", "h", headers, CHUNKED) == (
+    targets = Targets()
+    assert request_head(targets.line("POST", "http://h/")[1], headers, CHUNKED) == (
         b"POST / HTTP/1.1\r\nHost: h\r\nA: b\r\nTransfer-Encoding: chunked\r\n\r\n")
-    assert request_head("GET", "/", "h", headers, None) == b"GET / HTTP/1.1\r\nHost: h\r\nA: b\r\n\r\n"
+    assert request_head(targets.line("GET", "http://h")[1], headers, None) == (
+        b"GET / HTTP/1.1\r\nHost: h\r\nA: b\r\n\r\n")
 
 
 @pytest.mark.parametrize("bad", ["a\r\nX-Injected: 1", "a\nb", "a\rb"])
 def test_cr_or_lf_anywhere_is_refused(bad: str) -> None:
-    for headers, target in ([("X", bad)], "/"), ([(bad, "v")], "/"), ([], "/" + bad):
+    for headers in [("X", bad)], [(bad, "v")]:
         with pytest.raises(UpstreamError) as err:
-            request_head("GET", target, "h", headers, None)
+            request_head(b"GET / HTTP/1.1\r\nHost: h\r\n", headers, None)
         assert err.value.reason == "protocol"
+    with pytest.raises(UpstreamError) as err:
+        Targets().line(bad, "http://h/")
+    assert err.value.reason == "protocol"
+
+
+@pytest.mark.parametrize("target", ["/a\r\nX: 1", "/a b", "/\x00", "/ü"])
+def test_a_url_is_percent_encoded_never_split(target: str) -> None:
+    _, line = Targets().line("GET", "http://h" + target)
+    assert line.count(b"\r\n") == 2
+    assert line.startswith(b"GET /")
+    assert line.endswith(b" HTTP/1.1\r\nHost: h\r\n")
+    assert b" " not in line.split(b" HTTP/1.1")[0][4:]
 
 
 @given(st.lists(st.tuples(st.from_regex(r"[A-Za-z0-9-]{1,20}", fullmatch=True),
@@ -39,23 +54,24 @@ def test_cr_or_lf_anywhere_is_refused(bad: str) -> None:
                 max_size=12),
        st.integers(min_value=0, max_value=10**9))
 def test_every_safe_header_is_one_line(headers: list[tuple[str, str]], length: int) -> None:
-    head = request_head("POST", "/p", "h", headers, length)
+    head = request_head(b"POST /p HTTP/1.1\r\nHost: h\r\n", headers, length)
     lines = head.split(b"\r\n")
     kept = [(k, v) for k, v in headers if k.lower() not in {"host", "content-length", "transfer-encoding"}]
     assert lines[2:2 + len(kept)] == [f"{k}: {v}".encode("utf-8", "surrogateescape") for k, v in kept]
     assert lines[-3:] == [f"Content-Length: {length}".encode(), b"", b""]
 
 
-def test_origins() -> None:
-    origins = Origins()
-    o, target = origins.split("https://api.lava.so/v1/forward?u=x#frag")
-    assert (o.key, o.host, o.port, o.tls, o.host_header, target) == (
-        "https://api.lava.so", "api.lava.so", 443, True, "api.lava.so", "/v1/forward?u=x")
-    assert origins.split("https://api.lava.so/v1/other")[0] is o
-    o, target = origins.split("http://[::1]:8080?q=1")
-    assert (o.host, o.port, o.host_header, target) == ("::1", 8080, "[::1]:8080", "/?q=1")
-    assert origins.split("HTTP://Lava:80")[0].key == "http://lava"
-    assert origins.split("http://h/a b/ü")[1] == "/a%20b/%C3%BC"
+def test_targets() -> None:
+    targets = Targets()
+    o, line = targets.line("POST", "https://api.lava.so/v1/forward?u=x#frag")
+    assert (o.key, o.host, o.port, o.tls, o.host_header, line) == (
+        "https://api.lava.so", "api.lava.so", 443, True, "api.lava.so",
+        b"POST /v1/forward?u=x HTTP/1.1\r\nHost: api.lava.so\r\n")
+    assert targets.line("GET", "https://api.lava.so/v1/other")[0] is o
+    o, line = targets.line("GET", "http://[::1]:8080?q=1")
+    assert (o.host, o.port, line) == ("::1", 8080, b"GET /?q=1 HTTP/1.1\r\nHost: [::1]:8080\r\n")
+    assert targets.line("GET", "HTTP://Lava:80")[0].key == "http://lava"
+    assert targets.line("GET", "http://h/a b/ü")[1].startswith(b"GET /a%20b/%C3%BC HTTP/1.1")
 
 
 @pytest.mark.parametrize("url", ["ftp://h/", "http://user:pw@h/", "http:///x", "http://h:99999/"])
