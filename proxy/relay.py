@@ -44,11 +44,20 @@ class RelayState:
     error: UpstreamError | None = None
 
 
-def sse_error_event(shape: Shape, err: SidecarError) -> bytes:
+def sse_error_event(shape: Shape, err: SidecarError, *, after: bytes = b"") -> bytes:
+    """Our error as one SSE event. ``after``: the last bytes relayed before it, so an upstream that
+    broke off mid-line (or mid-event) does not swallow the event into its unfinished one."""
     body = error_body(shape, err.status, err.code, err.message)
-    if shape == "anthropic":
-        return b"event: error\ndata: " + body + b"\n\n"
-    return b"data: " + body + b"\n\n"
+    event = b"event: error\ndata: " + body + b"\n\n" if shape == "anthropic" else \
+        b"data: " + body + b"\n\n"
+    return _event_boundary(after) + event
+
+
+def _event_boundary(end: bytes) -> bytes:
+    """What ends the relayed stream's unfinished line and event (WHATWG: a blank line dispatches)."""
+    if not end or end.endswith((b"\n\n", b"\r\r", b"\r\n\r\n")):
+        return b""
+    return b"\n" if end.endswith(b"\n") else b"\n\n"
 
 
 async def relay(request: web.BaseRequest, up: UpstreamResponse, st: RelayState, *,
@@ -58,11 +67,14 @@ async def relay(request: web.BaseRequest, up: UpstreamResponse, st: RelayState, 
     await resp.prepare(request)
     st.started, st.headers_at = True, perf_counter()
     feed: Callable[[bytes], None] | None = extractor.feed
+    # The last two pieces written: enough to tell where an SSE stream stands if it breaks.
+    prev = last = b""
     try:
         async for chunk in up.chunks():
             out = stripper.feed(chunk) if stripper is not None else chunk
             if out:
                 await resp.write(out)
+                prev, last = last, out
             if st.first_byte_at is None:
                 st.first_byte_at = perf_counter()
             if feed is not None:
@@ -84,7 +96,7 @@ async def relay(request: web.BaseRequest, up: UpstreamResponse, st: RelayState, 
                 request.transport.abort()
             return resp
         try:
-            await resp.write(sse_error_event(shape, err))
+            await resp.write(sse_error_event(shape, err, after=prev[-4:] + last[-4:]))
         except ConnectionResetError:
             st.client_gone = True
             return resp
