@@ -101,6 +101,7 @@ async def test_connect_that_never_completes_times_out(tmp_path: Path, client_kin
         assert side.sample("lava_sidecar_connect_retries_total") == 1
     rec = only(side.records(), request_id=reply.headers["x-lava-sidecar-request-id"])
     assert (rec["outcome"], rec["upstream_error"], rec["status"]) == ("timeout", "timeout_connect", 504)
+    assert rec["partial"] is False  # never sent
 
 
 async def test_one_shot_body_is_never_retried(tmp_path: Path, client_kind: str) -> None:
@@ -136,6 +137,7 @@ async def test_reset_before_response_is_not_replayed(tmp_path: Path, client_kind
     rec = only(s.side.records(), request_id=reply.headers["x-lava-sidecar-request-id"])
     assert (rec["customer"], rec["outcome"], rec["upstream_error"]) == (CUSTOMER, "upstream_error", "reset")
     assert rec["lava_request_id"] is None
+    assert rec["partial"] is True  # it reached Lava: what it cost is unknown here
 
 
 async def test_stall_before_first_byte(tmp_path: Path, client_kind: str) -> None:
@@ -149,6 +151,7 @@ async def test_stall_before_first_byte(tmp_path: Path, client_kind: str) -> None
         assert (await call(s.side.url, MESSAGES)).status == 200
     rec = only(s.side.records(), request_id=reply.headers["x-lava-sidecar-request-id"])
     assert (rec["outcome"], rec["upstream_error"], rec["status"]) == ("timeout", "timeout_first_byte", 504)
+    assert rec["partial"] is True
 
 
 async def test_first_byte_timeout_releases_the_connection(tmp_path: Path, client_kind: str) -> None:
