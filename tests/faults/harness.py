@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +126,15 @@ async def running_sidecar(tmp: Path, gateway_url: str, *, client: str = "aiohttp
     finally:
         await runner.cleanup()
         await admin.cleanup()
+
+
+async def until(predicate: Callable[[], bool], within: float = 10.0) -> None:
+    """Wait for a condition a test cannot await directly (bounded; not a timing assertion)."""
+    async with asyncio.timeout(within):
+        while True:
+            if predicate():
+                return
+            await asyncio.sleep(0.01)
 
 
 @dataclass(slots=True)

@@ -25,19 +25,13 @@ from .harness import (
     fault_stack,
     only,
     running_sidecar,
+    until,
     who,
 )
 from .rawgateways import connect_hangs, endless_gateway, silent_gateway
 
 pytestmark = pytest.mark.timeout(60)
 JSON = {"Content-Type": "application/json"}
-
-
-async def until(predicate, within: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    """Wait for a condition the test cannot await directly (bounded; not a timing assertion)."""
-    async with asyncio.timeout(within):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 async def raw_request(side: Sidecar, path: str, body: bytes, *, fault: str | None = None,
@@ -99,7 +93,8 @@ async def test_disconnect_mid_stream(tmp_path: Path, client_kind: str, path: str
 
 async def test_mid_stream_disconnect_closes_the_upstream_connection(tmp_path: Path, client_kind: str) -> None:
     """Never back to the pool: the next request opens a new connection."""
-    async with endless_gateway(cap=1 << 30) as gw, running_sidecar(tmp_path, gw.url, client=client_kind) as side:
+    async with endless_gateway(cap=1 << 30) as gw, \
+            running_sidecar(tmp_path, gw.url, client=client_kind) as side:
         for n in (1, 2):
             reader, writer = await raw_request(side, CHAT, body_for(CHAT, stream=True))
             await reader.readuntil(b"\r\n\r\n")
@@ -144,7 +139,8 @@ async def test_slow_reader_holds_the_stream_back(tmp_path: Path, client_kind: st
     """A client that stops reading: the sidecar stops reading upstream too, instead of buffering the
     stream. The endless gateway could send a gigabyte; it gets to send only what the socket
     buffers along the way hold."""
-    async with endless_gateway(cap=1 << 30) as gw, running_sidecar(tmp_path, gw.url, client=client_kind) as side:
+    async with endless_gateway(cap=1 << 30) as gw, \
+            running_sidecar(tmp_path, gw.url, client=client_kind) as side:
         reader, writer = await raw_request(side, CHAT, body_for(CHAT, stream=True))
         await reader.readuntil(b"\r\n\r\n")
         await reader.read(1000)
