@@ -44,6 +44,13 @@ class Proc:
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+        try:
+            self._stop(sig, timeout)
+        finally:
+            if self.popen.stdout is not None:
+                self.popen.stdout.close()
+
+    def _stop(self, sig: int, timeout: float) -> None:
         if self.popen.poll() is not None:
             return
         family = self.pids()

@@ -18,6 +18,7 @@ import re
 import signal
 import sys
 from dataclasses import asdict, dataclass, field
+from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
 import httptools
@@ -132,7 +133,7 @@ class Conn(asyncio.Protocol):
         self._step, self._t0, self._close = 0, 0.0, False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
 
     def data_received(self, data: bytes) -> None:
         try:

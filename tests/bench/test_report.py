@@ -1,0 +1,94 @@
+"""The report: added = target minus direct in the same round (median over rounds), ratios, goals."""
+
+from __future__ import annotations
+
+from statistics import median
+from typing import Any
+
+from bench import report
+
+NAMES = ("direct", "nginx", "sidecar-lean", "litellm")
+KINDS = {"direct": "direct", "nginx": "nginx", "sidecar-lean": "sidecar", "litellm": "litellm"}
+# (c=1 p50 ms, CPU us/request, TTFB p50 ms) per round and target: direct first.
+P50 = {"direct": [0.04, 0.05, 0.30], "nginx": [0.10, 0.09, 0.41], "sidecar-lean": [0.30, 0.50, 0.45],
+       "litellm": [14.0, 15.0, 16.0]}
+CPU = {"direct": [None] * 3, "nginx": [30.0, 29.0, 31.0], "sidecar-lean": [100.0, 90.0, 140.0],
+       "litellm": [12500.0, 12400.0, 12600.0]}
+TTFB = {"direct": [0.2, 0.2, 0.4], "nginx": [0.3, 0.25, 0.5], "sidecar-lean": [0.9, 1.4, 1.2],
+        "litellm": [20.0, 21.0, 22.0]}
+
+
+def _rounds() -> list[dict[str, Any]]:
+    out = []
+    for i in range(3):
+        fig = {n: {"p50_ms": P50[n][i], "p99_ms": P50[n][i] * 3, "rps": 100.0 * (i + 1), "errors": 0,
+                   "steal_pct": 1.0} for n in NAMES}
+        load = {n: {**fig[n], "cpu_us_per_req": CPU[n][i], "upstream_cpu_us_per_req": 20.0} for n in NAMES}
+        streams = {n: {"ttfb_p50_ms": TTFB[n][i], "ttfb_p99_ms": TTFB[n][i] * 2, "gap_p50_ms": 20.0,
+                       "gap_p99_ms": 22.0, "gap_max_ms": 25.0, "held_back_chunks": 1 if n == "nginx" else 0,
+                       "usage_chunks_seen": 0, "errors": 0, "steal_pct": 0.0} for n in NAMES}
+        out.append({"c1": fig, "load": load, "streams": streams})
+    return out
+
+
+def _facts() -> dict[str, dict[str, Any]]:
+    facts: dict[str, dict[str, Any]] = {n: {"kind": KINDS[n], "other_errors": 0} for n in NAMES}
+    for n, rss in (("nginx", 14.0), ("sidecar-lean", 45.0), ("litellm", 350.0)):
+        facts[n].update(startup_s=0.5, rss_start_mb=rss, rss_idle_mb=rss, rss_streams_mb=rss * 2,
+                        streams_held=1000, rss_after_mb=rss)
+    facts["sidecar-lean"]["other_errors"] = 2
+    return facts
+
+
+def test_summary_has_every_figure_and_added_is_per_round() -> None:
+    s = report.summarize(_rounds(), _facts())
+    for name in NAMES:
+        assert all(s[name][k] is not None for k in report.BASE_FIGURES), name
+    for name in NAMES[1:]:
+        assert all(s[name][k] is not None for k in report.PROXY_FIGURES), name
+    want = median(a - b for a, b in zip(P50["sidecar-lean"], P50["direct"], strict=True))
+    assert s["sidecar-lean"]["added_c1_p50_ms"] == round(want, 3)
+    assert s["sidecar-lean"]["cpu_us_per_req"] == median(CPU["sidecar-lean"])
+    assert s["sidecar-lean"]["errors"] == 2
+    assert s["nginx"]["held_back_chunks"] == 3
+    assert "added_c1_p50_ms" not in s["direct"]
+
+
+def test_ratios_and_goals() -> None:
+    s = report.summarize(_rounds(), _facts())
+    r = report.ratios(s)
+    assert "direct" not in r
+    cpu = {n: median(CPU[n]) for n in ("nginx", "sidecar-lean", "litellm")}
+    assert r["sidecar-lean"]["cpu_per_req_x_nginx"] == round(cpu["sidecar-lean"] / cpu["nginx"], 2)
+    over = cpu["litellm"] / cpu["sidecar-lean"]
+    assert r["sidecar-lean"]["cpu_per_req_litellm_over_this"] == round(over, 2)
+    goals = {g["goal"]: g for g in report.goals(s, r, hold=1000)["sidecar-lean"]}
+    assert set(report.goals(s, r, hold=1000)) == {"sidecar-lean"}
+    assert goals["CPU per request <= 4x nginx"]["met"] is (cpu["sidecar-lean"] / cpu["nginx"] <= 4)
+    assert goals["CPU per request >= 50x less than LiteLLM"]["met"] is (over >= 50)
+    added_ttfb = median(a - b for a, b in zip(TTFB["sidecar-lean"], TTFB["direct"], strict=True))
+    assert goals["added time to first byte, p50 <= 1 ms"]["met"] is (added_ttfb <= 1)
+    assert goals["no chunk held back"]["met"] is True
+    assert goals["RSS with 1000 open streams <= 150 MB"]["met"] is True
+
+
+def test_without_litellm_its_goal_is_not_applicable() -> None:
+    rounds = _rounds()
+    for rnd in rounds:
+        for phase in ("c1", "load", "streams"):
+            del rnd[phase]["litellm"]
+    facts = _facts()
+    del facts["litellm"]
+    s = report.summarize(rounds, facts)
+    goals = {g["goal"]: g["met"] for g in report.goals(s, report.ratios(s), hold=1000)["sidecar-lean"]}
+    assert goals["CPU per request >= 50x less than LiteLLM"] is None
+
+
+def test_table_names_every_target_and_goal() -> None:
+    s = report.summarize(_rounds(), _facts())
+    r = report.ratios(s)
+    text = report.table(s, r, report.goals(s, r, hold=1000))
+    header = text.splitlines()[0]
+    assert all(n in header for n in NAMES)
+    assert "goal (sidecar-lean)" in text
+    assert "| -" not in header

@@ -1,0 +1,64 @@
+"""The harness end to end in its smallest mode: every target, every figure, zero errors.
+
+No timing assertions: the figures must exist and the requests must all succeed, nothing more.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import report
+
+REPO = Path(__file__).resolve().parents[2]
+TARGETS = {"direct", "nginx", "sidecar-lean", "sidecar-aiohttp"}
+
+
+@pytest.mark.slow
+@pytest.mark.external
+@pytest.mark.timeout(600)
+def test_smoke_run_reports_every_figure_for_every_target(tmp_path: Path) -> None:
+    missing = [tool for tool in ("h2load", "nginx") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed (.ci/run installs them)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAVA_")}
+    res = subprocess.run([sys.executable, "-m", "bench.run", "--smoke", "--out", str(tmp_path)],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=540, check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+    doc = json.loads((tmp_path / "results.json").read_text())
+
+    assert doc["mode"] == "smoke"
+    assert doc["failed"] == {}
+    assert set(doc["targets"]) == TARGETS
+    assert doc["errors_total"] == 0
+    assert doc["upstream"]["rejected"] == 0
+    for name, fig in doc["targets"].items():
+        wanted = report.BASE_FIGURES + (report.PROXY_FIGURES if name != "direct" else ())
+        assert [k for k in wanted if fig.get(k) is None] == [], name
+        assert fig["errors"] == 0, name
+        assert fig["usage_chunks_seen"] == 0, name  # the sidecar strips the usage chunk it asked for
+        if name != "direct":
+            assert fig["streams_held"] == doc["plan"]["hold"], name
+    for name in ("sidecar-lean", "sidecar-aiohttp"):
+        info = doc["targets"][name]["info"]
+        # Metering was on: one usage-log line for every request and stream sent through it.
+        assert info["usage_log_lines"] == info["requests_sent"] > 0, name
+        assert info["metrics_bytes"] > 0, name
+        assert len(doc["goals"][name]) == 8
+        assert all(g["value"] is not None for g in doc["goals"][name] if "LiteLLM" not in g["goal"])
+    for rnd in doc["rounds"]:
+        for phase in ("c1", "load", "streams"):
+            assert set(rnd[phase]) == TARGETS
+    if shutil.which("vmstat"):
+        assert doc["vmstat"]["samples"]
+    assert set((tmp_path / "results.md").read_text().splitlines()[0].replace("|", " ").split()) >= TARGETS
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "aks_" not in res.stdout + res.stderr + (tmp_path / "results.json").read_text()
