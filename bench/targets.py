@@ -126,7 +126,8 @@ def sidecar(workdir: Path, upstream_port: int, client: str) -> Target:
     config.write_text(
         f"listen: 127.0.0.1:{port}\n"
         f"admin_listen: 127.0.0.1:{admin}\n"
-        f"gateway: {{client: {client}}}\n"
+        # The default pool (512) would queue the memory phase's 1,000 streams: one connection each.
+        f"gateway: {{client: {client}, max_connections: 2048}}\n"
         f"usage_log: {{path: '{usage_log}'}}\n"
         "metrics: {customer_label: true}\n"
         "logging: {level: warning, format: json}\n")
