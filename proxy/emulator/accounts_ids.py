@@ -1,27 +1,17 @@
-"""Object ids in Lava's style: a type prefix plus a ULID (time-ordered, 26 Crockford base32 chars),
-and the clock/time helpers the accounts share."""
+"""Object ids in Lava's style (a type prefix plus a time-ordered ULID) and the timestamp format
+the accounts print."""
 
 from __future__ import annotations
 
-import secrets
+import os
 from datetime import UTC, datetime
-from typing import Final
 
-_CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-
-def ulid(now: float) -> str:
-    """48 bits of milliseconds then 80 random bits, big-endian base32: sorts by creation time."""
-    value = (int(now * 1000) & ((1 << 48) - 1)) << 80 | secrets.randbits(80)
-    chars = []
-    for _ in range(26):
-        chars.append(_CROCKFORD[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+from .ids import ulid
 
 
 def new_id(prefix: str, now: float) -> str:
-    return f"{prefix}_{ulid(now)}"
+    """``<prefix>_<ULID>`` stamped with ``now`` (the accounts' clock, settable in tests)."""
+    return f"{prefix}_{ulid(int(now * 1000) & ((1 << 48) - 1), os.urandom(10))}"
 
 
 def iso(ts: float) -> str:
