@@ -72,36 +72,40 @@ class LeanResponse:
             self._items = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.raw]
         return self._items
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    def chunks(self) -> AsyncIterator[bytes]:
         """Body bytes (transfer-decoded, content-encoding untouched) as they arrive.
         Raises ``UpstreamError`` on idle timeout or a broken body."""
+        # The response is its own iterator: an async generator would cost a WeakSet entry (the
+        # loop tracks them for shutdown) and its finaliser on every request.
+        return self
+
+    def __aiter__(self) -> LeanResponse:
+        return self
+
+    async def __anext__(self) -> bytes:
         body = self.body
-        finished = False
-        try:
-            while True:
-                if body:
-                    data = body[0] if len(body) == 1 else b"".join(body)
-                    body.clear()
-                    conn = self._conn
-                    if conn is not None:
-                        conn.buffered = 0
-                        if conn.reading_paused:
-                            conn.resume()
-                    yield data
-                elif self.state == DONE:
-                    finished = True
-                    return
-                elif self.error is not None:
-                    finished = True
-                    raise self.error
-                else:
-                    self.waiter = waiter = self._loop.create_future()
-                    await waiter
-        finally:
-            if not finished:
-                # Left early (cancelled, or the consumer stopped): the rest of the body is still on
-                # the wire, so this connection can never carry another request.
+        while True:
+            if body:
+                data = body[0] if len(body) == 1 else b"".join(body)
+                body.clear()
+                conn = self._conn
+                if conn is not None:
+                    conn.buffered = 0
+                    if conn.reading_paused:
+                        conn.resume()
+                return data
+            if self.state == DONE:
+                raise StopAsyncIteration
+            if self.error is not None:
+                raise self.error
+            self.waiter = waiter = self._loop.create_future()
+            try:
+                await waiter
+            except BaseException:
+                # Cancelled mid-body: the rest is still on the wire, so this connection can never
+                # carry another request.
                 self.close(reusable=False)
+                raise
 
     def close(self, *, reusable: bool) -> None:
         """Return the connection to the pool when the body was read to the end, else drop it."""
