@@ -42,6 +42,8 @@ OVERHEAD_HEADER = "x-lava-sidecar-overhead-ms"
 #: Bodies up to this size are read whole (to learn model and stream flags); larger non-JSON bodies
 #: (multipart uploads) stream straight through.
 _BUFFER_LIMIT = 1024 * 1024
+#: Upstream failures that happen before a byte of the request can have left.
+_NOT_SENT = frozenset({"connect", "dns", "tls", "timeout_connect"})
 
 
 async def read_body(request: web.BaseRequest, limit: int) -> bytes | AsyncIterator[bytes]:
@@ -179,7 +181,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
             status=status,
             stream=facts.stream,
             usage=usage,
-            partial=up is not None and not (st.upstream_done and st.client_done),
+            partial=_may_have_reached_lava(upstream_at, error) and not (st.upstream_done
+                                                                         and st.client_done),
             outcome=outcome,  # type: ignore[arg-type]
             duration=end - t0,
             ttfb=(first - t0) if first is not None else None,
@@ -188,6 +191,14 @@ async def handle(request: web.Request) -> web.StreamResponse:
             upstream_error=error.reason if isinstance(error, UpstreamError) else None,
             extractor_error=st.extractor_failed,
         ))
+
+
+def _may_have_reached_lava(upstream_at: float | None, error: SidecarError | None) -> bool:
+    """Whether Lava may have served (and billed) this request. When it may have and the answer did
+    not arrive whole, the record's usage is only what was seen: it is partial."""
+    if upstream_at is None:
+        return False
+    return not (isinstance(error, UpstreamError) and error.reason in _NOT_SENT)
 
 
 def _outcome_of(err: SidecarError) -> Outcome:
