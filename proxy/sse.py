@@ -1,7 +1,6 @@
 """Sans-IO ``text/event-stream`` decoder: bytes in, events out, per the WHATWG rules.
 
 https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
-(modelled on httpx-sse's ``_decoders.py``, but on bytes, with bounded lines and events).
 """
 
 from __future__ import annotations
@@ -31,6 +30,8 @@ class Event(NamedTuple):
 
 class SSEDecoder:
     """Incremental decoder: ``feed`` any split of the stream, ``flush`` once at its end.
+
+    Modelled on httpx-sse's ``_decoders.py``, but on bytes, with bounded lines and events.
 
     Lines end at CR, LF or CRLF (a CRLF split across two feeds is one line end). A line longer
     than ``max_line_bytes``, or an event whose data grows past it, is dropped and counted in

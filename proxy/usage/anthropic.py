@@ -1,10 +1,4 @@
-"""Anthropic Messages: JSON bodies and the ``message_start`` … ``message_delta`` event stream.
-
-``message_delta.usage`` is cumulative and may repeat the input and cache fields: per field the
-latest value wins, falling back to ``message_start.message.usage``; nothing is ever summed
-across events (the double counting peers shipped: tensorzero#5481, envoyproxy/ai-gateway#2239,
-and the lost tokens of ai-gateway#2290 when only the delta carries input counts).
-"""
+"""Anthropic Messages: JSON bodies and the ``message_start`` … ``message_delta`` event stream."""
 
 from __future__ import annotations
 
@@ -25,6 +19,14 @@ def read_anthropic(top: JsonDict) -> Usage:
 
 
 class AnthropicStreamExtractor(StreamExtractor):
+    """``message_delta.usage`` is cumulative and may repeat the input and cache fields.
+
+    Per field the latest value wins, falling back to ``message_start.message.usage``; nothing is
+    ever summed across events (the double counting peers shipped: tensorzero#5481,
+    envoyproxy/ai-gateway#2239; and the lost tokens of ai-gateway#2290 when only the delta
+    carries the input counts).
+    """
+
     __slots__ = ("_id", "_latest", "_model", "_start")
 
     def __init__(self, *, max_line_bytes: int) -> None:

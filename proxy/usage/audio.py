@@ -1,10 +1,4 @@
-"""Audio: transcription/translation JSON (seconds or tokens) and text-to-speech (characters).
-
-Whisper bills by duration (``usage: {"type": "duration", "seconds": 7}``), the gpt-4o
-transcribers by tokens (``"type": "tokens"``), older ``verbose_json`` answers only carry a
-top-level ``duration``. Speech answers are audio bytes; what is billed is the request's
-``input`` characters, counted exactly by ``request.inspect``.
-"""
+"""Audio: transcription/translation JSON (seconds or tokens) and text-to-speech (characters)."""
 
 from __future__ import annotations
 
@@ -18,6 +12,8 @@ AUDIO_KEYS: Final = ("usage", "model", "id", "duration")
 
 
 def read_audio(top: JsonDict) -> Usage:
+    """Whisper says ``usage: {"type": "duration", "seconds": 7}``, the gpt-4o transcribers
+    ``"type": "tokens"``; older ``verbose_json`` answers only carry a top-level ``duration``."""
     usage = openai_usage(obj(top.get("usage")))
     if not has_counts(usage):
         usage = Usage(audio_seconds=seconds(top.get("duration")))
@@ -25,7 +21,8 @@ def read_audio(top: JsonDict) -> Usage:
 
 
 class SpeechExtractor:
-    """Counts nothing in the audio itself: the characters are known from the request."""
+    """Speech answers are audio bytes: what is billed is the request's ``input`` characters,
+    counted exactly by ``request.inspect``; nothing in the audio itself is read."""
 
     __slots__ = ("_characters", "_seen")
 

@@ -1,7 +1,6 @@
 """Reads usage from a compressed response: an incremental zlib decoder in front of an extractor.
 
-Only the copy handed to the extractor is decoded; the client gets the compressed bytes as they
-came. The decoded size is bounded (a zip bomb stops the extraction, never the relay).
+Only the extractor's copy is decoded, and its size is bounded (a zip bomb stops the extraction).
 """
 
 from __future__ import annotations

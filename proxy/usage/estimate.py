@@ -1,10 +1,6 @@
 """A labelled guess for responses that reported no usage (config ``estimate_missing_usage``).
 
-The guess is deliberately simple and says so: input tokens ≈ characters of the prompt's text / 4
-(OpenAI's own rule of thumb for English), rounded up. Output is not guessed at all: the
-extractors do not keep the response text, and hidden reasoning tokens could not be seen anyway
-(why LiteLLM's tiktoken estimates undercount reasoning models, reference/peers.md 2b). Records
-carry ``source="estimated"`` so nobody mistakes this for a provider's count.
+Deliberately simple: input tokens ≈ prompt text characters / 4, output not guessed at all.
 """
 
 from __future__ import annotations
@@ -29,7 +25,13 @@ _ESTIMABLE: Final = frozenset({Api.CHAT, Api.COMPLETIONS, Api.EMBEDDINGS, Api.RE
 
 
 def estimate(facts: RequestFacts, request_body: bytes, usage: Usage) -> Usage:
-    """``usage`` itself when it has provider counts; otherwise a guess of the input, if any."""
+    """``usage`` itself when it has provider counts; otherwise a guess of the input, if any.
+
+    Characters / 4 is OpenAI's own rule of thumb for English, rounded up. Output is not guessed:
+    the extractors keep no response text, and hidden reasoning tokens could not be seen anyway
+    (why LiteLLM's tiktoken estimates undercount reasoning models, reference/peers.md 2b). The
+    result says ``source="estimated"`` so nobody mistakes it for a provider's count.
+    """
     if usage.source == "provider" or facts.api not in _ESTIMABLE or len(request_body) > _MAX_BODY:
         return usage
     doc = parse_object(request_body)

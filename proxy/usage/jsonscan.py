@@ -1,16 +1,7 @@
 """Reads a few top-level members of a large JSON object without decoding all of it.
 
-An embeddings response is mostly floats and a Whisper-style chat audio reply mostly base64;
-``json.loads`` on them costs far more than the proxying. The members we want (``usage``,
-``model``, ``id``) sit near either end, so they are read from the front (scalar members up to the
-first container) and from the back (the rest of the object from the last occurrence of a key).
-
-Contract, proved by a hypothesis test against ``json.loads``: for a valid JSON object whose keys
-are unique and written without ``\\u`` escapes (what every encoder emits), ``top_level`` returns
-exactly the members ``json.loads`` would, or ``None`` when it cannot be sure (then the caller
-parses the whole document). Why the back read is sound: a key found at byte ``p`` is a member of
-the outermost object iff ``"{" + doc[p:]`` is one complete JSON object; a key nested ``d`` levels
-deeper leaves ``d`` closing brackets over, which ``json.loads`` rejects as extra data.
+Embeddings are mostly floats, audio replies mostly base64: ``json.loads`` on them costs more
+than the proxying, while ``usage``/``model``/``id`` sit near either end of the document.
 """
 
 from __future__ import annotations
@@ -43,7 +34,16 @@ def parse_object(doc: bytes | str) -> JsonDict | None:
 
 
 def top_level(doc: bytes, keys: Sequence[str]) -> JsonDict | None:
-    """The top-level members of ``doc`` named in ``keys`` (absent ones left out), or None if unsure."""
+    """The top-level members of ``doc`` named in ``keys`` (absent ones left out), or None if unsure.
+
+    Members are read from the front (scalar members up to the first container) and from the back
+    (the rest of the object from the last occurrence of a key). Contract, proved by a hypothesis
+    test against ``json.loads``: for a valid JSON object whose keys are unique and written without
+    ``\\u`` escapes (what every encoder emits), the answer is exactly what ``json.loads`` gives,
+    or None, and then the caller parses the whole document. The back read is sound because a key
+    at byte ``p`` is a member of the outermost object iff ``"{" + doc[p:]`` is one complete JSON
+    object: a key nested ``d`` levels deeper leaves ``d`` closing brackets over ("extra data").
+    """
     if not _starts_object(doc):
         return None
     head, complete = head_members(doc)

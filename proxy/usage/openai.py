@@ -1,8 +1,6 @@
 """OpenAI-shaped responses: chat and legacy completions, embeddings, images (JSON and SSE).
 
-Also every OpenAI-compatible provider's dialect: usage on the usage-only chunk (``choices: []``)
-OpenAI sends when asked, on the last content chunk (DeepSeek, Mistral, Cerebras, OpenRouter,
-Together, unasked), or under ``x_groq.usage`` (Groq). The latest chunk with a usage object wins.
+Also the OpenAI-compatible providers' dialects (DeepSeek, Mistral, Cerebras, OpenRouter, Groq…).
 """
 
 from __future__ import annotations
@@ -31,7 +29,12 @@ def read_openai(top: JsonDict) -> Usage:
 
 
 class OpenAIStreamExtractor(StreamExtractor):
-    """``data: {chunk}`` streams ending in ``data: [DONE]``."""
+    """``data: {chunk}`` streams ending in ``data: [DONE]``; the latest usage object wins.
+
+    Usage comes on the usage-only chunk (``choices: []``) OpenAI sends when asked, on the last
+    content chunk (DeepSeek, Mistral, Cerebras, OpenRouter, Together, unasked), or under
+    ``x_groq.usage`` (Groq). The model and id are the first chunk's.
+    """
 
     __slots__ = ("_id", "_model", "_probes", "_usage")
 

@@ -1,9 +1,6 @@
 """What a request asks for (model, stream, usage wanted, speech characters), and the usage opt-in.
 
-``inspect`` never raises and never refuses: a body it cannot read is relayed as the provider
-would see it, with only ``api`` known. The injection follows reference/peers.md 2b: only chat and
-legacy completions streams, never Responses, and what the client asked to see is never flipped
-(an explicit ``include_usage: false`` is overridden upstream and the chunk stripped again).
+Never raises, never refuses: a body it cannot read is relayed as the provider would see it.
 """
 
 from __future__ import annotations
@@ -29,7 +26,10 @@ def inspect(api: Api, body: bytes, content_type: str | None, *,
             inject_stream_usage: bool) -> tuple[RequestFacts, bytes]:
     """Facts about the request, and the body to send upstream (``body`` itself unless injected).
 
-    When the body changes its length changes: the caller recomputes ``Content-Length``.
+    The injection follows reference/peers.md 2b: only chat and legacy completions streams, never
+    Responses, and what the client asked to see is never flipped (an explicit
+    ``include_usage: false`` is overridden upstream, and the chunk stripped again). When the body
+    changes its length changes: the caller recomputes ``Content-Length``.
     """
     mime, _, params = (content_type or "").partition(";")
     mime = mime.strip().lower()

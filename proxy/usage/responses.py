@@ -1,7 +1,6 @@
 """OpenAI Responses API streams: usage sits on the terminal event, and there is no ``[DONE]``.
 
-Terminal events are ``response.completed``, ``response.incomplete`` and ``response.failed`` (which
-may carry no usage when generation never started). JSON bodies read like any OpenAI body.
+JSON bodies read like any OpenAI body (``read_openai``).
 """
 
 from __future__ import annotations
@@ -23,6 +22,9 @@ _NAMING: Final = frozenset({b"response.created", b"response.in_progress"})
 
 
 class ResponsesStreamExtractor(StreamExtractor):
+    """Terminal events: ``response.completed``, ``response.incomplete``, ``response.failed`` (the
+    last may carry no usage when generation never started)."""
+
     __slots__ = ("_id", "_model", "_usage")
 
     def __init__(self, *, max_line_bytes: int) -> None:

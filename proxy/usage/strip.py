@@ -1,11 +1,5 @@
 """Undoes the sidecar's ``include_usage`` opt-in on one chat/completions stream, byte-exactly.
 
-The evidence, in tests/data/recorded/envoy-ai-gateway/openai: without the opt-in OpenAI's chunks
-have no ``usage`` member at all (chat-streaming.yaml, completion-streaming.yaml); with it every
-chunk carries ``"usage":null`` and one extra chunk with ``choices: []`` carries the usage before
-``[DONE]`` (chat-streaming-detailed-usage.yaml, completion-streaming-usage.yaml, and genai's
-openaichat recordings). So both are removed, and the client sees the stream it asked for: the
-usage-only chunk would crash clients that index ``choices[0]`` (shell_gpt#738, Portkey#1629).
 Every other byte is forwarded unchanged and in order; only an incomplete event is held back.
 """
 
@@ -31,7 +25,15 @@ _LF: Final = 0x0A
 
 
 class UsageChunkStripper:
-    """``feed`` returns what to forward now; ``flush`` what is left at the end of the stream."""
+    """``feed`` returns what to forward now; ``flush`` what is left at the end of the stream.
+
+    The evidence, in tests/data/recorded/envoy-ai-gateway/openai: without the opt-in OpenAI's
+    chunks have no ``usage`` member at all (chat-streaming, completion-streaming); with it every
+    chunk carries ``"usage":null`` and one extra chunk with ``choices: []`` carries the usage
+    before ``[DONE]`` (chat-streaming-detailed-usage, completion-streaming-usage, and genai's
+    openaichat recordings). So both are removed and the client sees the stream it asked for: the
+    usage-only chunk crashes clients that index ``choices[0]`` (shell_gpt#738, Portkey#1629).
+    """
 
     __slots__ = ("_buf", "_max", "_passthrough", "removed_chunks", "removed_nulls")
 
