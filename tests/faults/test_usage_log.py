@@ -1,0 +1,136 @@
+"""The usage log cannot be written: a full disk (``/dev/full``, a tiny tmpfs) or a path that cannot
+exist. A clear error and a metric either way; ``usage_log.on_error`` decides whether traffic goes
+on (``serve``: lines wait in memory, bounded) or is refused with a 503 in the caller's shape
+(``reject``). No accepted line is lost or written twice once the disk has room again."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from proxy import config as c
+
+from .harness import CHAT, MESSAGES, call, fault_stack, until
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def usage_log(path: str, policy: str = "serve") -> c.UsageLog:
+    return dataclasses.replace(c.UsageLog(), path=path, fsync_interval=0.05, on_error=policy)  # type: ignore[arg-type]
+
+
+def lines_in(text: str) -> list[dict[str, Any]]:
+    out = []
+    for line in text.splitlines():
+        with contextlib.suppress(ValueError):
+            doc = json.loads(line)
+            if isinstance(doc, dict) and "request_id" in doc and "outcome" in doc:
+                out.append(doc)
+    return out
+
+
+async def test_full_disk_keeps_serving_and_loses_nothing(tmp_path: Path, client_kind: str,
+                                                         caplog: pytest.LogCaptureFixture,
+                                                         capfd: pytest.CaptureFixture[str]) -> None:
+    caplog.set_level(logging.ERROR, logger="proxy.ledger")
+    async with fault_stack(tmp_path, client_kind, usage_log=usage_log("/dev/full")) as s:
+        replies = [await call(s.side.url, path, stream=stream)
+                   for path in (CHAT, MESSAGES) for stream in (False, True)]
+        assert [r.status for r in replies] == [200] * 4
+        await until(lambda: s.side.sample("lava_sidecar_usage_log_errors_total") > 0)
+        assert s.side.sample("lava_sidecar_usage_log_pending") == 4
+        assert s.side.runtime.usage_log_healthy() is False
+    assert any("cannot write" in r.getMessage() and "No space left" in r.getMessage()
+               for r in caplog.records)
+    # At the clean stop the held lines go to stderr, where a log collector keeps them: once each.
+    written = lines_in(capfd.readouterr().err)
+    assert sorted(d["request_id"] for d in written) == \
+        sorted(r.headers["x-lava-sidecar-request-id"] for r in replies)
+
+
+@pytest.mark.parametrize(("path", "shape"), [(CHAT, "openai"), (MESSAGES, "anthropic")])
+async def test_unwritable_path_with_reject_policy(tmp_path: Path, client_kind: str, path: str,
+                                                  shape: str) -> None:
+    blocker = tmp_path / "logs"
+    blocker.write_text("a file where the log directory should be")
+    log_path = blocker / "usage.jsonl"
+    async with fault_stack(tmp_path, client_kind, usage_log=usage_log(str(log_path), "reject")) as s:
+        refused = await call(s.side.url, path)
+        assert refused.status == 503
+        assert refused.headers["x-lava-sidecar-error"] == "usage_log_unavailable"
+        doc = refused.json()
+        err = doc["error"]
+        assert err["code"] == "usage_log_unavailable"
+        assert "usage_log.on_error" in err["message"]
+        assert (doc.get("type") == "error") is (shape == "anthropic")
+        assert s.gw.seen == []  # refused before anything was sent: nothing to bill, nothing lost
+        assert s.side.sample("lava_sidecar_rejected_requests_total", reason="usage_log_unavailable") == 1
+        assert s.side.sample("lava_sidecar_usage_log_errors_total") >= 1
+        # The volume comes back: the log recovers by itself and traffic flows again.
+        blocker.unlink()
+        blocker.mkdir()
+        await until(s.side.runtime.usage_log_healthy)
+        ok = await call(s.side.url, path)
+        assert ok.status == 200
+        await s.side.settled()
+    lines = [json.loads(x) for x in log_path.read_bytes().splitlines()]
+    by_id = {d["request_id"]: d for d in lines}
+    assert len(by_id) == len(lines) == 2
+    assert by_id[refused.headers["x-lava-sidecar-request-id"]]["outcome"] == "rejected"
+    assert by_id[ok.headers["x-lava-sidecar-request-id"]]["outcome"] == "ok"
+
+
+@contextlib.contextmanager
+def tiny_tmpfs(where: Path, size: str) -> Iterator[Path]:
+    where.mkdir()
+    if shutil.which("mount") is None or os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root and mount(8)")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(path: Path) -> None:
+    """Write until the filesystem says no."""
+    with contextlib.suppress(OSError), path.open("wb") as f:
+        while True:
+            f.write(b"x" * 4096)
+            f.flush()
+
+
+async def test_disk_fills_up_then_frees(tmp_path: Path, client_kind: str) -> None:
+    """A real filesystem running out of space in the middle of traffic, then getting it back."""
+    with tiny_tmpfs(tmp_path / "vol", "16k") as vol:
+        filler = vol / "filler"
+        log_path = vol / "usage.jsonl"
+        async with fault_stack(tmp_path, client_kind, usage_log=usage_log(str(log_path))) as s:
+            ids = [(await call(s.side.url, CHAT)).headers["x-lava-sidecar-request-id"]]
+            await s.side.settled()
+            # Fill what is left, then keep serving: lines wait in memory.
+            fill(filler)
+            for _ in range(20):
+                reply = await call(s.side.url, MESSAGES, stream=True)
+                assert reply.status == 200
+                ids.append(reply.headers["x-lava-sidecar-request-id"])
+            await until(lambda: s.side.sample("lava_sidecar_usage_log_errors_total") > 0)
+            assert not s.side.runtime.usage_log_healthy()
+            filler.unlink()
+            await until(s.side.runtime.usage_log_healthy)
+            await s.side.settled()
+            written = [json.loads(x)["request_id"] for x in log_path.read_bytes().splitlines()]
+    assert sorted(written) == sorted(ids)  # every line exactly once, none torn
