@@ -184,3 +184,43 @@ async def test_errors_are_upstream_errors(make_client: MakeClient) -> None:
             await read_all(up.chunks())
         up.close(reusable=False)
     assert err.value.reason == "reset"
+
+
+async def test_idle_connections_expire(make_client: MakeClient) -> None:
+    closed = asyncio.Event()
+
+    async def handler(peer: Peer) -> None:
+        await ok(peer, await peer.read_request())  # type: ignore[arg-type]
+        if await peer.closed_by_client():  # nothing more asked: the client let it expire
+            closed.set()
+
+    async with RawServer(handler) as srv:
+        client = await make_client(keepalive_expiry=0.2)
+        assert await fetch(client, srv.url + "/a") == b"ok:/a"
+        await asyncio.wait_for(closed.wait(), 10)
+        assert await fetch(client, srv.url + "/b") == b"ok:/b"
+    assert srv.connections == 2
+
+
+async def test_an_upload_that_fails_drops_the_connection(make_client: MakeClient, client_kind: str) -> None:
+    """The body's own error (the handler's BodyTooLarge, say): lean lets it through so the caller
+    answers 413; aiohttp wraps it in an UpstreamError."""
+    class Refused(Exception):
+        pass
+
+    async def body():  # type: ignore[no-untyped-def]
+        yield b"part"
+        raise Refused
+
+    async def handler(peer: Peer) -> None:
+        if peer.index == 1:
+            assert await peer.read_request() is None  # the request never completes
+            return
+        await keep_alive(ok)(peer)
+
+    async with RawServer(handler) as srv:
+        client = await make_client()
+        with pytest.raises(Refused if client_kind == "lean" else UpstreamError):
+            await client.open("POST", srv.url + "/up", [], body())
+        assert await fetch(client, srv.url + "/next") == b"ok:/next"
+    assert srv.connections == 2
