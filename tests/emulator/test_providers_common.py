@@ -7,7 +7,7 @@ import json
 import math
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from proxy.emulator.providers import MockRequest, Pacing, mock_reply
@@ -75,3 +75,35 @@ def test_every_reply_adds_up(endpoint: tuple[str, str], pacing: Pacing, stream: 
     assert reply.usage.output_tokens == min(limit or 4096, pacing.output_tokens)
     assert reported_usage(reply.parts) == reply.usage  # the bytes end up stating all of it
     assert reply.stream == stream
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5000) | st.floats(allow_nan=False) | texts,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(texts, inner, max_size=4),
+    max_leaves=20)
+FIELDS = ("model", "messages", "prompt", "input", "max_tokens", "max_output_tokens", "stream",
+          "stream_options", "system", "instructions", "dimensions", "encoding_format",
+          "response_format")
+PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses",
+         "/v1/audio/speech", "/v1/audio/transcriptions", "/v1/messages",
+         "/v1/messages/count_tokens")
+
+
+@settings(max_examples=300)
+@example("api.openai.com", "/v1/embeddings", {"input": "x", "dimensions": True}, True)
+@example("api.openai.com", "/v1/embeddings", {"input": [True]}, True)
+@example("api.openai.com", "/v1/embeddings", {"input": [[1, False]]}, True)
+@given(st.sampled_from(["api.openai.com", "api.anthropic.com", "api.groq.com"]),
+       st.sampled_from(PATHS), st.dictionaries(st.sampled_from(FIELDS), json_values),
+       st.booleans())
+def test_any_body_gets_an_answer_never_an_exception(host: str, path: str, doc: dict[str, Any],
+                                                    with_model: bool) -> None:
+    if with_model:
+        doc["model"] = "m"
+    reply = mock_reply(request(f"https://{host}{path}", doc, Pacing()))
+    assert reply.status in (200, 400, 404)
+    if reply.status == 200:
+        assert reply.model == "m"
+        assert sum(p.output_tokens for p in reply.parts) == (reply.usage.output_tokens or 0)
+    else:
+        assert json.loads(b"".join(p.data for p in reply.parts))

@@ -25,10 +25,14 @@ OPENAI_MODELS: Final = ("gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-4o", "gpt-4o-m
                         "text-embedding-3-small", "text-embedding-3-large", "whisper-1", "tts-1")
 
 
+def _token(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _inputs(value: object) -> list[object] | None:
     if isinstance(value, str):
         return [value]
-    if isinstance(value, list) and value and all(isinstance(v, int) for v in value):
+    if isinstance(value, list) and value and all(_token(v) for v in value):
         return [value]  # one pre-tokenised input
     if isinstance(value, list) and 0 < len(value) <= MAX_INPUTS:
         return list(value)
@@ -52,13 +56,13 @@ def embeddings(req: MockRequest) -> Reply:
     if doc is None or model is None or items is None:
         return error_reply(req, "openai", 400, "'model' and 'input' are required")
     dims = doc.get("dimensions", DEFAULT_DIMENSIONS)
-    if not isinstance(dims, int) or not 1 <= dims <= MAX_DIMENSIONS:
+    if not _token(dims) or not 1 <= dims <= MAX_DIMENSIONS:
         return error_reply(req, "openai", 400, f"'dimensions' must be 1-{MAX_DIMENSIONS}")
     tokens = 0
     for item in items:
         if isinstance(item, str) and item:
             tokens += max(1, tokens_of(item))
-        elif isinstance(item, list) and item and all(isinstance(t, int) for t in item):
+        elif isinstance(item, list) and item and all(_token(t) for t in item):
             tokens += len(item)
         else:
             return error_reply(req, "openai", 400, "'input' items must be non-empty strings "
