@@ -105,7 +105,11 @@ async def _forward(request: web.Request, state: GatewayState, seen: Seen,
             return resp
         req = MockRequest(request.method, target, request.headers, body, doc, seen.request_id,
                           pace, int(time.time()))
-        reply = _reply(state, seen, req)
+        try:
+            reply = _reply(state, seen, req)
+        except Exception:  # a mock bug must still answer (and settle) like a provider 500
+            log.exception("mock provider failed on %s %s", seen.request_id, target.path[:200])
+            reply = fault_reply(req, 500, empty=False)
         if seen.fault is not None and seen.fault.kind == "status":
             reply = fault_reply(req, seen.fault.status, empty=seen.fault.empty)
         script = faults.plan(reply, seen.fault, delay=pace.delay,
