@@ -29,7 +29,7 @@ from .record import Outcome, RequestRecord
 from .relay import RelayState, relay
 from .routing import Route, forward_url, shape_for_path
 from .runtime import Runtime
-from .usage import make_extractor
+from .usage import estimate, make_extractor
 from .usage.base import MISSING, Api, RequestFacts, Usage
 from .usage.request import inspect
 from .usage.strip import UsageChunkStripper
@@ -94,6 +94,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     facts = RequestFacts(api=Api.OTHER)
     st = RelayState()
     usage: Usage = MISSING
+    body: bytes | AsyncIterator[bytes] = b""
     extractor = None
     up: UpstreamResponse | None = None
     upstream_at: float | None = None
@@ -165,6 +166,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
             except Exception:
                 log.exception("usage extractor failed at the end of the response")
                 st.extractor_failed = True
+            # Opt-in only (usage.estimate_missing): a labelled guess beats a silent zero there.
+            if settings.estimate_missing_usage and usage.source != "provider" and isinstance(body, bytes):
+                usage = estimate(facts, body, usage)
         end = perf_counter()
         first = st.first_byte_at
         billing = resolved.billing if resolved is not None else None

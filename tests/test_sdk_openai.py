@@ -157,3 +157,26 @@ async def test_lava_errors_relayed_and_ours_in_openai_shape(stack: Stack) -> Non
     async with client(stack, **{"x-emulator-fault": "status=429"}) as c:
         with pytest.raises(openai.RateLimitError):  # provider 429 relayed with its status and body
             await c.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+
+
+async def test_missing_usage_is_estimated_only_when_enabled(tmp_path: Path) -> None:
+    """A provider that reports no usage: ``missing`` by default, a labelled guess when enabled."""
+    body = {"model": "gpt-4o-mini", "stream": True,
+            "messages": [{"role": "user", "content": "x" * 400}]}
+    for enabled, source in ((False, "missing"), (True, "estimated")):
+        (tmp_path / source).mkdir()
+        async with running_stack(tmp_path / source, estimate_missing_usage=enabled) as stack, \
+                openai.AsyncOpenAI(base_url=stack.url + "/mistral/v1", api_key="x", max_retries=0,
+                                   default_headers=CUSTOMER_HEADERS) as c:
+            # A cut stream: the gateway resets before any usage was reported.
+            with pytest.raises(openai.APIError):
+                async for _ in await c.chat.completions.create(
+                        **body, extra_headers={"x-emulator-fault": "reset-mid-stream"}):
+                    pass
+            await stack.gateway.last.finished()
+        (line,) = stack.log_lines()
+        assert line["source"] == source
+        assert line["partial"] is True
+        if enabled:
+            assert line["input_tokens"] == 100  # 400 characters / 4, and nothing guessed for output
+            assert line["output_tokens"] is None
