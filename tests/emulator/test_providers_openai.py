@@ -78,6 +78,22 @@ async def test_chat_json_sync_client_with_a_limit() -> None:
         assert r.usage.prompt_tokens == rule_tokens("Be brief.", PROMPT, messages=2)
 
 
+async def test_chat_stream_helper_sync_client() -> None:
+    async with running_gateway(KEY) as gw:
+        def call() -> Any:
+            with OpenAI(base_url=gw.sdk_base_url(OPENAI), api_key=token(),
+                        max_retries=0) as client, client.chat.completions.stream(
+                    model="gpt-5-nano", messages=[{"role": "user", "content": PROMPT}],
+                    stream_options={"include_usage": True}) as stream:
+                for _ in stream:
+                    pass
+                return stream.get_final_completion()
+        final = await asyncio.to_thread(call)
+        assert answer_words(final.choices[0].message.content or "") == words(16)
+        assert final.usage is not None
+        assert final.usage.completion_tokens == 16
+
+
 async def test_chat_stream_reports_usage_only_when_asked() -> None:
     async with running_gateway(KEY) as gw, openai_client(gw) as client:
         plain = await client.chat.completions.create(
