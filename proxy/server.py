@@ -21,8 +21,13 @@ from aiohttp import web
 from .app import create_admin_for, create_app
 from .config import Settings
 from .handler import RUNTIME
+from .runtime import Runtime
 
 log = logging.getLogger("lava_sidecar.server")
+
+#: After the grace: how long aiohttp waits for a cancelled handler (it only records and returns).
+_CANCEL_WAIT = 0.1
+_POLL = 0.05
 
 
 async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
@@ -37,7 +42,7 @@ async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
 
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=_access_log(settings),
-                           shutdown_timeout=settings.shutdown.grace, handler_cancellation=True)
+                           shutdown_timeout=_CANCEL_WAIT, handler_cancellation=True)
     await runner.setup()  # runs the app's cleanup_ctx start: session, usage log, metrics
     rt = app[RUNTIME]
     admin_runner = web.AppRunner(create_admin_for(app), handle_signals=False, access_log=None)
@@ -69,11 +74,35 @@ async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), settings.shutdown.drain_delay)
     t_drain = time.monotonic()
-    await runner.cleanup()  # close listener, wait ≤ grace for in-flight, then cleanup_ctx exits
+    cut = await _drain(runner, rt, settings.shutdown.grace)
+    await runner.cleanup()  # cancel what is left, then cleanup_ctx exits (the usage log is flushed)
     log.info("stopped", extra={"drain_seconds": round(time.monotonic() - t_drain, 3),
-                               "cancelled_requests": rt.inflight.requests})
+                               "cancelled_requests": cut})
     await admin_runner.cleanup()
     return 0
+
+
+async def _drain(runner: web.AppRunner, rt: Runtime, grace: float) -> int:
+    """Close the proxy listener, then give in-flight requests at most ``grace`` seconds; returns
+    how many are still running when it ends (they are cancelled next).
+
+    Done here rather than with aiohttp's ``shutdown_timeout``, which waits twice (for the handler,
+    then again after cancelling its request) and rounds up: streams outlived the grace by as much
+    again, past a pod's terminationGracePeriodSeconds, so SIGKILL came before the usage log flush.
+    """
+    for site in list(runner.sites):
+        await site.stop()
+    if runner.server is not None:
+        # Idle keep-alive connections close now, busy ones once their response is done.
+        runner.server.pre_shutdown()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    # Polled: a per-request "now idle" signal would cost every request to serve this one moment.
+    while True:
+        left = deadline - loop.time()
+        if not rt.inflight.requests or left <= 0:
+            return rt.inflight.requests
+        await asyncio.sleep(min(_POLL, left))
 
 
 def _access_log(settings: Settings) -> logging.Logger | None:
