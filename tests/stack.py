@@ -15,10 +15,10 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from proxy import config as c
-from proxy.app import METERING, create_admin_for, create_app
+from proxy.app import METERING
 from proxy.configload import load_settings
+from proxy.embedded import running_sidecar
 from proxy.emulator.server import RunningGateway, running_gateway
-from proxy.handler import RUNTIME
 from proxy.recorder import Recorder
 
 from .conftest import TEST_SECRET
@@ -69,28 +69,10 @@ async def running_stack(tmp: Path, *, gateway_options: dict[str, Any] | None = N
                         **settings_replace: Any) -> AsyncIterator[Stack]:
     async with running_gateway(TEST_SECRET, **(gateway_options or {})) as gw:
         settings = stack_settings(gw.url, tmp, **settings_replace)
-        registry = CollectorRegistry()
-        app = create_app(settings, registry=registry)
-        runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
-                               shutdown_timeout=settings.shutdown.grace)
-        await runner.setup()
-        admin = web.AppRunner(create_admin_for(app), access_log=None)
-        await admin.setup()
-        try:
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            admin_site = web.TCPSite(admin, "127.0.0.1", 0)
-            await admin_site.start()
-            app[RUNTIME].readiness.started = True
-            host, port = runner.addresses[0][:2]
-            ahost, aport = admin.addresses[0][:2]
-            stack = Stack(gw, settings, app, f"http://{host}:{port}", f"http://{ahost}:{aport}",
-                          registry, tmp / "usage.jsonl")
+        async with running_sidecar(settings) as sc:
+            stack = Stack(gw, settings, sc.app, sc.url, sc.admin_url, sc.registry, tmp / "usage.jsonl")
             try:
                 yield stack
             finally:
                 for close in stack.closers:
                     await close()
-        finally:
-            await runner.cleanup()
-            await admin.cleanup()
