@@ -5,6 +5,7 @@ Streams that outlast the grace period are cut at its end, and still recorded (pa
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -81,17 +82,29 @@ async def test_sigterm_drains_streams_in_flight(tmp_path: Path, client_kind: str
     assert "stopped" in messages
 
 
+async def waiting(sp: SidecarProcess, path: str) -> Reply:
+    """A request still waiting for its first byte (the gateway stalls) when the grace ends."""
+    async with aiohttp.ClientSession() as http, \
+            http.post(sp.url + path, data=body_for(path, stream=True),
+                      headers={**who("cus_wait"), "Content-Type": "application/json",
+                               "x-emulator-fault": "stall-before-headers=60"}) as resp:
+        return Reply(resp.status, dict(resp.headers), await resp.read(), False)
+
+
 async def test_streams_longer_than_the_grace_are_cut_and_recorded(tmp_path: Path, client_kind: str) -> None:
-    """The grace is a deadline the pod's terminationGracePeriodSeconds is sized on: when it ends,
-    what is still streaming is cut, recorded as partial, and the process exits 0 in time to have
-    flushed the usage log."""
+    """The grace is a deadline the pod's terminationGracePeriodSeconds is sized on. When it ends,
+    what is still streaming ends with an error event in the caller's shape (a clean end, not a
+    broken connection), a request still waiting for Lava gets a 503 in its shape, each is recorded
+    once as partial with outcome ``shutdown``, and the process exits 0 having flushed the log."""
     pacing = Pacing(chunks=300, delay=0.1, output_tokens=300)  # 30 s a stream
     drain, grace = 0.2, 2.0
     async with running_gateway(TEST_SECRET, pacing=pacing) as gw, \
             sidecar_process(tmp_path, gw.url, client=client_kind,
+                            gateway={"first_byte_timeout_seconds": 60},
                             shutdown={"drain_delay_seconds": drain, "grace_seconds": grace}) as sp:
         started, counter = asyncio.Event(), [0]
         tasks = [asyncio.ensure_future(stream(sp, n, started, counter)) for n in range(STREAMS)]
+        waiters = [asyncio.ensure_future(waiting(sp, path)) for path in (CHAT, MESSAGES)]
         async with asyncio.timeout(10):
             await started.wait()
         t0 = time.monotonic()
@@ -99,10 +112,24 @@ async def test_streams_longer_than_the_grace_are_cut_and_recorded(tmp_path: Path
         assert await sp.exit_code(within=30) == 0
         stopped_after = time.monotonic() - t0
         replies = await asyncio.gather(*tasks)
+        waited = await asyncio.gather(*waiters)
     # A deadline, not a speed: a Kubernetes pod sized on it is SIGKILLed soon after.
     assert stopped_after < drain + grace + 2.0
-    assert all(r.status == 200 for r in replies)
+    for n, reply in enumerate(replies):
+        assert reply.status == 200
+        assert not reply.cut
+        name, data = reply.events()[-1]
+        doc = json.loads(data)
+        assert doc["error"]["code"] == "shutting_down"
+        assert (name == "error") is bool(n % 2)  # Anthropic's event name on /anthropic only
+    for path, reply in zip((CHAT, MESSAGES), waited, strict=True):
+        assert reply.status == 503
+        doc = json.loads(reply.body)
+        assert doc["error"]["code"] == "shutting_down"
+        assert (doc.get("type") == "error") is (path == MESSAGES)
     records = sp.records()
-    assert len(records) == STREAMS
-    assert {r["lava_request_id"] for r in records} == {s.request_id for s in gw.seen}
+    assert len(records) == STREAMS + 2
+    assert {r["lava_request_id"] for r in records} - {None} == {s.request_id for s in gw.seen if s.status}
+    assert [r["outcome"] for r in records] == ["shutdown"] * (STREAMS + 2)
     assert all(r["partial"] is True for r in records)
+    assert {r["customer"] for r in records if r["lava_request_id"] is None} == {"cus_wait"}
