@@ -1,0 +1,181 @@
+"""The demo's script: seed a local Lava through ``proxy.billing``, send SDK traffic through the
+sidecar, then reconcile what the sidecar measured with what the gateway billed."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import secrets
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+import anthropic
+import openai
+
+from . import config as c
+from .billing import AsyncLavaClient
+from .configload import load_settings
+from .embedded import RunningSidecar, running_sidecar
+from .emulator.providers import Pacing
+from .emulator.server import RunningGateway, running_local_gateway
+from .secret import Secret
+
+METER_SLUG = "chat-tokens"
+RATE = "3.00"  # USD per 1M tokens (input + output)
+PEOPLE = (("Alice", "Pro"), ("Bob", "Pro"), ("Carol", "Trial"))
+_TEN = Decimal("0.0000000001")
+
+
+@dataclass(slots=True)
+class Row:
+    name: str
+    plan: str
+    customer_id: str
+    requests: int = 0
+    refused: str | None = None  # Lava's 402 message, when credit ran out
+
+
+def _headers(customer_id: str) -> dict[str, str]:
+    return {"X-Lava-Customer-Id": customer_id, "X-Lava-Meter": METER_SLUG}
+
+
+async def _seed(lava: AsyncLavaClient) -> list[Row]:
+    """meter → plans → a completed checkout per person (what the hosted checkout would do)."""
+    meter = await lava.meters.create(name="Chat tokens", meter_slug=METER_SLUG, rate=RATE,
+                                     tier_type="tokens_1m")
+    plans = {
+        "Pro": await lava.plans.create(name="Pro", period_amount="20.00", included_credit="20.00",
+                                       meter_ids=[meter.meter_id]),
+        # A sliver of credit, so Carol runs out after a few requests.
+        "Trial": await lava.plans.create(name="Trial", period_amount="0.00015",
+                                         included_credit="0.00015", meter_ids=[meter.meter_id]),
+    }
+    rows = []
+    for i, (name, plan) in enumerate(PEOPLE):
+        session = await lava.checkout_sessions.create(plan_id=plans[plan].plan_id)
+        done = await lava.checkout_sessions.complete_local(
+            session.checkout_session_id, phone=f"+1555010{i:04d}", email=f"{name.lower()}@example.com",
+            first_name=name)
+        if done.customer_id is None:
+            raise RuntimeError(f"the checkout for {name} completed without a customer id")
+        rows.append(Row(name, plan, done.customer_id))
+    return rows
+
+
+async def _openai(url: str, row: Row) -> None:
+    msgs: Any = [{"role": "user", "content": f"Hello, I am {row.name}."}]
+    async with openai.AsyncOpenAI(base_url=url + "/v1", api_key="app-placeholder-key",
+                                  default_headers=_headers(row.customer_id)) as client:
+        await client.chat.completions.create(model="gpt-4o-mini", messages=msgs)
+        async for _ in await client.chat.completions.create(model="gpt-4o-mini", messages=msgs,
+                                                            stream=True):
+            pass
+    row.requests += 2
+
+
+async def _anthropic(url: str, row: Row) -> None:
+    msgs: Any = [{"role": "user", "content": f"Hi, {row.name} here."}]
+    async with anthropic.AsyncAnthropic(base_url=url + "/anthropic", api_key="app-placeholder-key",
+                                        default_headers=_headers(row.customer_id)) as client:
+        await client.messages.create(model="claude-haiku-4-5", max_tokens=24, messages=msgs)
+        async with client.messages.stream(model="claude-haiku-4-5", max_tokens=24,
+                                          messages=msgs) as stream:
+            await stream.get_final_message()
+    row.requests += 2
+
+
+async def _until_refused(url: str, row: Row, limit: int = 20) -> None:
+    """Carol keeps asking until Lava refuses: 402 before the provider is called."""
+    async with openai.AsyncOpenAI(base_url=url + "/v1", api_key="app-placeholder-key", max_retries=0,
+                                  default_headers=_headers(row.customer_id)) as client:
+        for _ in range(limit):
+            row.requests += 1
+            try:
+                await client.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": "One more, please."}])
+            except openai.APIStatusError as exc:
+                if exc.status_code != 402:
+                    raise
+                error = exc.body.get("message") if isinstance(exc.body, dict) else None
+                row.refused = str(error or exc.message)
+                return
+
+
+async def _report(lava: AsyncLavaClient, sidecar: RunningSidecar, rows: list[Row],
+                  out: TextIO) -> bool:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    totals: Any = sidecar.recorder.totals.snapshot()["customers"]
+    head = (f"{'customer':<8} {'plan':<6} {'req':>4}  {'tokens sidecar':>14} {'billed':>8}  "
+            f"{'charge USD sidecar':>18} {'billed':>14}  {'credit left':>13}")
+    print(head, file=out)
+    print("-" * len(head), file=out)
+    agree = True
+    for row in rows:
+        mine = totals.get(row.customer_id, {}).get("total", {})
+        tokens = int(mine.get("input_tokens", 0)) + int(mine.get("output_tokens", 0))
+        charge = Decimal(str(mine.get("charge_usd", "0"))).quantize(_TEN)
+        billed = (await lava.usage.get(start=today, customer_id=row.customer_id)).totals
+        credit = (await lava.customers.subscription(row.customer_id))
+        left = credit.credits.total_remaining if credit is not None else Decimal(0)
+        same = tokens == billed.total_usage_tokens and charge == billed.total_charge.quantize(_TEN)
+        agree &= same
+        print(f"{row.name:<8} {row.plan:<6} {row.requests:>4}  {tokens:>14} {billed.total_usage_tokens:>8}  "
+              f"{charge:>18f} {billed.total_charge.quantize(_TEN):>14f}  {left.quantize(_TEN):>13f}  "
+              f"{'agree' if same else 'DIFFER'}", file=out)
+    for row in rows:
+        if row.refused:
+            print(f"\n{row.name}'s credit ran out: request {row.requests} was refused by Lava with "
+                  f"402 through the sidecar: {row.refused!r}", file=out)
+    return agree
+
+
+def _settings(secret: Secret, gateway_url: str, tmp: Path, port: int) -> c.Settings:
+    settings = load_settings(None, {"LAVA_SECRET_KEY": secret.reveal(), "LAVA_GATEWAY_URL": gateway_url})
+    price = c.MeterPrice(METER_SLUG, "tokens_1m", (c.Tier(Decimal(0), Decimal(RATE)),))
+    return dataclasses.replace(
+        settings, meters=(price,), listen=c.Listen("127.0.0.1", port),
+        usage_log=c.UsageLog(path=str(tmp / "usage.jsonl"), replay_on_start=False),
+        shutdown=c.Shutdown(grace=5.0, drain_delay=0.0))
+
+
+async def run_demo(*, keep_running: bool, port: int, out: TextIO) -> int:
+    secret = Secret("aks_test_" + secrets.token_hex(16))  # a throwaway key for this run only
+    with tempfile.TemporaryDirectory(prefix="lava-demo-") as tmp:
+        async with running_local_gateway(secret, pacing=Pacing(chunks=8, delay=0.01)) as gateway, \
+                running_sidecar(_settings(secret, gateway.url, Path(tmp), port),
+                                port=port if keep_running else 0) as sidecar, \
+                AsyncLavaClient(base_url=gateway.url, secret_key=secret) as lava:
+            print(f"local Lava gateway on {gateway.url}, sidecar on {sidecar.url}\n", file=out)
+            rows = await _seed(lava)
+            alice, bob, carol = rows
+            await asyncio.gather(_openai(sidecar.url, alice), _anthropic(sidecar.url, alice),
+                                 _openai(sidecar.url, bob), _anthropic(sidecar.url, bob))
+            await _until_refused(sidecar.url, carol)
+            await asyncio.sleep(0.05)  # the last response's usage is recorded as its handler unwinds
+            agree = await _report(lava, sidecar, rows, out)
+            print("\nThe sidecar's numbers agree with what Lava billed." if agree else
+                  "\nThe sidecar and the gateway DISAGREE: this is a bug, please report it.", file=out)
+            if keep_running:
+                _print_urls(gateway, sidecar, secret, rows, out)
+                await asyncio.Event().wait()
+    return 0 if agree else 1
+
+
+def _print_urls(gateway: RunningGateway, sidecar: RunningSidecar, secret: Secret, rows: list[Row],
+                out: TextIO) -> None:
+    alice = rows[0].customer_id
+    print(f"""
+Both are still running (Ctrl-C to stop):
+  export OPENAI_BASE_URL={sidecar.url}/v1
+  export ANTHROPIC_BASE_URL={sidecar.url}/anthropic
+  curl -s {sidecar.url}/v1/chat/completions -H 'Content-Type: application/json' \\
+       -H 'X-Lava-Customer-Id: {alice}' -H 'X-Lava-Meter: {METER_SLUG}' \\
+       -d '{{"model":"gpt-4o-mini","messages":[{{"role":"user","content":"hi"}}]}}'
+  curl -s {sidecar.admin_url}/usage            # per-customer totals
+  curl -s {sidecar.admin_url}/metrics          # Prometheus
+  LAVA_GATEWAY_URL={gateway.url} LAVA_SECRET_KEY=<below> lava-sidecar billing usage --customer {alice}
+This run's throwaway test key for the local gateway: {secret.reveal()}""", file=out)

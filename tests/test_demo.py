@@ -1,0 +1,22 @@
+"""``lava-sidecar demo``: the seed flow end to end (meter → plan → checkout → forward tokens →
+usage per customer) against the local Lava, and the sidecar agreeing with what it billed."""
+
+from __future__ import annotations
+
+import io
+
+from proxy.demoflow import run_demo
+
+
+async def test_demo_agrees_with_the_gateway_and_shows_the_402() -> None:
+    out = io.StringIO()
+    assert await run_demo(keep_running=False, port=0, out=out) == 0
+    text = out.getvalue()
+    rows = [line for line in text.splitlines() if line.endswith(("agree", "DIFFER"))]
+    assert len(rows) == 3
+    assert [line.split()[0] for line in rows] == ["Alice", "Bob", "Carol"]
+    assert all(line.endswith("agree") for line in rows)
+    assert all(float(line.split()[5]) > 0 for line in rows)  # everyone was charged
+    assert "Carol's credit ran out" in text
+    assert "402" in text
+    assert "aks_test_" not in text  # the key is only printed with --keep-running
