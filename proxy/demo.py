@@ -33,8 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
+    try:
+        from .demoflow import run_demo
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("openai", "anthropic"):
+            raise
+        print(f"lava-sidecar demo drives the sidecar with the official SDKs; {exc.name} is not "
+              "installed: pip install 'lava-sidecar[demo]'", file=sys.stderr)
+        return 2
     from .commands.serve import loop_factory
-    from .demoflow import run_demo
 
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         try:
