@@ -10,154 +10,43 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, TypeVar, cast
-from urllib.parse import urlsplit
+from typing import Any, cast
 
 import yaml
 
 from . import config as c
 from .builtin_providers import BUILTIN_PROVIDERS, prefix_for
+from .configfields import (
+    Reader,
+    listen_field,
+    non_negative,
+    parse_listen,
+    positive,
+    read_secret_file,
+    secret_ref,
+    url_problem,
+)
 from .errors import ConfigError, Problem
 from .identity import CUSTOMER_ID_RE, METER_SLUG_RE, validate_metadata_pairs
 from .secret import Secret
 from .usage.base import Family
 
-T = TypeVar("T")
+__all__ = ["load_settings", "parse_listen"]
 _HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _PROVIDER_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
-class _Reader:
-    """Typed access to one mapping; wrong types and unknown keys become problems, not exceptions."""
-
-    def __init__(self, data: object, path: str, problems: list[Problem]) -> None:
-        self.path, self.problems = path, problems
-        if data is None:
-            data = {}
-        if not isinstance(data, Mapping):
-            self.problem("", "must be a mapping")
-            data = {}
-        self.data: Mapping[str, Any] = data
-        self.seen: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def problem(self, name: str, message: str) -> None:
-        self.problems.append(Problem(self.key(name) if name else self.path or "<root>", message))
-
-    def raw(self, name: str) -> Any:
-        self.seen.add(name)
-        return self.data.get(name)
-
-    def get(self, name: str, kind: type[T], default: T, check: Callable[[T], str | None] | None = None) -> T:
-        value = self.raw(name)
-        if value is None:
-            return default
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            self.problem(name, f"must be a {kind.__name__}, got {type(value).__name__} {value!r}")
-            return default
-        if check is not None and (msg := check(value)) is not None:
-            self.problem(name, msg)
-            return default
-        return value
-
-    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
-        value = self.get(name, str, default)
-        if value not in choices:
-            self.problem(name, f"must be one of {', '.join(choices)}, got {value!r}")
-            return default
-        return value
-
-    def section(self, name: str) -> _Reader:
-        return _Reader(self.raw(name), self.key(name), self.problems)
-
-    def finish(self) -> None:
-        for extra in sorted(set(self.data) - self.seen):
-            self.problem(str(extra), "unknown key (check the spelling; see config/sidecar.yaml)")
-
-
-def _positive(v: float) -> str | None:
-    return None if v > 0 else "must be greater than 0"
-
-
-def _non_negative(v: float) -> str | None:
-    return None if v >= 0 else "must be 0 or more"
-
-
-def parse_listen(value: str) -> c.Listen:
-    """``HOST:PORT`` or ``[V6]:PORT`` → ``Listen``; raises ValueError with a readable message."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"must be HOST:PORT, got {value!r}")
-    return c.Listen(host.strip("[]"), int(port))
-
-
-def _listen(r: _Reader, name: str, default: str) -> c.Listen:
-    raw = r.get(name, str, default)
-    try:
-        return parse_listen(raw)
-    except ValueError as exc:
-        r.problem(name, str(exc))
-        return parse_listen(default)
-
-
-def _url_problem(url: str) -> str | None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"must be an http(s) URL with a host, got {url!r}"
-    if parts.query or parts.fragment:
-        return "must not carry a query string or fragment"
-    return None
-
-
-def _secret_ref(r: _Reader, name: str, env: Mapping[str, str], *, required: bool) -> Secret | None:
-    """Resolve ``{env: NAME}`` / ``{file: PATH}``; an inline string is refused, never echoed."""
-    ref = r.raw(name)
-    if ref is None:
-        return None
-    if isinstance(ref, str):
-        r.problem(name, "secrets are not written in the config file; use {env: VAR} or {file: PATH}")
-        return None
-    sub = _Reader(ref, r.key(name), r.problems)
-    env_name, file_name = sub.get("env", str, ""), sub.get("file", str, "")
-    sub.finish()
-    if bool(env_name) == bool(file_name):
-        r.problem(name, "give exactly one of env or file")
-        return None
-    if env_name:
-        value = env.get(env_name, "")
-        if not value and required:
-            r.problem(name, f"environment variable {env_name} is not set or empty")
-        return Secret(value) if value else None
-    return _read_secret_file(r, name, file_name)
-
-
-def _read_secret_file(r: _Reader, name: str, path: str) -> Secret | None:
-    try:
-        value = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        r.problem(name, f"cannot read secret file {path}: {exc.strerror}")
-        return None
-    if not value:
-        r.problem(name, f"secret file {path} is empty")
-        return None
-    return Secret(value)
-
-
-def _merchant_key(r: _Reader, env: Mapping[str, str]) -> Secret:
-    secret = _secret_ref(r, "secret_key", env, required=True)
+def _merchant_key(r: Reader, env: Mapping[str, str]) -> Secret:
+    secret = secret_ref(r, "secret_key", env, required=True)
     if secret is None and "secret_key" not in r.data:
         if env.get("LAVA_SECRET_KEY"):
             secret = Secret(env["LAVA_SECRET_KEY"])
         elif env.get("LAVA_SECRET_KEY_FILE"):
-            secret = _read_secret_file(r, "secret_key", env["LAVA_SECRET_KEY_FILE"])
+            secret = read_secret_file(r, "secret_key", env["LAVA_SECRET_KEY_FILE"])
         else:
             r.problem("secret_key", "no Lava secret key: set LAVA_SECRET_KEY (or LAVA_SECRET_KEY_FILE "
                       "for a mounted secret)")
@@ -166,7 +55,7 @@ def _merchant_key(r: _Reader, env: Mapping[str, str]) -> Secret:
     return secret or Secret("")
 
 
-def _providers(r: _Reader, env: Mapping[str, str]) -> tuple[c.Provider, ...]:
+def _providers(r: Reader, env: Mapping[str, str]) -> tuple[c.Provider, ...]:
     table: dict[str, c.Provider] = {
         name: c.Provider(name, b.base_url, prefix_for(name), b.family, b.inject_stream_usage)
         for name, b in BUILTIN_PROVIDERS.items()
@@ -178,7 +67,7 @@ def _providers(r: _Reader, env: Mapping[str, str]) -> tuple[c.Provider, ...]:
             p.problem("", "provider names are lowercase letters, digits, - and _")
             continue
         base = table.get(name)
-        base_url = p.get("base_url", str, base.base_url if base else "", _url_problem).rstrip("/")
+        base_url = p.get("base_url", str, base.base_url if base else "", url_problem).rstrip("/")
         if not base_url:
             p.problem("base_url", "required for a provider that is not built in")
         prefix = p.get("prefix", str, base.prefix if base else prefix_for(name))
@@ -186,7 +75,7 @@ def _providers(r: _Reader, env: Mapping[str, str]) -> tuple[c.Provider, ...]:
             p.problem("prefix", f"must be a path like /{name}/v1, got {prefix!r}")
         family = p.choice("family", ("openai", "anthropic"), base.family if base else "openai")
         inject = p.get("inject_stream_usage", bool, base.inject_stream_usage if base else False)
-        key = _secret_ref(p, "provider_key", env, required=True)
+        key = secret_ref(p, "provider_key", env, required=True)
         p.finish()
         table[name] = c.Provider(name, base_url, prefix.rstrip("/"), cast(Family, family), inject, key)
     section.seen.update(section.data)
@@ -200,7 +89,7 @@ def _providers(r: _Reader, env: Mapping[str, str]) -> tuple[c.Provider, ...]:
     return tuple(table.values())
 
 
-def _identity(r: _Reader, env: Mapping[str, str]) -> c.Identity:
+def _identity(r: Reader, env: Mapping[str, str]) -> c.Identity:
     s = r.section("identity")
 
     def header(v: str) -> str | None:
@@ -219,8 +108,8 @@ def _identity(r: _Reader, env: Mapping[str, str]) -> c.Identity:
         s.problem("api_keys", "must be a list of {key, customer, meter}")
         raw_keys = []
     for i, item in enumerate(raw_keys):
-        b = _Reader(item, s.key(f"api_keys[{i}]"), r.problems)
-        key = _secret_ref(b, "key", env, required=True)
+        b = Reader(item, s.key(f"api_keys[{i}]"), r.problems)
+        key = secret_ref(b, "key", env, required=True)
         cust = b.get("customer", str, "", customer) or None
         mtr = b.get("meter", str, "", meter) or None
         b.finish()
@@ -242,14 +131,14 @@ def _identity(r: _Reader, env: Mapping[str, str]) -> c.Identity:
     return ident
 
 
-def _meters(r: _Reader) -> tuple[c.MeterPrice, ...]:
+def _meters(r: Reader) -> tuple[c.MeterPrice, ...]:
     raw = r.raw("meters") or []
     if not isinstance(raw, list):
         r.problem("meters", "must be a list of meter prices")
         return ()
     out: list[c.MeterPrice] = []
     for i, item in enumerate(raw):
-        m = _Reader(item, r.key(f"meters[{i}]"), r.problems)
+        m = Reader(item, r.key(f"meters[{i}]"), r.problems)
         slug = m.get("slug", str, "")
         if not slug:
             m.problem("slug", "required")
@@ -257,7 +146,7 @@ def _meters(r: _Reader) -> tuple[c.MeterPrice, ...]:
         m.choice("rate_type", ("fixed",), "fixed")
         tiers: list[c.Tier] = []
         for j, t in enumerate(m.raw("tiers") or []):
-            tr = _Reader(t, m.key(f"tiers[{j}]"), r.problems)
+            tr = Reader(t, m.key(f"tiers[{j}]"), r.problems)
             try:
                 tiers.append(c.Tier(Decimal(str(tr.raw("start"))), Decimal(str(tr.raw("rate")))))
             except InvalidOperation:
@@ -287,7 +176,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
             raise ConfigError([Problem(str(path), f"cannot read config file: {exc.strerror}")]) from exc
         except yaml.YAMLError as exc:
             raise ConfigError([Problem(str(path), f"not valid YAML: {exc}")]) from exc
-    r = _Reader(data, "", problems)
+    r = Reader(data, "", problems)
     settings = _build(r, env)
     for key, value in (overrides or {}).items():
         try:
@@ -304,20 +193,20 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
     return settings
 
 
-def _build(r: _Reader, env: Mapping[str, str]) -> c.Settings:
+def _build(r: Reader, env: Mapping[str, str]) -> c.Settings:
     secret = _merchant_key(r, env)
     g, d = r.section("gateway"), c.Gateway()
     gw_url = env.get("LAVA_GATEWAY_URL") or g.get("url", str, d.url)
-    if (msg := _url_problem(gw_url)) is not None:
+    if (msg := url_problem(gw_url)) is not None:
         g.problem("url", msg + " (from LAVA_GATEWAY_URL)" if env.get("LAVA_GATEWAY_URL") else msg)
     gateway = c.Gateway(
         url=gw_url.rstrip("/"),
-        connect_timeout=g.get("connect_timeout_seconds", float, d.connect_timeout, _positive),
-        first_byte_timeout=g.get("first_byte_timeout_seconds", float, d.first_byte_timeout, _positive),
-        idle_timeout=g.get("idle_timeout_seconds", float, d.idle_timeout, _positive),
-        max_connections=g.get("max_connections", int, d.max_connections, _positive),
-        connect_retries=g.get("connect_retries", int, d.connect_retries, _non_negative),
-        keepalive_expiry=g.get("keepalive_expiry_seconds", float, d.keepalive_expiry, _positive),
+        connect_timeout=g.get("connect_timeout_seconds", float, d.connect_timeout, positive),
+        first_byte_timeout=g.get("first_byte_timeout_seconds", float, d.first_byte_timeout, positive),
+        idle_timeout=g.get("idle_timeout_seconds", float, d.idle_timeout, positive),
+        max_connections=g.get("max_connections", int, d.max_connections, positive),
+        connect_retries=g.get("connect_retries", int, d.connect_retries, non_negative),
+        keepalive_expiry=g.get("keepalive_expiry_seconds", float, d.keepalive_expiry, positive),
         client=cast(Any, g.choice("client", ("lean", "aiohttp"), d.client)),
     )
     g.finish()
@@ -338,25 +227,25 @@ def _build(r: _Reader, env: Mapping[str, str]) -> c.Settings:
     md.finish()
     lim, dl = r.section("limits"), c.Limits()
     limits = c.Limits(
-        max_body_bytes=lim.get("max_body_bytes", int, dl.max_body_bytes, _positive),
-        max_header_bytes=lim.get("max_header_bytes", int, dl.max_header_bytes, _positive),
-        max_headers=lim.get("max_headers", int, dl.max_headers, _positive),
-        max_sse_line_bytes=lim.get("max_sse_line_bytes", int, dl.max_sse_line_bytes, _positive),
+        max_body_bytes=lim.get("max_body_bytes", int, dl.max_body_bytes, positive),
+        max_header_bytes=lim.get("max_header_bytes", int, dl.max_header_bytes, positive),
+        max_headers=lim.get("max_headers", int, dl.max_headers, positive),
+        max_sse_line_bytes=lim.get("max_sse_line_bytes", int, dl.max_sse_line_bytes, positive),
     )
     lim.finish()
     ms, dm = r.section("metrics"), c.Metrics()
     metrics = c.Metrics(
-        max_customers=ms.get("max_customers", int, dm.max_customers, _positive),
-        max_models=ms.get("max_models", int, dm.max_models, _positive),
+        max_customers=ms.get("max_customers", int, dm.max_customers, positive),
+        max_models=ms.get("max_models", int, dm.max_models, positive),
         customer_label=ms.get("customer_label", bool, dm.customer_label),
     )
     ms.finish()
     ul, du = r.section("usage_log"), c.UsageLog()
     usage_log = c.UsageLog(
         path=ul.get("path", str, "") or None if "path" in ul.data else du.path,
-        fsync_interval=ul.get("fsync_interval_seconds", float, du.fsync_interval, _positive),
-        max_bytes=ul.get("max_bytes", int, du.max_bytes, _positive),
-        backups=ul.get("backups", int, du.backups, _non_negative),
+        fsync_interval=ul.get("fsync_interval_seconds", float, du.fsync_interval, positive),
+        max_bytes=ul.get("max_bytes", int, du.max_bytes, positive),
+        backups=ul.get("backups", int, du.backups, non_negative),
         on_error=cast(c.UsageLogPolicy, ul.choice("on_error", ("serve", "reject"), du.on_error)),
         replay_on_start=ul.get("replay_on_start", bool, du.replay_on_start),
     )
@@ -366,8 +255,8 @@ def _build(r: _Reader, env: Mapping[str, str]) -> c.Settings:
     us.finish()
     sd, ds = r.section("shutdown"), c.Shutdown()
     shutdown = c.Shutdown(
-        grace=sd.get("grace_seconds", float, ds.grace, _non_negative),
-        drain_delay=sd.get("drain_delay_seconds", float, ds.drain_delay, _non_negative),
+        grace=sd.get("grace_seconds", float, ds.grace, non_negative),
+        drain_delay=sd.get("drain_delay_seconds", float, ds.drain_delay, non_negative),
     )
     sd.finish()
     lg = r.section("logging")
@@ -379,8 +268,8 @@ def _build(r: _Reader, env: Mapping[str, str]) -> c.Settings:
     lg.finish()
     settings = c.Settings(
         secret_key=secret,
-        listen=_listen(r, "listen", c.DEFAULT_LISTEN),
-        admin_listen=_listen(r, "admin_listen", c.DEFAULT_ADMIN_LISTEN),
+        listen=listen_field(r, "listen", c.DEFAULT_LISTEN),
+        admin_listen=listen_field(r, "admin_listen", c.DEFAULT_ADMIN_LISTEN),
         gateway=gateway,
         identity=_identity(r, env),
         providers=providers,
