@@ -22,6 +22,8 @@ from .runtime import Runtime
 log = logging.getLogger("lava_sidecar.app")
 
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
+#: How long the cleanup waits for cancelled handlers to record before the usage log closes.
+_UNWIND_SECONDS = 1.0
 METERING: web.AppKey[MeteringSlot] = web.AppKey("metering", object)  # type: ignore[arg-type]
 
 
@@ -84,7 +86,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await replay
         # Runs after every in-flight request has finished (or the grace ran out): nothing more
-        # can be recorded, so flushing the usage log now loses nothing.
+        # can be recorded, so flushing the usage log now loses nothing. Handlers cancelled just
+        # before still record as they unwind: a moment for them first.
+        await rt.inflight.idle(_UNWIND_SECONDS)
         await rt.gateway.aclose()
         await recorder.aclose()
 

@@ -2,6 +2,7 @@
 
     SidecarError                    anything the sidecar itself refuses or fails at
     ├── ConfigError                 settings that do not validate (every problem listed)
+    ├── ShuttingDown                the shutdown grace ended before the request did (503)
     ├── RequestRejected             the caller's request cannot be served (4xx)
     │   ├── IdentityError           no customer / malformed customer or meter (400, 401)
     │   ├── RouteNotFound           no configured provider serves this path (404)
@@ -60,6 +61,11 @@ class ConfigError(SidecarError):
         self.problems = tuple(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"{len(self.problems)} configuration problem(s):\n{lines}")
+
+
+class ShuttingDown(SidecarError):
+    status = 503
+    code = "shutting_down"
 
 
 class RequestRejected(SidecarError):

@@ -28,7 +28,7 @@ from .identity import Resolved, merge_metadata
 from .record import Outcome, RequestRecord
 from .relay import RelayState, relay
 from .routing import Route, forward_url, shape_for_path
-from .runtime import Runtime
+from .runtime import Runtime, is_shutdown_cut, shutting_down, uncancel
 from .usage import estimate, make_extractor
 from .usage.base import MISSING, Api, RequestFacts, Usage
 from .usage.request import inspect
@@ -89,6 +89,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
     t0, wall = perf_counter(), time.time()
     request_id = rt.ids.next()
     rt.inflight.requests += 1
+    # Known to the shutdown, which ends what is still running at the end of its grace.
+    task = asyncio.current_task()
+    if task is not None:
+        rt.inflight.tasks.add(task)
     route: Route | None = None
     resolved: Resolved | None = None
     facts = RequestFacts(api=Api.OTHER)
@@ -144,6 +148,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 rt.inflight.streams -= 1
         if st.error is not None:
             error, outcome = st.error, _outcome_of(st.error)
+        elif st.shutdown:
+            error, outcome = shutting_down(), "shutdown"
         elif st.client_gone:
             outcome = "client_disconnect"
         return resp
@@ -152,12 +158,20 @@ async def handle(request: web.Request) -> web.StreamResponse:
         outcome = _outcome_of(err)
         status = err.status
         return _error_response(shape, err, request_id)
-    except asyncio.CancelledError:
-        # handler_cancellation: the client went away while we waited on Lava or on its body.
-        outcome = "client_disconnect"
-        raise
+    except asyncio.CancelledError as exc:
+        if not is_shutdown_cut(exc) or st.started:
+            # handler_cancellation: the client went away while we waited on Lava or on its body.
+            outcome = "shutdown" if is_shutdown_cut(exc) else "client_disconnect"
+            raise
+        # The shutdown grace ended while this request waited: answer it, in its API's shape.
+        uncancel()
+        error, outcome = shutting_down(), "shutdown"
+        status = error.status
+        return _error_response(shape, error, request_id)
     finally:
         rt.inflight.requests -= 1
+        if task is not None:
+            rt.inflight.tasks.discard(task)
         if up is not None:
             up.close(reusable=st.upstream_done)
         if extractor is not None:

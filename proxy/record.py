@@ -14,6 +14,7 @@ Outcome = Literal[
     "upstream_error",     # connect failure / reset / protocol error talking to Lava
     "timeout",            # connect, first-byte or idle timeout
     "client_disconnect",  # the client went away before the response was complete
+    "shutdown",           # still running when the shutdown grace ended: cut by the sidecar
 ]
 
 

@@ -2,12 +2,14 @@
 
 Nothing is re-serialised: the client gets Lava's bytes as they arrive. The only change ever made to
 the body is removing the usage-only chunk the sidecar itself asked for (``UsageChunkStripper``).
-When the upstream breaks mid-body, an SSE stream ends with one error event in the caller's API
-shape (the SDKs raise it as an API error); any other body is cut so the client sees it incomplete.
+When the upstream breaks mid-body, or the shutdown grace ends, an SSE stream ends with one error
+event in the caller's API shape (the SDKs raise it as an API error); any other body is cut so the
+client sees it incomplete.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,9 +21,13 @@ from multidict import CIMultiDict
 
 from .errors import Shape, SidecarError, error_body
 from .gateway import UpstreamError, UpstreamResponse
+from .runtime import is_shutdown_cut, shutting_down, uncancel
 from .usage.base import Extractor
 
 log = logging.getLogger("lava_sidecar.relay")
+
+#: A stream cut at shutdown gets this long to take its error event (the client may not be reading).
+_LAST_WRITE_SECONDS = 0.5
 
 
 class Stripper(Protocol):
@@ -42,6 +48,7 @@ class RelayState:
     client_gone: bool = False  # the client disconnected while we were writing
     extractor_failed: bool = False
     error: UpstreamError | None = None
+    shutdown: bool = False  # cut because the shutdown grace ended
 
 
 def sse_error_event(shape: Shape, err: SidecarError, *, after: bytes = b"") -> bytes:
@@ -58,6 +65,22 @@ def _event_boundary(end: bytes) -> bytes:
     if not end or end.endswith((b"\n\n", b"\r\r", b"\r\n\r\n")):
         return b""
     return b"\n" if end.endswith(b"\n") else b"\n\n"
+
+
+async def _end_cut(request: web.BaseRequest, resp: web.StreamResponse, shape: Shape, is_sse: bool,
+                   tail: bytes) -> None:
+    """End a response the shutdown cuts: SSE with an error event and a proper end (bounded: the
+    client may not be reading), any other body by closing the connection (it shows incomplete)."""
+    if is_sse:
+        try:
+            async with asyncio.timeout(_LAST_WRITE_SECONDS):
+                await resp.write(sse_error_event(shape, shutting_down(), after=tail))
+                await resp.write_eof()
+            return
+        except (ConnectionResetError, TimeoutError):
+            pass
+    if request.transport is not None:
+        request.transport.abort()
 
 
 async def relay(request: web.BaseRequest, up: UpstreamResponse, st: RelayState, *,
@@ -102,6 +125,13 @@ async def relay(request: web.BaseRequest, up: UpstreamResponse, st: RelayState, 
             return resp
     except ConnectionResetError:
         st.client_gone = True
+        return resp
+    except asyncio.CancelledError as exc:
+        if not is_shutdown_cut(exc):
+            raise
+        uncancel()
+        st.shutdown = True
+        await _end_cut(request, resp, shape, is_sse, prev[-4:] + last[-4:])
         return resp
     try:
         await resp.write_eof()

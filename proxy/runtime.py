@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from .config import Settings
+from .errors import ShuttingDown
 from .gateway import UpstreamClient
 from .identity import IdentityResolver
 from .record import RequestRecord
@@ -35,12 +37,51 @@ class RequestIds:
         return f"{self._prefix}{self._n:08x}"
 
 
+#: The cancel message that tells a handler the shutdown grace is over (not a client that left).
+SHUTDOWN_CUT = "lava-sidecar: the shutdown grace ended"
+
+
 @dataclass(slots=True)
 class Inflight:
-    """Live counts, read by the metrics as callback gauges."""
+    """Live counts, read by the metrics as callback gauges; and the running handlers, so a
+    shutdown can end them in their API's shape when the grace is over."""
 
     requests: int = 0
     streams: int = 0
+    tasks: set[asyncio.Task[object]] = field(default_factory=set)
+
+    async def idle(self, seconds: float) -> None:
+        """Until no request is in flight, for at most ``seconds``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        # Polled: a per-request "now idle" signal would cost every request for this one moment.
+        while True:
+            left = deadline - loop.time()
+            if not self.requests or left <= 0:
+                return
+            await asyncio.sleep(min(0.05, left))
+
+    def cut(self) -> int:
+        """End every running handler (``SHUTDOWN_CUT``); returns how many there were."""
+        for task in self.tasks:
+            task.cancel(SHUTDOWN_CUT)
+        return len(self.tasks)
+
+
+def is_shutdown_cut(exc: asyncio.CancelledError) -> bool:
+    return exc.args[:1] == (SHUTDOWN_CUT,)
+
+
+def shutting_down() -> ShuttingDown:
+    return ShuttingDown("The sidecar is shutting down and its grace period (shutdown.grace_seconds) "
+                        "ended before this request finished; retry it.")
+
+
+def uncancel() -> None:
+    """A handler that answers a shutdown cut itself takes the cancellation back (asyncio's rule)."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
 
 
 @dataclass(slots=True)

@@ -2,9 +2,10 @@
 
 Shutdown order (peers.md §4: rolling restarts that cut streams and drop queued usage rows):
 readiness goes false first; after ``drain_delay`` the proxy listener closes (new connections are
-refused); in-flight requests and streams get up to ``grace`` seconds; then the app's cleanup runs
-(the usage log is flushed and fsynced); the admin listener closes last, so /readyz and /metrics
-stay answerable throughout.
+refused); in-flight requests and streams get up to ``grace`` seconds, then whatever still runs is
+ended in its API's shape (an SSE error event, or a 503); then the app's cleanup runs (the usage
+log is flushed and fsynced); the admin listener closes last, so /readyz and /metrics stay
+answerable throughout.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from .runtime import Runtime
 
 log = logging.getLogger("lava_sidecar.server")
 
-#: After the grace: how long aiohttp waits for a cancelled handler (it only records and returns).
+#: After the grace: how long cut handlers get to send their last event or 503 and record.
+_CUT_WAIT = 1.0
+#: Then how long aiohttp waits for a handler it cancels (it only records and returns).
 _CANCEL_WAIT = 0.1
-_POLL = 0.05
 
 
 async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
@@ -75,7 +77,12 @@ async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
             await asyncio.wait_for(stop.wait(), settings.shutdown.drain_delay)
     t_drain = time.monotonic()
     cut = await _drain(runner, rt, settings.shutdown.grace)
-    await runner.cleanup()  # cancel what is left, then cleanup_ctx exits (the usage log is flushed)
+    if cut:
+        # Streams end with an error event and waiting requests get a 503, each in its API's
+        # shape; what has not ended after a short wait, aiohttp cancels outright.
+        rt.inflight.cut()
+        await rt.inflight.idle(_CUT_WAIT)
+    await runner.cleanup()  # then cleanup_ctx exits: the usage log is flushed
     log.info("stopped", extra={"drain_seconds": round(time.monotonic() - t_drain, 3),
                                "cancelled_requests": cut})
     await admin_runner.cleanup()
@@ -95,14 +102,8 @@ async def _drain(runner: web.AppRunner, rt: Runtime, grace: float) -> int:
     if runner.server is not None:
         # Idle keep-alive connections close now, busy ones once their response is done.
         runner.server.pre_shutdown()
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + grace
-    # Polled: a per-request "now idle" signal would cost every request to serve this one moment.
-    while True:
-        left = deadline - loop.time()
-        if not rt.inflight.requests or left <= 0:
-            return rt.inflight.requests
-        await asyncio.sleep(min(_POLL, left))
+    await rt.inflight.idle(grace)
+    return rt.inflight.requests
 
 
 def _access_log(settings: Settings) -> logging.Logger | None:
