@@ -2,8 +2,9 @@
 
 Writes ``results.json`` (every figure, every round, vmstat steal), ``results.md`` (the tables) and
 ``results.png`` (latency and CPU per request) under ``--out``. Exit status 1 if any target failed
-to start or any request failed: errors must be zero. ``--smoke`` is a few hundred requests that
-only proves the harness works; it asserts no speed.
+to start or any request through direct, nginx or the sidecar failed: errors must be zero. LiteLLM's
+failures are reported, not fatal: they are findings about a peer. ``--smoke`` is a few hundred
+requests that only proves the harness works; it asserts no speed.
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, help="interleaved rounds (default 3; smoke 1)")
     p.add_argument("--requests", type=int, help="requests per round at c=32 (default 20000; smoke 200)")
     p.add_argument("--hold", type=int, help="streams held open in the memory phase (default 1000; smoke 50)")
-    p.add_argument("--startup-repeats", type=int, help="extra start/stop cycles for the start-up figure")
+    p.add_argument("--startup-repeats", type=int,
+                   help="extra start/stop cycles for the start-up figure; the first is a discarded "
+                        "warm-up (cold bytecode and page cache) (default 3; smoke 0)")
     return p.parse_args(argv)
 
 
@@ -104,11 +107,12 @@ def _rss_mb(t: Target) -> float:
 
 
 def _startup_samples(start: Any, repeats: int) -> list[float]:
-    """Start-up is one sample per start: take a few, stopping each (the main instance adds one more)."""
+    """Start-up is one sample per start: take a few, stopping each (the main instance adds one more).
+    The first start only warms bytecode and page caches, as a built image has them: not counted."""
     out = []
-    for _ in range(repeats):
+    for i in range(repeats):
         t: Target = start()
-        if t.startup_s is not None:
+        if t.startup_s is not None and i > 0:
             out.append(t.startup_s)
         t.stop()
     return out
@@ -119,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan.smoke() if a.smoke else Plan.full()
     plan = replace(plan, rounds=a.rounds or plan.rounds, n_load=a.requests or plan.n_load,
                    hold=a.hold if a.hold is not None else plan.hold)
-    repeats = a.startup_repeats if a.startup_repeats is not None else (0 if a.smoke else 2)
+    repeats = a.startup_repeats if a.startup_repeats is not None else (0 if a.smoke else 3)
     if shutil.which("h2load") is None:
         _log("h2load is missing (apt-get install nghttp2-client)")
         return 2
@@ -206,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = report.summarize(raw_rounds, facts) if raw_rounds else {}
     rat = report.ratios(summary)
     gl = report.goals(summary, rat, plan.hold)
-    errors = sum(int(s["errors"]) for s in summary.values()) + int(upstream_stats.get("rejected", 0))
+    errors = sum(int(s["errors"]) for s in summary.values() if s["kind"] != "litellm")
     mode = "smoke" if a.smoke else "full"
     steal = vm.summary()["steal_mean_pct"]
     machine = _machine()
@@ -229,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"FAILED {name}: {reason.splitlines()[0] if reason else ''}")
     if errors:
         _log(f"{errors} errors (must be zero)")
-    return 1 if failed or errors else 0
+    if peer_errors := sum(int(s["errors"]) for s in summary.values() if s["kind"] == "litellm"):
+        _log(f"LiteLLM: {peer_errors} errors (a finding about the peer; see results.json memory)")
+    return 1 if set(failed) - {"litellm"} or errors else 0
 
 
 if __name__ == "__main__":

@@ -52,23 +52,42 @@ def build_request(port: int, path: str, headers: Sequence[tuple[str, str]], body
 
 
 class SseClient(asyncio.Protocol):
-    """One request; ``first`` resolves at the first content chunk, ``finished`` at the end."""
+    """A keep-alive connection that carries one SSE request at a time, as an SDK's pool does.
 
-    def __init__(self, request: bytes) -> None:
-        loop = asyncio.get_running_loop()
-        self.request, self.result = request, StreamResult()
-        self.first: asyncio.Future[None] = loop.create_future()
-        self.finished: asyncio.Future[None] = loop.create_future()
+    ``send`` starts a request; ``first`` resolves at its first content chunk, ``finished`` at its
+    end. The connection stays open for the next request unless the response or an error ended it.
+    """
+
+    def __init__(self, request: bytes | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
+        self.closed = False
         self._parser = httptools.HttpResponseParser(self)
+        self._pending = request
+        self._reset()
+
+    def _reset(self) -> None:
+        self.result = StreamResult()
+        self.first: asyncio.Future[None] = self._loop.create_future()
+        self.finished: asyncio.Future[None] = self._loop.create_future()
         self._buf = b""
         self._t0 = self._now = 0.0
+
+    def send(self, request: bytes) -> None:
+        """Start the next request on this connection (the previous one must have finished)."""
+        if self.finished.done():
+            self._reset()
+        if self.transport is None or self.closed:
+            self._finish("connection closed before the request was sent")
+            return
+        self._t0 = time.perf_counter()
+        self.transport.write(request)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but have its interface.
         self.transport = cast(asyncio.Transport, transport)
-        self._t0 = time.perf_counter()
-        self.transport.write(self.request)
+        if self._pending is not None:
+            self.send(self._pending)
 
     def data_received(self, data: bytes) -> None:
         self._now = time.perf_counter()
@@ -114,53 +133,74 @@ class SseClient(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self.result.done = self.result.done and not self._buf.strip()
+        if not self._parser.should_keep_alive():
+            self.close()
         self._finish(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
         self._finish("connection closed before the stream ended")
 
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
     def _finish(self, error: str | None) -> None:
+        if error is not None:
+            self.close()
         if not self.finished.done():
             if error is not None and self.result.error is None:
                 self.result.error = error
             self.finished.set_result(None)
         if not self.first.done():
             self.first.set_result(None)
-        if self.transport is not None:
-            self.transport.close()
 
 
-async def _one(port: int, request: bytes, time_limit: float) -> StreamResult:
+async def _connect(port: int, time_limit: float) -> SseClient:
     loop = asyncio.get_running_loop()
-    try:
-        _, proto = await asyncio.wait_for(
-            loop.create_connection(lambda: SseClient(request), "127.0.0.1", port), time_limit)
-    except (OSError, TimeoutError) as exc:
-        return StreamResult(error=f"connect: {exc!r}")
-    try:
-        await asyncio.wait_for(asyncio.shield(proto.finished), time_limit)
-    except TimeoutError:
-        proto._finish("timed out")
-    return proto.result
+    _, proto = await asyncio.wait_for(loop.create_connection(SseClient, "127.0.0.1", port), time_limit)
+    return proto
 
 
 async def run_streams(port: int, path: str, headers: Sequence[tuple[str, str]], body: bytes, *,
                       count: int, concurrency: int, spacing: float,
                       time_limit: float) -> list[StreamResult]:
-    """``count`` streams starting ``spacing`` seconds apart, at most ``concurrency`` at a time.
+    """``count`` streams starting ``spacing`` seconds apart, at most ``concurrency`` at a time,
+    over at most ``concurrency`` keep-alive connections (as an SDK's pool reuses them).
 
-    Staggered starts, as requests arrive in life: a burst of simultaneous connects measures the
+    Staggered starts, as requests arrive in life: a burst of simultaneous requests measures the
     accept queue, not the time a proxy adds to one stream's first byte.
     """
     request = build_request(port, path, headers, body)
     sem = asyncio.Semaphore(concurrency)
+    idle: list[SseClient] = []
+    opened: list[SseClient] = []
 
     async def one(k: int) -> StreamResult:
         await asyncio.sleep(k * spacing)
         async with sem:
-            return await _one(port, request, time_limit)
+            conn = idle.pop() if idle else None
+            if conn is None:
+                try:
+                    conn = await _connect(port, time_limit)
+                except (OSError, TimeoutError) as exc:
+                    return StreamResult(error=f"connect: {exc!r}")
+                opened.append(conn)
+            conn.send(request)
+            try:
+                await asyncio.wait_for(asyncio.shield(conn.finished), time_limit)
+            except TimeoutError:
+                conn._finish("timed out")
+            if not conn.closed:
+                idle.append(conn)
+            return conn.result
 
-    return list(await asyncio.gather(*(one(k) for k in range(count))))
+    try:
+        return list(await asyncio.gather(*(one(k) for k in range(count))))
+    finally:
+        for conn in opened:
+            conn.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +248,6 @@ async def hold_streams(port: int, path: str, headers: Sequence[tuple[str, str]],
         still_open = sum(1 for c in clients if not c.finished.done())
     finally:
         for c in clients:
-            if c.transport is not None:
-                c.transport.close()
+            c.close()
     opened = min(sum(oks), still_open)
     return HoldResult(opened=opened, errors=count - opened, rss_peak=peak, open_s=open_s)

@@ -61,6 +61,7 @@ def _wire(script: payloads.StreamScript) -> tuple[bytes, ...]:
 
 @dataclass(slots=True)
 class Counters:
+    connections: int = 0
     requests: int = 0
     forwarded: int = 0
     streams: int = 0
@@ -68,6 +69,8 @@ class Counters:
     streams_open_max: int = 0
     rejected: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    #: The first few rejected requests (method and path, never headers), to tell who sent them.
+    rejected_samples: list[str] = field(default_factory=list)
 
 
 class Fake:
@@ -85,9 +88,12 @@ class Fake:
         self._targets: dict[bytes, bool] = {}
         self._tokens: dict[bytes, bool] = {}
 
-    def reject(self, reason: str) -> None:
-        self.counters.rejected += 1
-        self.counters.reasons[reason] = self.counters.reasons.get(reason, 0) + 1
+    def reject(self, reason: str, what: str) -> None:
+        c = self.counters
+        c.rejected += 1
+        c.reasons[reason] = c.reasons.get(reason, 0) + 1
+        if len(c.rejected_samples) < 10:
+            c.rejected_samples.append(f"{reason}: {what[:200]}")
 
     def forward_target_ok(self, query: bytes) -> bool:
         """``u=`` must decode to an https chat/completions URL (cached: h2load repeats the same one)."""
@@ -134,12 +140,13 @@ class Conn(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self.fake.counters.connections += 1
 
     def data_received(self, data: bytes) -> None:
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError:
-            self.fake.reject("bad_http")
+            self.fake.reject("bad_http", repr(data[:80]))
             if self._transport is not None:
                 self._transport.close()
 
@@ -169,19 +176,20 @@ class Conn(asyncio.Protocol):
         fake.counters.requests += 1
         self._close = not self._parser.should_keep_alive()
         path, _, query = self._url.partition(b"?")
+        what = f"{self._parser.get_method().decode()} {path.decode('latin-1')}"
         reply: bytes | None = None
         if path == b"/v1/forward":
             fake.counters.forwarded += 1
             if not fake.token_ok(self._auth):
-                fake.reject("token")
+                fake.reject("token", what)
                 reply = _error("401 Unauthorized", "missing or invalid forward token")
             elif not fake.forward_target_ok(query):
-                fake.reject("u")
+                fake.reject("u", what)
                 reply = _error("400 Bad Request", "u= must be an https provider chat/completions URL")
         elif path == b"/__stats":
             reply = _response("200 OK", b"application/json", json.dumps(asdict(fake.counters)).encode())
         elif not path.endswith(b"/chat/completions"):
-            fake.reject("path")
+            fake.reject("path", what)
             reply = _error("404 Not Found", "unknown path")
         if reply is None and _STREAM_RE.search(self._body):
             self._start_stream(hold=payloads.HOLD_MODEL.encode() in self._body,
@@ -201,7 +209,9 @@ class Conn(asyncio.Protocol):
         self._tick(interval)
 
     def _tick(self, interval: float) -> None:
-        # Absolute deadlines: a late tick does not push every later chunk back.
+        # Absolute deadlines, so one late tick does not push every later chunk back; but never
+        # two writes closer than half an interval, so a chunk arriving right behind the one before
+        # it was held back on the way, not sent that way.
         self._handle = None
         transport = self._transport
         if transport is None:
@@ -209,7 +219,8 @@ class Conn(asyncio.Protocol):
         transport.write(self._writes[self._step])
         self._step += 1
         if self._step < len(self._writes):
-            self._handle = self._loop.call_at(self._t0 + self._step * interval, self._tick, interval)
+            due = max(self._t0 + self._step * interval, self._loop.time() + interval / 2)
+            self._handle = self._loop.call_at(due, self._tick, interval)
             return
         self._end_stream()
         if self._close:

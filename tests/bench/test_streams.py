@@ -19,7 +19,15 @@ async def _serve_in_pieces(pieces: list[bytes], *, hang_up: bool = False) -> Str
     """A real loopback server that answers any request with ``pieces``, one write each, then waits
     for the client to close (or hangs up itself)."""
 
+    handled = asyncio.Event()
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await _answer(reader, writer)
+        finally:
+            handled.set()
+
+    async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         for piece in pieces:
             writer.write(piece)
@@ -38,8 +46,8 @@ async def _serve_in_pieces(pieces: list[bytes], *, hang_up: bool = False) -> Str
         await asyncio.wait_for(proto.finished, 10)
         return proto.result
     finally:
-        if proto.transport is not None:
-            proto.transport.close()
+        proto.close()
+        await asyncio.wait_for(handled.wait(), 10)
         server.close()
         await server.wait_closed()
 
@@ -79,6 +87,7 @@ async def test_run_streams_against_the_fake(fake: tuple[Fake, int]) -> None:
     assert all(r.usage_chunks == 0 for r in results)  # not asked for, not sent
     assert state.counters.streams == 6
     assert state.counters.streams_open_max <= 3
+    assert state.counters.connections <= 3  # kept alive and reused, as an SDK's pool does
 
 
 async def test_hold_streams_keeps_them_open_together_then_closes(fake: tuple[Fake, int]) -> None:
