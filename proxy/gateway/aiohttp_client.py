@@ -13,6 +13,7 @@ import aiohttp
 from multidict import CIMultiDictProxy
 
 from ..config import Gateway as GatewaySettings
+from ..errors import SidecarError
 from .base import (
     Body,
     UpstreamError,
@@ -149,6 +150,10 @@ class AiohttpClient:
                 if self._on_retry is not None:
                     self._on_retry()
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                if isinstance(exc.__cause__, SidecarError):
+                    # Our own body stream stopped the upload (over limits.max_body_bytes): the
+                    # caller's error to answer (413), not a gateway failure.
+                    raise exc.__cause__ from None
                 raise map_client_error(exc, sent=True) from exc
         return AiohttpResponse(resp.status, resp.reason or "", resp.headers, resp.raw_headers, resp,
                         s.idle_timeout, time.perf_counter())
