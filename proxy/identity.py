@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from multidict import MultiMapping
+
 from .config import Identity
 from .errors import IdentityError, MetadataInvalid
 from .secret import Secret
@@ -80,6 +82,18 @@ def _check(value: str, pattern: re.Pattern[str], what: str, header: str) -> str:
     return value
 
 
+def _one(headers: Mapping[str, str], name: str, what: str, header: str) -> str | None:
+    """The header's value; sent twice with different values it names two payers, and billing
+    either one would be a guess (an app bug, or a proxy in between adding its own)."""
+    if not isinstance(headers, MultiMapping):  # a plain mapping holds one value per name
+        return headers.get(name)
+    values = headers.getall(name, ())
+    if len(values) > 1 and any(v != values[0] for v in values[1:]):
+        raise IdentityError(f"{header} was sent {len(values)} times with different values; send one "
+                            f"{what} per request", code=f"{what.replace(' ', '_')}_invalid", status=400)
+    return values[0] if values else None
+
+
 def local_api_key(headers: Mapping[str, str]) -> str | None:
     """The credential the app sent (its dummy OPENAI_API_KEY / x-api-key), if any."""
     auth = headers.get("authorization")
@@ -101,8 +115,8 @@ class IdentityResolver:
 
     def resolve(self, headers: Mapping[str, str], provider_key: Secret | None = None) -> Resolved:
         cfg = self._cfg
-        customer = headers.get(cfg.customer_header)
-        meter = headers.get(cfg.meter_header)
+        customer = _one(headers, cfg.customer_header, "customer id", "X-Lava-Customer-Id")
+        meter = _one(headers, cfg.meter_header, "meter slug", "X-Lava-Meter")
         via = "header"
         bound_meter: str | None = None
         if customer is None and self._by_key:
