@@ -61,7 +61,9 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
     app[RUNTIME] = runtime
     app[REGISTRY] = registry if registry is not None else CollectorRegistry()
     app[METERING] = slot
-    app.router.add_route("*", "/{tail:.*}", handle)
+    # [\s\S], not ".": a path that decodes to CR/LF must reach the handler too, to be refused in
+    # the caller's API shape rather than with aiohttp's plain-text 404.
+    app.router.add_route("*", r"/{tail:[\s\S]*}", handle)
     app.cleanup_ctx.append(_lifecycle)
     return app
 

@@ -2,7 +2,8 @@
 
 The upstream URL is always a configured provider root plus a validated path, so an application can
 never make the sidecar call another host: no ``.``/``..`` segments (encoded or not), no encoded
-slashes or backslashes, no empty segments (``//host``), nothing outside RFC 3986 path characters.
+slashes or backslashes, no encoded control characters, no empty segments (``//host``), nothing outside
+RFC 3986 path characters.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from .usage.base import Api
 # RFC 3986 pchar plus "/" and "%" (escapes are checked separately below).
 _PATH_OK: Final = re.compile(r"^(/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+/?$")
 _QUERY_OK: Final = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*$")
-_BAD_ESCAPE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})|%2[Ff]|%5[Cc]|%00")
+# Encoded slashes and backslashes, and control characters (no API path has one; CR/LF would be
+# a header-injection attempt on any hop that decodes the path).
+_BAD_ESCAPE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})|%2[Ff]|%5[Cc]|%[01][0-9A-Fa-f]|%7[Ff]")
 _DOT_SEGMENT: Final = re.compile(r"/(\.|%2[Ee]){1,2}(?=/|$)")
 
 _OPENAI_APIS: Final[dict[str, Api]] = {
@@ -109,7 +112,7 @@ def check_path(path: str, query: str) -> None:
     if not _PATH_OK.match(path) or _BAD_ESCAPE.search(path) or _DOT_SEGMENT.search(path):
         raise RouteNotFound(
             "The request path is not allowed: it must be a plain API path without '.' or '..' "
-            "segments, encoded slashes or empty segments.")
+            "segments, encoded slashes or control characters, or empty segments.")
     if query and (not _QUERY_OK.match(query) or "%00" in query):
         raise RouteNotFound("The query string holds characters that are not allowed in a URL.")
 
