@@ -89,13 +89,15 @@ def write_config(tmp: Path, client: str, overrides: dict[str, Any]) -> tuple[Pat
 
 @asynccontextmanager
 async def sidecar_process(tmp: Path, gateway_url: str, *, client: str = "aiohttp",
+                          env: dict[str, str] | None = None,
                           **config: Any) -> AsyncIterator[SidecarProcess]:
-    """Start the sidecar, wait until /readyz says ready; kill it on exit if the test did not stop it."""
+    """Start the sidecar, wait until /readyz says ready; kill it on exit if the test did not stop it.
+    ``env``: extra environment (secrets the config refers to)."""
     path, port, admin = write_config(tmp, client, config)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAVA_", "OPENAI_", "ANTHROPIC_"))}
-    env |= {"LAVA_SECRET_KEY": TEST_SECRET, "LAVA_GATEWAY_URL": gateway_url}
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("LAVA_", "OPENAI_", "ANTHROPIC_"))}
+    environ |= {"LAVA_SECRET_KEY": TEST_SECRET, "LAVA_GATEWAY_URL": gateway_url, **(env or {})}
     proc = await asyncio.create_subprocess_exec(
-        str(EXECUTABLE), "serve", "--config", str(path), env=env,
+        str(EXECUTABLE), "serve", "--config", str(path), env=environ,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     sp = SidecarProcess(proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin}", port,
                         tmp / "usage.jsonl")

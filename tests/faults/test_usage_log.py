@@ -16,11 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from proxy import config as c
+from proxy.emulator.server import running_gateway
 
-from .harness import CHAT, MESSAGES, call, fault_stack, until
+from ..conftest import TEST_SECRET
+from .harness import CHAT, MESSAGES, body_for, call, fault_stack, until, who
+from .process import sidecar_process
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -134,3 +138,24 @@ async def test_disk_fills_up_then_frees(tmp_path: Path, client_kind: str) -> Non
             await s.side.settled()
             written = [json.loads(x)["request_id"] for x in log_path.read_bytes().splitlines()]
     assert sorted(written) == sorted(ids)  # every line exactly once, none torn
+
+
+async def test_the_operator_sees_one_clear_error_line(tmp_path: Path) -> None:
+    """In the real process: the failure is a log line in the configured format (here JSON, what a
+    collector parses), at level error, naming the path and the reason; and the process serves."""
+    blocker = tmp_path / "logs"
+    blocker.write_text("not a directory")
+    async with running_gateway(TEST_SECRET) as gw, \
+            sidecar_process(tmp_path, gw.url, usage_log={"path": str(blocker / "usage.jsonl")}) as sp:
+        async with aiohttp.ClientSession() as http, \
+                http.post(sp.url + CHAT, data=body_for(CHAT, stream=False),
+                          headers={**who(), "Content-Type": "application/json"}) as resp:
+            assert resp.status == 200
+        sp.terminate()
+        assert await sp.exit_code(within=30) == 0
+    errors = [d for d in sp.logs() if d.get("level") == "error" and "cannot write" in str(d.get("msg"))]
+    assert errors, sp.stderr
+    assert str(blocker / "usage.jsonl") in errors[0]["msg"]
+    assert "Not a directory" in errors[0]["msg"]
+    # Lines that could never be written are handed to stderr at the stop, not dropped.
+    assert any('"outcome":"ok"' in line for line in sp.stderr)

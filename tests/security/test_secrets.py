@@ -1,0 +1,120 @@
+"""Secret hygiene: a full mixed workload (successes, streams, every kind of failure, bad input,
+disconnects) through a real ``lava-sidecar serve`` with debug logging and the access log on; then
+every log line, error body, response header, /metrics page, /usage answer and usage-log line is
+searched for the merchant key, the bring-your-own provider key, the app's mapped local key, and any
+forward token. None may appear."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from proxy.emulator.server import running_gateway
+from proxy.secret import Secret
+from proxy.tokens import Billing, mint
+
+from ..conftest import TEST_SECRET
+from ..faults.harness import CHAT, MESSAGES, RESPONSES, body_for, who
+from ..faults.process import SidecarProcess, sidecar_process
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
+
+BYOK = "sk-ant-byok-0123456789abcdefSECRET"
+LOCAL_KEY = "sk-local-team-a-3141592653"
+#: Every forward token is base64 of '{"secret_key":"...': this prefix is in all of them.
+TOKEN_PREFIX = "eyJzZWNyZXRfa2V5Ijoi"
+
+FAULTS = [None, "reset-before-headers", "reset-mid-stream", "stall-before-headers=5",
+          "stall-mid-stream=5", "status=500", "status=401", "status=429,empty", "truncated-json",
+          "malformed-sse"]
+
+
+async def workload(sp: SidecarProcess) -> list[str]:
+    """Everything the clients got back (bodies and header values), as text."""
+    seen: list[str] = []
+
+    async def send(path: str, *, stream: bool = False, headers: dict[str, str] | None = None,
+                   body: bytes | None = None, leave_early: bool = False) -> None:
+        hdrs = {"Content-Type": "application/json", **(headers if headers is not None else who())}
+        try:
+            async with aiohttp.ClientSession() as http, \
+                    http.post(sp.url + path, data=body if body is not None else body_for(path, stream=stream),
+                              headers=hdrs) as resp:
+                seen.extend(f"{k}: {v}" for k, v in resp.headers.items())
+                if leave_early:
+                    seen.append((await resp.content.readany()).decode("utf-8", "replace"))
+                    return
+                seen.append((await resp.read()).decode("utf-8", "replace"))
+        except aiohttp.ClientError as exc:  # a cut body is part of the workload
+            seen.append(repr(exc))
+
+    jobs = []
+    for fault in FAULTS:
+        for path in (CHAT, MESSAGES, RESPONSES):
+            for stream in (False, True):
+                extra = {"x-emulator-fault": fault} if fault else {}
+                jobs.append(send(path, stream=stream, headers={**who(), **extra}))
+    jobs += [
+        send(CHAT, headers={"Authorization": f"Bearer {LOCAL_KEY}"}),
+        send(MESSAGES, stream=True, headers={"x-api-key": LOCAL_KEY}),
+        send(CHAT, headers={}),                                                  # no customer: 401
+        send(CHAT, headers={"X-Lava-Customer-Id": "bad id!", "X-Lava-Meter": "m"}),
+        send(CHAT, headers={**who(), "X-Lava-Metadata": "{not json"}),
+        send(CHAT, headers={**who(), "X-Lava-Metadata": json.dumps({"k": TEST_SECRET[:4]})}),
+        send("/nowhere/v1/x"),
+        send(CHAT, body=b"x" * 5000),                                            # over the limit
+        send("/v1/embeddings", body=json.dumps({"model": "text-embedding-3-small", "input": "a"}).encode()),
+        send(MESSAGES, stream=True, headers={**who("cus_leaver")}, leave_early=True),
+        send(CHAT, headers={**who(), "Authorization": f"Bearer {TEST_SECRET}"}),  # the key, misused
+    ]
+    await asyncio.gather(*jobs)
+    async with aiohttp.ClientSession() as http:
+        for path in ("/metrics", "/usage", "/usage?customer=cus_alpha", "/usage?customer=bad%20id",
+                     "/readyz", "/healthz"):
+            async with http.get(sp.admin_url + path) as resp:
+                seen.append(await resp.text())
+    return seen
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+async def test_no_secret_anywhere(tmp_path: Path, client_kind: str, log_format: str) -> None:
+    async with running_gateway(TEST_SECRET) as gw, \
+            sidecar_process(
+                tmp_path, gw.url, client=client_kind,
+                env={"LOCAL_KEY_A": LOCAL_KEY, "BYOK_ANTHROPIC": BYOK},
+                gateway={"first_byte_timeout_seconds": 1, "idle_timeout_seconds": 1},
+                identity={"api_keys": [{"key": {"env": "LOCAL_KEY_A"}, "customer": "cus_key_a",
+                                        "meter": "chat-tokens"}]},
+                providers={"anthropic": {"provider_key": {"env": "BYOK_ANTHROPIC"}}},
+                limits={"max_body_bytes": 4096},
+                logging={"level": "debug", "format": log_format, "access_log": True}) as sp:
+        answers = await workload(sp)
+        sp.terminate()
+        assert await sp.exit_code(within=30) == 0
+        tokens = set()
+        for s in gw.seen:
+            with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
+                await s.finished(within=10)
+            auth = s.header("authorization")
+            if auth:
+                tokens.add(auth.removeprefix("Bearer "))
+    # The workload reached Lava with real tokens (BYOK ones included), so there was something to leak.
+    assert len(gw.seen) > 40
+    tokens |= {mint(Secret(TEST_SECRET), Billing(c, "chat-tokens", p))
+               for c in ("cus_alpha", "cus_key_a", "cus_leaver") for p in (None, Secret(BYOK))}
+    needles = {TEST_SECRET, BYOK, LOCAL_KEY, TOKEN_PREFIX, *tokens}
+    haystacks = {
+        "stderr": "\n".join(sp.stderr),
+        "client answers": "\n".join(answers),
+        "usage log": sp.usage_log.read_text(),
+    }
+    assert len(sp.stderr) > 50  # debug logging and the access log were really on
+    assert sp.records()
+    for where, text in haystacks.items():
+        for needle in needles:
+            assert needle not in text, f"a secret ({needle[:12]}...) appears in the {where}"
