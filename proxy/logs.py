@@ -12,6 +12,10 @@ from .config import Logging as LoggingSettings
 from .redact import RedactingFilter
 
 ROOT: Final = "lava_sidecar"
+#: Modules that log under their import name (``logging.getLogger(__name__)``: the usage log, the
+#: recorder) are the ``proxy`` package's; without a handler here they would reach Python's
+#: last-resort handler: unformatted, and past the redaction filter.
+PACKAGE: Final = "proxy"
 _RESERVED: Final = frozenset(vars(logging.makeLogRecord({})))
 
 
@@ -43,10 +47,10 @@ def configure(settings: LoggingSettings) -> None:
     handler.setFormatter(JsonFormatter() if settings.format == "json" else logging.Formatter(
         "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     level = getattr(logging, settings.level.upper())
-    for name in (ROOT, "aiohttp"):
+    for name in (ROOT, PACKAGE, "aiohttp"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
-        logger.setLevel(level if name == ROOT else max(level, logging.WARNING))
+        logger.setLevel(max(level, logging.WARNING) if name == "aiohttp" else level)
         logger.propagate = False
     if settings.access_log:
         logging.getLogger("aiohttp.access").setLevel(logging.INFO)
