@@ -26,6 +26,10 @@ _OFFLINE_ENV = {
     "LITELLM_LOG": "ERROR",
     "NO_DOCS": "True",
     "DISABLE_ADMIN_UI": "True",
+    # Its aiohttp pool allows 500 connections per host: like the sidecar's pool (raised to 2048 in
+    # targets.py), raised so the memory phase's 1,000 streams are not queued by configuration.
+    "AIOHTTP_CONNECTOR_LIMIT": "2048",
+    "AIOHTTP_CONNECTOR_LIMIT_PER_HOST": "2048",
 }
 #: LiteLLM serves ~70 requests/s on one worker: it gets this share of each phase's request count.
 SCALE = 0.02

@@ -79,6 +79,9 @@ class Fake:
     def __init__(self, interval: float, hold_interval: float, hold_chunks: int) -> None:
         self.interval, self.hold_interval = interval, hold_interval
         self.json_reply = _response("200 OK", b"application/json", payloads.chat_json())
+        self.models_reply = _response("200 OK", b"application/json", json.dumps(
+            {"object": "list", "data": [{"id": m, "object": "model", "created": 1, "owned_by": "bench"}
+                                        for m in (payloads.MODEL, payloads.HOLD_MODEL)]}).encode())
         self.scripts = {
             (hold, usage): _wire(payloads.stream_script(
                 payloads.hold_tokens(hold_chunks) if hold else payloads.STREAM_TOKENS,
@@ -186,6 +189,8 @@ class Conn(asyncio.Protocol):
             elif not fake.forward_target_ok(query):
                 fake.reject("u", what)
                 reply = _error("400 Bad Request", "u= must be an https provider chat/completions URL")
+        elif path == b"/v1/models":  # LiteLLM asks at start-up
+            reply = fake.models_reply
         elif path == b"/__stats":
             reply = _response("200 OK", b"application/json", json.dumps(asdict(fake.counters)).encode())
         elif not path.endswith(b"/chat/completions"):

@@ -83,6 +83,14 @@ async def test_forward_requires_a_forward_token_and_a_provider_url(fake: tuple[F
     assert set(state.counters.reasons) == {"token", "u", "path"}
 
 
+async def test_openai_sdk_lists_the_models(fake: tuple[Fake, int]) -> None:
+    state, port = fake
+    async with AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-test") as client:
+        models = [m.id async for m in client.models.list()]
+    assert set(models) == {payloads.MODEL, payloads.HOLD_MODEL}
+    assert state.counters.rejected == 0
+
+
 async def test_stats_endpoint_reports_the_counters(fake: tuple[Fake, int]) -> None:
     state, port = fake
     async with aiohttp.ClientSession() as session:
