@@ -97,7 +97,10 @@ async def test_waiting_for_a_connection_counts_against_first_byte(make_client: M
         results = await asyncio.gather(*(fetch(client, srv.url + "/") for _ in range(2)),
                                        return_exceptions=True)
     assert [getattr(r, "reason", r) for r in results] == ["timeout_first_byte"] * 2
-    assert srv.connections == 1
+    # When the first request's deadline frees the only slot, the second may still have a sliver of
+    # its own deadline left and open a connection before timing out (seen on a loaded machine):
+    # both are correct; what matters is that neither got a fresh first-byte allowance.
+    assert srv.connections in (1, 2)
 
 
 async def test_cancel_while_waiting_for_headers_drops_the_connection(make_client: MakeClient) -> None:
