@@ -95,19 +95,23 @@ async def relay(request: web.BaseRequest, up: UpstreamResponse, st: RelayState, 
     try:
         async for chunk in up.chunks():
             out = stripper.feed(chunk) if stripper is not None else chunk
-            if out:
-                await resp.write(out)
-                prev, last = last, out
+            try:
+                if out:
+                    await resp.write(out)
+                    prev, last = last, out
+            finally:
+                # Lava served this chunk, and bills it, whether or not the client took it: it is
+                # read for usage even when the write failed or was cancelled (client gone).
+                if feed is not None:
+                    try:
+                        feed(chunk)
+                    except Exception:
+                        # A usage-reader bug must never cost the client its response; the record
+                        # carries the failure, so it is counted once (extractor_errors_total).
+                        log.exception("usage extractor failed; usage for this request is what it saw")
+                        feed, st.extractor_failed = None, True
             if st.first_byte_at is None:
                 st.first_byte_at = perf_counter()
-            if feed is not None:
-                try:
-                    feed(chunk)
-                except Exception:
-                    # A usage-reader bug must never cost the client its response; the record
-                    # carries the failure, so it is counted once (extractor_errors_total).
-                    log.exception("usage extractor failed; usage for this request is what it saw")
-                    feed, st.extractor_failed = None, True
         st.upstream_done = True
         if stripper is not None and (tail := stripper.flush()):
             await resp.write(tail)
