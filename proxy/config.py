@@ -81,7 +81,7 @@ class Gateway:
     #: (nginx 75 s, AWS ALB 60 s), so the server rarely closes one just as a request goes out on it.
     keepalive_expiry: float = 15.0
     #: ``lean``: the sidecar's own keep-alive client on httptools (fast); ``aiohttp``: ClientSession.
-    client: Literal["lean", "aiohttp"] = "aiohttp"
+    client: Literal["lean", "aiohttp"] = "lean"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -57,6 +58,9 @@ async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
         await runner.cleanup()
         await admin_runner.cleanup()
         return 1
+    # Everything built so far lives as long as the process: move it out of the collector's way so
+    # each collection scans only per-request garbage (it was 2-5% of CPU under load, py-spy).
+    gc.freeze()
     rt.readiness.started = True
     log.info("lava-sidecar ready", extra={
         "listen": str(settings.listen), "admin_listen": str(settings.admin_listen),
