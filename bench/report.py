@@ -13,7 +13,7 @@ from .stats import median, ratio, rounded
 #: Every target, the direct baseline included, reports these.
 BASE_FIGURES = ("rps_c32", "latency_c1_p50_ms", "latency_c1_p99_ms", "latency_c32_p50_ms",
                 "latency_c32_p99_ms", "ttfb_p50_ms", "ttfb_p99_ms", "gap_p50_ms", "gap_p99_ms",
-                "gap_max_ms", "held_back_chunks", "errors")
+                "gap_max_ms", "held_back_chunks", "client_lag_max_ms", "errors")
 #: Every proxy also reports these (direct has no process of its own, so nothing is added).
 PROXY_FIGURES = ("startup_s", "cpu_us_per_req", "added_c1_p50_ms", "added_c1_p99_ms",
                  "added_c32_p50_ms", "added_c32_p99_ms", "added_ttfb_p50_ms", "added_ttfb_p99_ms",
@@ -57,6 +57,8 @@ def summarize(rounds: list[dict[str, Any]], targets: dict[str, dict[str, Any]]) 
             s[key] = rounded(median(_col(rounds, phase, name, src)))
         for key in ("held_back_chunks", "usage_chunks_seen"):
             s[key] = sum(int(v or 0) for v in _col(rounds, "streams", name, key))
+        lags = [v for v in _col(rounds, "streams", name, "client_lag_max_ms") if v is not None]
+        s["client_lag_max_ms"] = max(lags) if lags else None
         round_errors = sum(int(v or 0) for p in _PHASES for v in _col(rounds, p, name, "errors"))
         s["errors"] = round_errors + int(facts.get("other_errors", 0))
         steal = [v for p in _PHASES for v in _col(rounds, p, name, "steal_pct")]
@@ -128,6 +130,7 @@ _ROWS = (("startup_s", "start to ready (s)"), ("cpu_us_per_req", "CPU per reques
          ("added_ttfb_p50_ms", "  added TTFB p50 (ms)"), ("added_ttfb_p99_ms", "  added TTFB p99 (ms)"),
          ("gap_p50_ms", "chunk gap p50 (ms)"), ("gap_p99_ms", "chunk gap p99 (ms)"),
          ("added_gap_p99_ms", "  added gap p99 (ms)"), ("held_back_chunks", "chunks held back"),
+         ("client_lag_max_ms", "  client's own worst stall (ms)"),
          ("rss_idle_mb", "RSS idle (MB)"), ("rss_streams_mb", "RSS, streams held open (MB)"),
          ("streams_held", "  streams held open"), ("errors", "errors"))
 _RATIO_ROWS = (("cpu_per_req_x_nginx", "CPU/req, x nginx"),

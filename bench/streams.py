@@ -163,9 +163,25 @@ async def _connect(port: int, time_limit: float) -> SseClient:
     return proto
 
 
+@dataclass(frozen=True, slots=True)
+class StreamBatch:
+    results: list[StreamResult]
+    #: The client's own worst event-loop lag while the batch ran: a chunk that looks held back
+    #: while the client itself stalled this long may have been held by the client, not the proxy.
+    client_lag_max_s: float
+
+
+async def _watch_lag(period: float, worst: list[float]) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + period
+        await asyncio.sleep(period)
+        worst[0] = max(worst[0], loop.time() - due)
+
+
 async def run_streams(port: int, path: str, headers: Sequence[tuple[str, str]], body: bytes, *,
                       count: int, concurrency: int, spacing: float,
-                      time_limit: float) -> list[StreamResult]:
+                      time_limit: float) -> StreamBatch:
     """``count`` streams starting ``spacing`` seconds apart, at most ``concurrency`` at a time,
     over at most ``concurrency`` keep-alive connections (as an SDK's pool reuses them).
 
@@ -196,11 +212,17 @@ async def run_streams(port: int, path: str, headers: Sequence[tuple[str, str]], 
                 idle.append(conn)
             return conn.result
 
+    worst = [0.0]
+    watcher = asyncio.create_task(_watch_lag(0.002, worst))
     try:
-        return list(await asyncio.gather(*(one(k) for k in range(count))))
+        results = list(await asyncio.gather(*(one(k) for k in range(count))))
     finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
         for conn in opened:
             conn.close()
+    return StreamBatch(results, worst[0])
 
 
 @dataclass(frozen=True, slots=True)

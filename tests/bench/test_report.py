@@ -26,7 +26,8 @@ def _rounds() -> list[dict[str, Any]]:
         load = {n: {**fig[n], "cpu_us_per_req": CPU[n][i], "upstream_cpu_us_per_req": 20.0} for n in NAMES}
         streams = {n: {"ttfb_p50_ms": TTFB[n][i], "ttfb_p99_ms": TTFB[n][i] * 2, "gap_p50_ms": 20.0,
                        "gap_p99_ms": 22.0, "gap_max_ms": 25.0, "held_back_chunks": 1 if n == "nginx" else 0,
-                       "usage_chunks_seen": 0, "errors": 0, "steal_pct": 0.0} for n in NAMES}
+                       "usage_chunks_seen": 0, "errors": 0, "steal_pct": 0.0,
+                       "client_lag_max_ms": 0.5 * (i + 1)} for n in NAMES}
         out.append({"c1": fig, "load": load, "streams": streams})
     return out
 
@@ -49,6 +50,7 @@ def test_summary_has_every_figure_and_added_is_per_round() -> None:
     want = median(a - b for a, b in zip(P50["sidecar-lean"], P50["direct"], strict=True))
     assert s["sidecar-lean"]["added_c1_p50_ms"] == round(want, 3)
     assert s["sidecar-lean"]["cpu_us_per_req"] == median(CPU["sidecar-lean"])
+    assert s["nginx"]["client_lag_max_ms"] == 1.5  # the worst round's
     assert s["sidecar-lean"]["errors"] == 2
     assert s["nginx"]["held_back_chunks"] == 3
     assert "added_c1_p50_ms" not in s["direct"]

@@ -81,8 +81,10 @@ def test_a_truncated_stream_is_a_problem() -> None:
 
 async def test_run_streams_against_the_fake(fake: tuple[Fake, int]) -> None:
     state, port = fake
-    results = await run_streams(port, "/v1/chat/completions", (), payloads.request_body(stream=True),
-                                count=6, concurrency=3, spacing=0.001, time_limit=10)
+    batch = await run_streams(port, "/v1/chat/completions", (), payloads.request_body(stream=True),
+                              count=6, concurrency=3, spacing=0.001, time_limit=10)
+    results = batch.results
+    assert batch.client_lag_max_s >= 0
     assert [r.problem() for r in results] == [None] * 6
     assert all(r.usage_chunks == 0 for r in results)  # not asked for, not sent
     assert state.counters.streams == 6
