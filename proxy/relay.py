@@ -30,6 +30,18 @@ log = logging.getLogger("lava_sidecar.relay")
 _LAST_WRITE_SECONDS = 0.5
 
 
+class _BufferedHeadResponse(web.StreamResponse):
+    """Holds the status line and headers until the first body bytes, so both leave in one write.
+
+    A non-streamed body is useless to the client until it is whole, and sending the head alone
+    costs a syscall per response (py-spy: aiohttp's header write was ~11% of the sidecar's CPU).
+    SSE keeps aiohttp's default: the head goes out at once, so a client waiting on a model that
+    thinks before its first token sees the response start.
+    """
+
+    _send_headers_immediately = False
+
+
 class Stripper(Protocol):
     def feed(self, chunk: bytes) -> bytes: ...
 
@@ -86,7 +98,8 @@ async def _end_cut(request: web.BaseRequest, resp: web.StreamResponse, shape: Sh
 async def relay(request: web.BaseRequest, up: UpstreamResponse, st: RelayState, *,
                 headers: list[tuple[str, str]], extractor: Extractor, stripper: Stripper | None,
                 shape: Shape, is_sse: bool) -> web.StreamResponse:
-    resp = web.StreamResponse(status=up.status, reason=up.reason, headers=CIMultiDict(headers))
+    cls = web.StreamResponse if is_sse else _BufferedHeadResponse
+    resp = cls(status=up.status, reason=up.reason, headers=CIMultiDict(headers))
     await resp.prepare(request)
     st.started, st.headers_at = True, perf_counter()
     feed: Callable[[bytes], None] | None = extractor.feed
