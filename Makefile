@@ -45,5 +45,16 @@ bench-smoke: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m bench.run --smoke --out bench-results/smoke
 
+## Soak: 50,000 mixed requests (after 5,000 warm-up) with faults and departing clients at a steady
+## rate, through a real sidecar process; the usage log, /usage and /metrics must each equal, per
+## customer, what the gateway served; fds, RSS and pending tasks must not grow. ~2-3 min.
+## SOAK_ARGS=--client lean runs it on the lean outbound client.
+soak: $(STAMP)
+	$(BIN)/python -m soak --out soak-results $(SOAK_ARGS)
+
+## The same at 2,000 requests (CI).
+soak-smoke: $(STAMP)
+	$(BIN)/python -m soak --smoke --out soak-results/smoke
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
