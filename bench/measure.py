@@ -7,6 +7,7 @@ episodes over all targets alike; figures are per round, and the report takes med
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -98,21 +99,20 @@ class Runner:
         results = batch.results
         problems: dict[str, int] = {}
         ttfb, gaps = [], []
-        held = 0
         for r in results:
             if (p := r.problem()) is not None:
                 problems[p] = problems.get(p, 0) + 1
                 continue
             if r.ttfb_s is not None:
                 ttfb.append(r.ttfb_s * 1e6)
-            g = [(b - a) * 1e6 for a, b in zip(r.event_times, r.event_times[1:], strict=False)]
-            gaps += g
-            # A chunk that arrives within a quarter interval of the one before it was held back.
-            held += sum(1 for x in g if x < self.plan.interval * 1e6 / 4)
+            gaps += [(b - a) * 1e6 for a, b in itertools.pairwise(r.event_times)]
+        held, held_client = streams.held_back([r for r in results if r.problem() is None],
+                                              self.plan.interval, batch.stalls)
         return {"n": n, "errors": sum(problems.values()), "problems": problems,
                 "ttfb_p50_ms": _ms(percentile(ttfb, 50)), "ttfb_p99_ms": _ms(percentile(ttfb, 99)),
                 "gap_p50_ms": _ms(percentile(gaps, 50)), "gap_p99_ms": _ms(percentile(gaps, 99)),
                 "gap_max_ms": _ms(max(gaps) if gaps else None), "held_back_chunks": held,
+                "held_back_client_stalled": held_client,
                 "client_lag_max_ms": round(batch.client_lag_max_s * 1000, 3),
                 "usage_chunks_seen": sum(r.usage_chunks for r in results)}
 

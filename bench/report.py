@@ -55,7 +55,7 @@ def summarize(rounds: list[dict[str, Any]], targets: dict[str, dict[str, Any]]) 
             median(_col(rounds, "load", name, "upstream_cpu_us_per_req")), 1)
         for key, phase, src in _MEDIANS:
             s[key] = rounded(median(_col(rounds, phase, name, src)))
-        for key in ("held_back_chunks", "usage_chunks_seen"):
+        for key in ("held_back_chunks", "held_back_client_stalled", "usage_chunks_seen"):
             s[key] = sum(int(v or 0) for v in _col(rounds, "streams", name, key))
         lags = [v for v in _col(rounds, "streams", name, "client_lag_max_ms") if v is not None]
         s["client_lag_max_ms"] = max(lags) if lags else None
@@ -130,6 +130,7 @@ _ROWS = (("startup_s", "start to ready (s)"), ("cpu_us_per_req", "CPU per reques
          ("added_ttfb_p50_ms", "  added TTFB p50 (ms)"), ("added_ttfb_p99_ms", "  added TTFB p99 (ms)"),
          ("gap_p50_ms", "chunk gap p50 (ms)"), ("gap_p99_ms", "chunk gap p99 (ms)"),
          ("added_gap_p99_ms", "  added gap p99 (ms)"), ("held_back_chunks", "chunks held back"),
+         ("held_back_client_stalled", "  more, while the client stalled"),
          ("client_lag_max_ms", "  client's own worst stall (ms)"),
          ("rss_idle_mb", "RSS idle (MB)"), ("rss_streams_mb", "RSS, streams held open (MB)"),
          ("streams_held", "  streams held open"), ("errors", "errors"))

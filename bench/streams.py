@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ class StreamResult:
     usage_chunks: int = 0  # usage-only chunks the client saw (it never asks for them)
     done: bool = False  # ``data: [DONE]`` seen and the response complete
     error: str | None = None
+    sent_at: float = 0.0  # perf_counter() when the request was written
 
     def problem(self, expect_text: str | None = EXPECTED_TEXT) -> str | None:
         if self.error is not None:
@@ -80,7 +82,7 @@ class SseClient(asyncio.Protocol):
         if self.transport is None or self.closed:
             self._finish("connection closed before the request was sent")
             return
-        self._t0 = time.perf_counter()
+        self._t0 = self.result.sent_at = time.perf_counter()
         self.transport.write(request)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -163,20 +165,46 @@ async def _connect(port: int, time_limit: float) -> SseClient:
     return proto
 
 
+_STALL_S = 0.002  # client event-loop lag worth recording
+_MAX_STALLS = 10_000
+
+
 @dataclass(frozen=True, slots=True)
 class StreamBatch:
     results: list[StreamResult]
-    #: The client's own worst event-loop lag while the batch ran: a chunk that looks held back
-    #: while the client itself stalled this long may have been held by the client, not the proxy.
-    client_lag_max_s: float
+    #: Windows (perf_counter start, end) in which the client's own event loop was stalled.
+    stalls: list[tuple[float, float]]
+
+    @property
+    def client_lag_max_s(self) -> float:
+        return max((e - s for s, e in self.stalls), default=0.0)
 
 
-async def _watch_lag(period: float, worst: list[float]) -> None:
-    loop = asyncio.get_running_loop()
+async def _watch_lag(period: float, stalls: list[tuple[float, float]]) -> None:
     while True:
-        due = loop.time() + period
+        due = time.perf_counter() + period
         await asyncio.sleep(period)
-        worst[0] = max(worst[0], loop.time() - due)
+        now = time.perf_counter()
+        if now - due > _STALL_S and len(stalls) < _MAX_STALLS:
+            stalls.append((due, now))
+
+
+def held_back(results: Sequence[StreamResult], interval: float,
+              stalls: Sequence[tuple[float, float]]) -> tuple[int, int]:
+    """Chunks that arrived within a quarter interval of the previous one, although the upstream
+    never sends two closer than half an interval: (held on the way, seen while the client itself
+    was stalled and so possibly held by the client)."""
+    on_path = by_client = 0
+    for r in results:
+        for prev, cur in itertools.pairwise(r.event_times):
+            if cur - prev >= interval / 4:
+                continue
+            at = r.sent_at + cur
+            if any(s <= at and e >= at - interval for s, e in stalls):
+                by_client += 1
+            else:
+                on_path += 1
+    return on_path, by_client
 
 
 async def run_streams(port: int, path: str, headers: Sequence[tuple[str, str]], body: bytes, *,
@@ -212,8 +240,8 @@ async def run_streams(port: int, path: str, headers: Sequence[tuple[str, str]], 
                 idle.append(conn)
             return conn.result
 
-    worst = [0.0]
-    watcher = asyncio.create_task(_watch_lag(0.002, worst))
+    stalls: list[tuple[float, float]] = []
+    watcher = asyncio.create_task(_watch_lag(0.001, stalls))
     try:
         results = list(await asyncio.gather(*(one(k) for k in range(count))))
     finally:
@@ -222,7 +250,7 @@ async def run_streams(port: int, path: str, headers: Sequence[tuple[str, str]], 
             await watcher
         for conn in opened:
             conn.close()
-    return StreamBatch(results, worst[0])
+    return StreamBatch(results, stalls)
 
 
 @dataclass(frozen=True, slots=True)

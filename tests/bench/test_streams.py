@@ -9,7 +9,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench import payloads, procfs
-from bench.streams import EXPECTED_TEXT, SseClient, StreamResult, build_request, hold_streams, run_streams
+from bench.streams import (
+    EXPECTED_TEXT,
+    SseClient,
+    StreamResult,
+    build_request,
+    held_back,
+    hold_streams,
+    run_streams,
+)
 from bench.upstream import Fake, _wire
 
 WIRE = b"".join(_wire(payloads.stream_script(payloads.STREAM_TOKENS, include_usage=True)))
@@ -113,3 +121,17 @@ async def test_hold_streams_keeps_them_open_together_then_closes(fake: tuple[Fak
             break
         await asyncio.sleep(0.01)
     assert state.counters.streams_open == 0
+
+
+def test_held_back_counts_chunks_that_arrive_together_and_blames_client_stalls() -> None:
+    interval = 0.020
+    # Chunks at 0, 20 and 40 ms, one right behind at 41 ms, one at 60 ms and one right behind at 61 ms.
+    times = [0.000, 0.020, 0.040, 0.041, 0.060, 0.061]
+    r = StreamResult(status=200, event_times=times, sent_at=100.0, done=True)
+    # No client stall: both close pairs were held on the way.
+    assert held_back([r], interval, []) == (2, 0)
+    # The client stalled from 100.050 to 100.0605: the pair completing at 100.061 is its doing.
+    assert held_back([r], interval, [(100.050, 100.0605)]) == (1, 1)
+    # Evenly spaced chunks: nothing held back, whatever the client did.
+    even = StreamResult(status=200, event_times=[i * interval for i in range(10)], sent_at=5.0)
+    assert held_back([even], interval, [(5.0, 6.0)]) == (0, 0)
