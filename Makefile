@@ -48,7 +48,7 @@ bench-smoke: $(STAMP)
 ## Soak: 50,000 mixed requests (after 5,000 warm-up) with faults and departing clients at a steady
 ## rate, through a real sidecar process; the usage log, /usage and /metrics must each equal, per
 ## customer, what the gateway served; fds, RSS and pending tasks must not grow. ~2-3 min.
-## SOAK_ARGS=--client lean runs it on the lean outbound client.
+## SOAK_ARGS="--client aiohttp" runs it on the other outbound client.
 soak: $(STAMP)
 	$(BIN)/python -m soak --out soak-results $(SOAK_ARGS)
 

@@ -40,6 +40,10 @@ class Report:
     misattributed: int = 0
     #: Clients gone before their handler started: nothing sent on, no line (not a loss).
     not_started: int = 0
+    #: Unplanned timeouts: requests without a fault whose answer came after the sidecar had given up
+    #: (a stalled machine). Recorded partial as designed; what the gateway served beyond what the
+    #: sidecar saw is the ``unseen`` row, and the accounts must equal upstream minus unseen.
+    late: int = 0
     #: customer → source ("upstream", "log", "usage", "metrics") → type → tokens
     tokens: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     mismatches: list[str] = field(default_factory=list)
@@ -108,25 +112,38 @@ def reconcile(sent: Sequence[Sent], served: Sequence[Served], records: Sequence[
             _note(report, "misattributed", f"{r['request_id']}: {r['customer']} != {expected}")
 
     by_record_lava = {r["lava_request_id"]: r for r in records if r["lava_request_id"]}
+    by_request_id = {r["request_id"]: r for r in records}
+    sidecar_id_of = {s.job.n: s.sidecar_id for s in sent}
+    unseen: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(TYPES, 0))
     for sv in served:
         job = jobs.get(sv.soak_id) if sv.soak_id is not None else None
         if job is None or sv.customer != job.customer:
             report.misattributed += 1
             _note(report, "misattributed", f"gateway {sv.lava_id}: token for {sv.customer}")
-        rec = by_record_lava.get(sv.lava_id)
+        rec = by_record_lava.get(sv.lava_id) or (
+            by_request_id.get(sidecar_id_of.get(job.n) or "") if job is not None else None)
         line = {t: (rec.get(f"{t}_tokens") or 0) if rec else 0 for t in TYPES}
-        if line != {t: sv.tokens.get(t, 0) for t in TYPES}:
-            what = f"job {job.n} {job.path} stream={job.stream} fault={job.fault} leave={job.leave}" \
-                if job else f"soak id {sv.soak_id}"
-            _note(report, "usage differs", f"{what}: gateway {dict(sv.tokens)}, line "
-                  f"{rec and {k: rec[k] for k in ('outcome', 'status', 'partial', 'source')}} {line}")
+        upstream = {t: sv.tokens.get(t, 0) for t in TYPES}
+        if line == upstream:
+            continue
+        if rec is not None and job is not None and rec["outcome"] == "timeout" and rec["partial"] \
+                and job.fault is None and not job.leave:
+            report.late += 1
+            for t in TYPES:
+                unseen[job.customer][t] += upstream[t] - line[t]
+            continue
+        what = f"job {job.n} {job.path} stream={job.stream} fault={job.fault} leave={job.leave}" \
+            if job else f"soak id {sv.soak_id}"
+        _note(report, "usage differs", f"{what}: gateway {upstream}, line "
+              f"{rec and {k: rec[k] for k in ('outcome', 'status', 'partial', 'source')}} {line}")
 
-    _compare_tokens(report, served, records, usage_doc, metrics_text)
+    _compare_tokens(report, served, records, usage_doc, metrics_text, unseen)
     return report
 
 
 def _compare_tokens(report: Report, served: Iterable[Served], records: Iterable[Mapping[str, Any]],
-                    usage_doc: Mapping[str, Any], metrics_text: str) -> None:
+                    usage_doc: Mapping[str, Any], metrics_text: str,
+                    unseen: Mapping[str, Mapping[str, int]]) -> None:
     sums: dict[str, dict[str, dict[str, int]]] = defaultdict(
         lambda: {src: dict.fromkeys(TYPES, 0) for src in ("upstream", "log", "usage", "metrics")})
     for sv in served:
@@ -145,9 +162,13 @@ def _compare_tokens(report: Report, served: Iterable[Served], records: Iterable[
             if sample.name == "lava_sidecar_tokens_total":
                 sums[sample.labels.get("customer", "")]["metrics"][sample.labels["type"]] += \
                     int(sample.value)
+    for customer, counts in unseen.items():
+        sums[customer]["unseen"] = dict(counts)
     report.tokens = {c: v for c, v in sorted(sums.items())}
     for customer, by_source in report.tokens.items():
-        upstream = by_source["upstream"]
+        gone = by_source.get("unseen", {})
+        expected = {t: n - gone.get(t, 0) for t, n in by_source["upstream"].items()}
         for source in ("log", "usage", "metrics"):
-            if by_source[source] != upstream:
-                report.mismatches.append(f"{customer}: {source} {by_source[source]} != upstream {upstream}")
+            if by_source[source] != expected:
+                report.mismatches.append(
+                    f"{customer}: {source} {by_source[source]} != upstream - unseen {expected}")

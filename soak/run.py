@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -23,6 +24,7 @@ from typing import Any
 import aiohttp
 import yaml
 
+from proxy.config import Gateway
 from proxy.emulator.server import running_gateway
 from proxy.emulator.state import Seen
 from proxy.emulator.writer import Limits
@@ -138,6 +140,11 @@ class Progress:
 
     def __call__(self, n: int) -> None:
         self.done += n
+        if self.done % 2000 == 0:
+            # What the run has kept so far (the gateway's record of every request) is moved out of
+            # the collector's reach: its full collections would otherwise grow with the run, and a
+            # long one stalls the gateway sharing this process into spurious timeouts.
+            gc.freeze()
         if self.done % self.step == 0 or self.done == self.total:
             rate = self.done / max(time.monotonic() - self.t0, 1e-9)
             print(f"  {self.label}: {self.done}/{self.total} requests ({rate:.0f}/s)", flush=True)
@@ -206,6 +213,9 @@ def verdict(report: Report, figures: dict[str, Any], opts: Options) -> list[str]
     growth_mb = (after["rss_kb"] - before["rss_kb"]) / 1024
     if growth_mb > opts.max_rss_growth_mb:
         failures.append(f"RSS grew {growth_mb:.1f} MB (limit {opts.max_rss_growth_mb} MB)")
+    if report.late > max(3, report.requests // 1000):
+        failures.append(f"{report.late} unplanned timeouts: the machine (or the sidecar) stalled "
+                        f"past {STALL_LIMIT} s too often for the figures to mean much")
     if figures["exit_code"] != 0:
         failures.append(f"the sidecar exited with {figures['exit_code']}")
     return failures
@@ -218,7 +228,8 @@ def print_figures(report: Report, figures: dict[str, Any]) -> None:
           f"{figures['elapsed_seconds']} s)")
     print(f"outcomes {figures['outcomes']}  partial {figures['partial']}")
     print(f"lost {report.lost}  duplicated {report.duplicated}  misattributed {report.misattributed}  "
-          f"(client gone before its handler started, nothing sent: {report.not_started})")
+          f"(client gone before its handler started, nothing sent: {report.not_started}; "
+          f"unplanned timeouts: {report.late})")
     print(f"fds {b['fds']} -> {a['fds']}  tasks {b['tasks']} -> {a['tasks']}  "
           f"rss {b['rss_kb'] / 1024:.1f} MB -> {a['rss_kb'] / 1024:.1f} MB")
     print(f"{'customer':<16} {'source':<8} " + " ".join(f"{t:>11}" for t in TYPES))
@@ -236,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=50_000)
     parser.add_argument("--warmup", type=int, default=5_000)
     parser.add_argument("--concurrency", type=int, default=96)
-    parser.add_argument("--client", choices=("aiohttp", "lean"), default="aiohttp")
+    parser.add_argument("--client", choices=("aiohttp", "lean"), default=Gateway().client,
+                        help="gateway.client (default: the sidecar's own default)")
     parser.add_argument("--out", type=Path, default=Path("soak-results"))
     parser.add_argument("--max-rss-growth-mb", type=float, default=16.0)
     args = parser.parse_args(argv)

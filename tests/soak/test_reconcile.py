@@ -99,3 +99,19 @@ def test_each_account_is_compared_with_what_was_served() -> None:
         report = reconcile(sent, served, *broken)
         assert report.mismatches
         assert not report.ok
+
+
+def test_an_unplanned_timeout_is_counted_apart_not_hidden() -> None:
+    """The gateway finished an answer after the sidecar had timed out on it (a stalled machine):
+    the line is partial with what the sidecar saw, the rest is the ``unseen`` row, and the run
+    still reconciles; anything else that differs is a problem."""
+    sent, served, records, _, _ = clean()
+    records[0] = {**line("sc_0", None, A), "outcome": "timeout", "partial": True}
+    doc, text = usage({B: (3, 0)}), metrics({(B, "input"): 3})
+    report = reconcile(sent, served, records, doc, text)
+    assert report.late == 1
+    assert report.tokens[A]["unseen"] == {"input": 5, "output": 7, "cache_read": 0, "cache_write": 0,
+                                          "reasoning": 0}
+    assert report.ok
+    records[0] = {**records[0], "outcome": "ok", "partial": False}
+    assert not reconcile(sent, served, records, doc, text).ok
