@@ -5,12 +5,14 @@ keeps serving."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from proxy.config import Identity
 from proxy.emulator.state import Seen
 
 from ..faults.harness import CHAT, MESSAGES, Pair, body_for, call, fault_stack, who
@@ -182,3 +184,17 @@ async def test_anthropic_route_stays_on_anthropic(pair: Pair) -> None:
     assert reply.status == 200
     seen = await pair.gw.last.finished()
     assert seen.url == "https://api.anthropic.com/v1/messages?beta=true"
+
+
+async def test_lava_metadata_cannot_be_forged_past_a_renamed_header(tmp_path: Path, client_kind: str) -> None:
+    """With the metadata header renamed in config, a client-sent ``x-lava-metadata`` must still not
+    reach Lava: only the sidecar sets it (validated, merged with the static metadata)."""
+    identity = dataclasses.replace(Identity(), metadata_header="x-app-metadata")
+    async with fault_stack(tmp_path, client_kind, identity=identity) as s:
+        reply = await call(s.side.url, CHAT, headers={"X-Lava-Metadata": json.dumps({"forged": "1"}),
+                                                      "X-App-Metadata": json.dumps({"real": "1"})})
+        assert reply.status == 200
+        seen = await s.gw.last.finished()
+    values = [v for n, v in seen.headers if n.lower() == "x-lava-metadata"]
+    assert values == ['{"real":"1"}']
+    assert seen.metadata == {"real": "1"}

@@ -150,29 +150,35 @@ def test_routes_only_ever_reach_configured_providers(target: str) -> None:
 # -- header policy --------------------------------------------------------------------------------
 
 CONTROL = frozenset({"x-lava-customer-id", "x-lava-meter", "x-lava-metadata"})
+#: The same three headers renamed in config (identity.*_header).
+RENAMED = frozenset({"x-tenant", "x-tenant-meter", "x-app-metadata"})
 NEVER = frozenset({"authorization", "x-api-key", "api-key", "cookie", "origin", "referer", "host",
+                   "x-lava-metadata",
                    "connection", "keep-alive", "transfer-encoding", "content-length", "te", "upgrade",
                    "proxy-authorization", "forwarded", "x-forwarded-for", "x-real-ip", "accept-encoding",
                    "expect", "trailer", "proxy-connection", "proxy-authenticate", "x-forwarded-host",
                    "x-forwarded-proto", "x-forwarded-port"})
-_names = st.sampled_from(sorted(NEVER | CONTROL | {"anthropic-version", "anthropic-beta", "OpenAI-Beta",
-                                                   "Content-Type", "X-Stainless-Lang", "User-Agent",
-                                                   "Idempotency-Key"})) | \
+_PASSING = {"anthropic-version", "anthropic-beta", "OpenAI-Beta", "Content-Type", "X-Stainless-Lang",
+            "User-Agent", "Idempotency-Key"}
+_names = st.sampled_from(sorted(NEVER | CONTROL | RENAMED | _PASSING)) | \
     st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,15}", fullmatch=True)
 _names_any_case = _names.flatmap(lambda n: st.sampled_from([n, n.upper(), n.lower(), n.title()]))
 
 
 @given(inbound=st.lists(st.tuples(_names_any_case, st.text(max_size=15)), max_size=25),
-       customer=st.text(max_size=10), metadata=st.none() | st.just('{"k":"v"}'))
+       customer=st.text(max_size=10), metadata=st.none() | st.just('{"k":"v"}'),
+       control=st.sampled_from([CONTROL, RENAMED]))
 def test_outbound_headers_follow_the_policy(inbound: list[tuple[str, str]], customer: str,
-                                            metadata: str | None) -> None:
+                                            metadata: str | None, control: frozenset[str]) -> None:
     token = mint(Secret("aks_test_policy"), Billing(customer, "m"))
-    out = outbound(inbound, CONTROL, token, metadata)
-    kept = [(n, v) for n, v in inbound if n.lower() not in NEVER | CONTROL]
+    out = outbound(inbound, control, token, metadata)
+    kept = [(n, v) for n, v in inbound if n.lower() not in NEVER | control]
     # Everything else passes byte for byte and in order; then exactly what the sidecar adds.
     assert out[:len(kept)] == kept
     added = out[len(kept):]
     assert added[0] == ("Authorization", "Bearer " + token)
     assert added[1][0] == "Accept-Encoding"
     assert added[2:] == ([("x-lava-metadata", metadata)] if metadata is not None else [])
-    assert sum(1 for n, _ in out if n.lower() == "authorization") == 1
+    # What the sidecar sets, only the sidecar sets: never a second copy from the client.
+    for name in ("authorization", "accept-encoding", "x-lava-metadata"):
+        assert sum(1 for n, _ in out if n.lower() == name) <= 1
