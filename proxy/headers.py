@@ -17,11 +17,13 @@ HOP_BY_HOP: Final = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
     "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length", "expect",
 })
-#: Never sent upstream: credentials (replaced by the forward token), browser and topology headers.
+#: Never sent upstream: credentials (replaced by the forward token), browser and topology headers,
+#: and what the sidecar sets itself. ``x-lava-metadata`` is here too, not only as a control header:
+#: with identity.metadata_header renamed, a client's own copy would reach Lava beside the validated one.
 _DROP_OUTBOUND: Final = HOP_BY_HOP | frozenset({
     "authorization", "x-api-key", "api-key", "cookie", "origin", "referer",
     "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port",
-    "x-real-ip", "accept-encoding",
+    "x-real-ip", "accept-encoding", "x-lava-metadata",
 })
 #: Encodings the sidecar can decode to read usage; others are not offered upstream.
 _DECODABLE: Final = ("gzip", "deflate", "identity")
