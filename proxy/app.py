@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from .admin import create_admin_app
 from .config import Settings
 from .gateway import make_client
-from .handler import RUNTIME, handle
+from .handler import RUNTIME, make_handler
 from .record import RequestRecord
 from .recorder import Recorder
 from .runtime import Runtime
@@ -63,7 +63,9 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
     app[METERING] = slot
     # [\s\S], not ".": a path that decodes to CR/LF must reach the handler too, to be refused in
     # the caller's API shape rather than with aiohttp's plain-text 404.
-    app.router.add_route("*", r"/{tail:[\s\S]*}", handle)
+    # Production serves the handler on the low-level server (listener.py, no router); the route
+    # lets the same app be served by a plain AppRunner too.
+    app.router.add_route("*", r"/{tail:[\s\S]*}", make_handler(runtime))
     app.cleanup_ctx.append(_lifecycle)
     return app
 

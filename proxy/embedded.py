@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from .app import METERING, create_admin_for, create_app
 from .config import Settings
 from .handler import RUNTIME
+from .listener import ProxyServer
 from .recorder import Recorder
 
 
@@ -37,19 +38,17 @@ async def running_sidecar(settings: Settings, *, registry: CollectorRegistry | N
                           admin_port: int = 0) -> AsyncIterator[RunningSidecar]:
     registry = registry if registry is not None else CollectorRegistry()
     app = create_app(settings, registry=registry)
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
-                           shutdown_timeout=settings.shutdown.grace)
-    await runner.setup()
+    proxy = ProxyServer(app, shutdown_timeout=settings.shutdown.grace)
+    await proxy.setup()
     admin = web.AppRunner(create_admin_for(app), access_log=None)
     await admin.setup()
     try:
         await web.TCPSite(admin, host, admin_port).start()
-        await web.TCPSite(runner, host, port).start()
+        phost, pport = await proxy.start(host, port)
         app[RUNTIME].readiness.started = True
-        phost, pport = runner.addresses[0][:2]
         ahost, aport = admin.addresses[0][:2]
         yield RunningSidecar(app, f"http://{phost}:{pport}", f"http://{ahost}:{aport}", registry)
     finally:
         app[RUNTIME].readiness.draining = True
-        await runner.cleanup()  # in-flight requests finish, then the usage log is flushed
+        await proxy.cleanup()  # in-flight requests finish, then the usage log is flushed
         await admin.cleanup()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from time import perf_counter
 
 from aiohttp import web
@@ -27,7 +27,7 @@ from .headers import outbound, response_headers
 from .identity import Resolved, merge_metadata
 from .record import Outcome, RequestRecord
 from .relay import RelayState, relay
-from .routing import Route, forward_url, shape_for_path
+from .routing import Route, shape_for_path
 from .runtime import Runtime, is_shutdown_cut, shutting_down, uncancel
 from .usage import estimate, make_extractor
 from .usage.base import MISSING, Api, RequestFacts, Usage
@@ -81,8 +81,17 @@ def _error_response(shape: Shape, err: SidecarError, request_id: str) -> web.Res
                         headers={ERROR_CODE_HEADER: err.code, REQUEST_ID_HEADER: request_id})
 
 
-async def handle(request: web.Request) -> web.StreamResponse:
-    rt = request.app[RUNTIME]
+def make_handler(rt: Runtime) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
+    """The proxy's one handler, bound to its runtime: served for every path, by an app's catch-all
+    route or directly by aiohttp's low-level server (``listener.ProxyServer``, no router)."""
+
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        return await handle(rt, request)
+
+    return handler
+
+
+async def handle(rt: Runtime, request: web.BaseRequest) -> web.StreamResponse:
     settings = rt.settings
     # perf_counter, not loop.time(): uvloop caches the loop clock per iteration, so durations
     # measured within one iteration would read zero.
@@ -125,8 +134,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         headers = outbound(request.headers.items(), rt.control_headers,
                            rt.tokens.get(resolved.billing), metadata)
         upstream_at = perf_counter()
-        up = await rt.gateway.open(request.method, forward_url(settings.gateway.url,
-                                   route.upstream_url), headers, body)
+        up = await rt.gateway.open(request.method, rt.router.forward_url(route.upstream_url), headers, body)
         ctype = up.headers.get("Content-Type")
         is_sse = ctype is not None and ctype.startswith("text/event-stream")
         extractor = make_extractor(facts, route.provider.family, ctype,

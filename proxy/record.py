@@ -18,8 +18,12 @@ Outcome = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestRecord:
+    """One finished request. Treat as immutable; not ``frozen`` only because a frozen
+    dataclass's ``__init__`` costs ~6 µs for these twenty fields against ~2 µs (timeit), and one
+    is built for every request."""
+
     request_id: str                 # the sidecar's id (x-lava-sidecar-request-id)
     lava_request_id: str | None     # Lava's x-lava-request-id, when the gateway answered
     started_at: float               # unix seconds, wall clock

@@ -76,9 +76,13 @@ def shape_for_path(path: str) -> Shape:
 class Router:
     """Built once from settings; ``resolve`` is a dict lookup plus a few checks per request."""
 
-    __slots__ = ("_by_first", "_default")
+    __slots__ = ("_by_first", "_forward", "_gateway")
 
     def __init__(self, settings: Settings) -> None:
+        self._gateway = settings.gateway.url
+        #: upstream URL → forward URL. quote() walks the string in Python (3.8 µs here) and the
+        #: same few URLs repeat; bounded so a flood of distinct query strings cannot grow it.
+        self._forward: dict[str, str] = {}
         self._by_first: dict[str, list[Provider]] = {}
         for p in sorted(settings.providers, key=lambda p: len(p.prefix), reverse=True):
             first = "/" + p.prefix.split("/", 2)[1]
@@ -106,6 +110,20 @@ class Router:
             f"No provider is configured for {path[:100]!r}. Point your SDK at "
             "http://<sidecar>/v1 (default provider), /openai/v1, /anthropic (Anthropic SDK) or "
             "/<provider>/v1 for a provider in the sidecar config.")
+
+
+    def forward_url(self, upstream_url: str) -> str:
+        """``forward_url`` for the configured gateway, memoised."""
+        url = self._forward.get(upstream_url)
+        if url is None:
+            url = forward_url(self._gateway, upstream_url)
+            if len(self._forward) >= _FORWARD_CACHE:
+                self._forward.clear()
+            self._forward[upstream_url] = url
+        return url
+
+
+_FORWARD_CACHE: Final = 4096
 
 
 def check_path(path: str, query: str) -> None:

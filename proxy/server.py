@@ -23,6 +23,7 @@ from aiohttp import web
 from .app import create_admin_for, create_app
 from .config import Settings
 from .handler import RUNTIME
+from .listener import ProxyServer
 from .runtime import Runtime
 
 log = logging.getLogger("lava_sidecar.server")
@@ -44,18 +45,17 @@ async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
             loop.add_signal_handler(sig, stop.set)
 
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=_access_log(settings),
-                           shutdown_timeout=_CANCEL_WAIT, handler_cancellation=True)
-    await runner.setup()  # runs the app's cleanup_ctx start: session, usage log, metrics
+    proxy = ProxyServer(app, shutdown_timeout=_CANCEL_WAIT, access_log=_access_log(settings))
+    await proxy.setup()  # runs the app's cleanup_ctx start: outbound client, usage log, metrics
     rt = app[RUNTIME]
     admin_runner = web.AppRunner(create_admin_for(app), handle_signals=False, access_log=None)
     await admin_runner.setup()
     try:
         await web.TCPSite(admin_runner, settings.admin_listen.host, settings.admin_listen.port).start()
-        await web.TCPSite(runner, settings.listen.host, settings.listen.port, backlog=1024).start()
+        await proxy.start(settings.listen.host, settings.listen.port)
     except OSError as exc:
         log.error("cannot listen: %s", exc)
-        await runner.cleanup()
+        await proxy.cleanup()
         await admin_runner.cleanup()
         return 1
     # Everything built so far lives as long as the process: move it out of the collector's way so
@@ -80,20 +80,20 @@ async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), settings.shutdown.drain_delay)
     t_drain = time.monotonic()
-    cut = await _drain(runner, rt, settings.shutdown.grace)
+    cut = await _drain(proxy.runner, rt, settings.shutdown.grace)
     if cut:
         # Streams end with an error event and waiting requests get a 503, each in its API's
         # shape; what has not ended after a short wait, aiohttp cancels outright.
         rt.inflight.cut()
         await rt.inflight.idle(_CUT_WAIT)
-    await runner.cleanup()  # then cleanup_ctx exits: the usage log is flushed
+    await proxy.cleanup()  # then cleanup_ctx exits: the usage log is flushed
     log.info("stopped", extra={"drain_seconds": round(time.monotonic() - t_drain, 3),
                                "cancelled_requests": cut})
     await admin_runner.cleanup()
     return 0
 
 
-async def _drain(runner: web.AppRunner, rt: Runtime, grace: float) -> int:
+async def _drain(runner: web.BaseRunner, rt: Runtime, grace: float) -> int:
     """Close the proxy listener, then give in-flight requests at most ``grace`` seconds; returns
     how many are still running when it ends (they are cancelled next).
 

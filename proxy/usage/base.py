@@ -53,7 +53,8 @@ class RequestFacts:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """What one response consumed, and where the numbers came from."""
+    """What one response consumed, and where the numbers came from. Frozen: ``MISSING`` is
+    shared, and other dataclasses use it as a default."""
 
     input_tokens: int | None = None
     output_tokens: int | None = None
