@@ -70,7 +70,12 @@ def _machine() -> dict[str, Any]:
             return "absent"
         return (res.stdout + res.stderr).strip().splitlines()[0] if (res.stdout + res.stderr).strip() else ""
 
-    return {"cpu": model, "cpus": os.cpu_count(), "kernel": platform.release(),
+    repo = Path(__file__).resolve().parents[1]
+    commit = version(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"])
+    # The sidecar runs from the working tree: say whether proxy/ differed from that commit.
+    dirty = version(["git", "-C", str(repo), "status", "--porcelain", "--", "proxy"])
+    return {"commit": commit, "proxy_uncommitted_changes": dirty not in ("", "absent"),
+            "cpu": model, "cpus": os.cpu_count(), "kernel": platform.release(),
             "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
             "python": platform.python_version(), "h2load": version(["h2load", "--version"]),
             "nginx": version(["nginx", "-v"])}
