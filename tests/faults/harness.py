@@ -18,7 +18,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from proxy import config as c
-from proxy.app import METERING, create_admin_for, create_app
+from proxy.app import METERING
+from proxy.embedded import running_sidecar as embedded_sidecar
 from proxy.emulator.server import RunningGateway, running_gateway
 from proxy.handler import RUNTIME
 from proxy.runtime import Runtime
@@ -104,28 +105,12 @@ def fault_settings(gateway_url: str, tmp: Path, client: str, gateway: dict[str, 
 async def running_sidecar(tmp: Path, gateway_url: str, *, client: str = "aiohttp",
                           gateway: dict[str, Any] | None = None,
                           **replace: Any) -> AsyncIterator[Sidecar]:
-    """The proxy and admin listeners on ephemeral loopback ports, as ``lava-sidecar serve`` wires
-    them (handler cancellation on, the configured grace for shutdown)."""
+    """The proxy and admin listeners on ephemeral loopback ports, through ``proxy.embedded``: the
+    same low-level listener ``lava-sidecar serve`` uses (handler cancellation on, grace for shutdown)."""
     settings = fault_settings(gateway_url, tmp, client, gateway, **replace)
-    registry = CollectorRegistry()
-    app = create_app(settings, registry=registry)
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
-                           shutdown_timeout=settings.shutdown.grace)
-    await runner.setup()
-    admin = web.AppRunner(create_admin_for(app), access_log=None)
-    await admin.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        await web.TCPSite(admin, "127.0.0.1", 0).start()
-        app[RUNTIME].readiness.started = True
-        host, port = runner.addresses[0][:2]
-        ahost, aport = admin.addresses[0][:2]
+    async with embedded_sidecar(settings) as sc:
         log_path = Path(settings.usage_log.path or tmp / "usage.jsonl")
-        yield Sidecar(settings, app, f"http://{host}:{port}", f"http://{ahost}:{aport}", registry,
-                      log_path)
-    finally:
-        await runner.cleanup()
-        await admin.cleanup()
+        yield Sidecar(settings, sc.app, sc.url, sc.admin_url, sc.registry, log_path)
 
 
 async def until(predicate: Callable[[], bool], within: float = 10.0) -> None:
