@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 test: lint typecheck pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check proxy tests
+	$(BIN)/ruff check proxy tests bench soak
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
