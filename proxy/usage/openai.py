@@ -47,7 +47,9 @@ class OpenAIStreamExtractor(StreamExtractor):
 
     def _on(self, event: Event) -> None:
         data = event.data
-        has_usage = _USAGE_OBJECT.search(data) is not None
+        # find() in C first: most chunks carry no usage key at all, or only "usage":null.
+        key = data.find(b'"usage"')
+        has_usage = key >= 0 and _USAGE_OBJECT.search(data, key) is not None
         if not has_usage and self._probes <= 0:
             return
         chunk = parse_object(data) if data != b"[DONE]" else None

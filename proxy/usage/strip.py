@@ -52,6 +52,9 @@ class UsageChunkStripper:
         buf = self._buf + chunk if self._buf else chunk
         out: list[bytes] = []
         pos, n = 0, len(buf)
+        # Providers end lines with LF; then an event ends at the next b"\n\n", which bytes.find
+        # locates in C. The regex, which also knows CR and CRLF, cost ~2 µs per event (timeit).
+        lf_only = b"\r" not in buf
         while pos < n:
             first = buf[pos]
             if first in (_LF, _CR):
@@ -62,11 +65,18 @@ class UsageChunkStripper:
                 out.append(buf[pos:end])
                 pos = end
                 continue
-            m = _BOUNDARY.search(buf, pos)
-            if m is None or (m.end() == n and buf[n - 1] == _CR):
-                break
-            out.append(self._event(buf[pos:m.end()]))
-            pos = m.end()
+            if lf_only:
+                end = buf.find(b"\n\n", pos)
+                if end < 0:
+                    break
+                end += 2
+            else:
+                m = _BOUNDARY.search(buf, pos)
+                if m is None or (m.end() == n and buf[n - 1] == _CR):
+                    break
+                end = m.end()
+            out.append(self._event(buf[pos:end]))
+            pos = end
         rest = buf[pos:]
         if len(rest) > self._max:
             self._passthrough = True
@@ -83,7 +93,10 @@ class UsageChunkStripper:
         return self._event(rest)
 
     def _event(self, raw: bytes) -> bytes:
-        if b'"choices"' in raw and _USAGE_OBJECT.search(raw) and _usage_only(raw):
+        # A real usage key is a quoted "usage" (inside JSON strings quotes are escaped): find it
+        # in C first, then let the whitespace-tolerant regex confirm from there.
+        key = raw.find(b'"usage"')
+        if key >= 0 and b'"choices"' in raw and _USAGE_OBJECT.search(raw, key) and _usage_only(raw):
             self.removed_chunks += 1
             return b""
         at = raw.find(_NULL_MEMBER)
