@@ -21,9 +21,19 @@ from .processes import StartupError
 from .run import _start_upstream
 
 
+def _package(frame: str) -> str:
+    """``handle (proxy/handler.py:89)`` → ``proxy/handler.py``; library frames → their package."""
+    where = frame.rpartition("(")[2].rstrip(")").rpartition(":")[0]
+    if where.startswith("proxy/"):
+        return where
+    return where.split("/", 1)[0] if "/" in where else where or "?"
+
+
 def summarize(folded: str, top: int) -> str:
-    """py-spy's raw (folded) stacks → two top-N tables: own samples and inclusive samples."""
+    """py-spy's raw (folded) stacks → top-N tables: own samples by package/module and by frame,
+    and inclusive samples by frame."""
     own: collections.Counter[str] = collections.Counter()
+    pkg: collections.Counter[str] = collections.Counter()
     incl: collections.Counter[str] = collections.Counter()
     total = 0
     for line in folded.splitlines():
@@ -36,11 +46,14 @@ def summarize(folded: str, top: int) -> str:
         if not frames:
             continue
         own[frames[-1]] += n
+        pkg[_package(frames[-1])] += n
         for frame in set(frames):
             incl[frame] += n
     if not total:
         return "no samples\n"
-    out = [f"{total} samples", "", "own time (the frame itself):"]
+    out = [f"{total} samples", "", "own time by module (uvloop's C code shows as asyncio/runners.py):"]
+    out += [f"  {100 * n / total:5.1f}%  {f}" for f, n in pkg.most_common(top)]
+    out += ["", "own time (the frame itself):"]
     out += [f"  {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(top)]
     out += ["", "inclusive (the frame and what it calls):"]
     out += [f"  {100 * n / total:5.1f}%  {f}" for f, n in incl.most_common(top)]
