@@ -196,7 +196,9 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
 def _build(r: Reader, env: Mapping[str, str]) -> c.Settings:
     secret = _merchant_key(r, env)
     g, d = r.section("gateway"), c.Gateway()
-    gw_url = env.get("LAVA_GATEWAY_URL") or g.get("url", str, d.url)
+    # Read the key even when the environment wins, so it counts as known (not "unknown key").
+    file_url = g.get("url", str, d.url)
+    gw_url = env.get("LAVA_GATEWAY_URL") or file_url
     if (msg := url_problem(gw_url)) is not None:
         g.problem("url", msg + " (from LAVA_GATEWAY_URL)" if env.get("LAVA_GATEWAY_URL") else msg)
     gateway = c.Gateway(

@@ -132,3 +132,9 @@ def test_unreadable_and_invalid_yaml(tmp_path: Path) -> None:
     bad.write_text("a: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_settings(bad, {})
+
+
+def test_env_gateway_url_overrides_the_file_without_calling_its_key_unknown(tmp_path: Path) -> None:
+    s = _load(tmp_path, "gateway: {url: 'https://api.lava.so'}\n", LAVA_SECRET_KEY=TEST_SECRET,
+              LAVA_GATEWAY_URL="http://127.0.0.1:8788")
+    assert s.gateway.url == "http://127.0.0.1:8788"  # type: ignore[attr-defined]
