@@ -21,7 +21,8 @@ from .runtime import Runtime
 
 log = logging.getLogger("lava_sidecar.app")
 
-REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
+#: The injected metrics registry (never prometheus_client's process-global one).
+COLLECTORS: web.AppKey[CollectorRegistry] = web.AppKey("collectors", CollectorRegistry)
 #: How long the cleanup waits for cancelled handlers to record before the usage log closes.
 _UNWIND_SECONDS = 1.0
 METERING: web.AppKey[MeteringSlot] = web.AppKey("metering", object)  # type: ignore[arg-type]
@@ -59,7 +60,7 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
     gateway = make_client(settings.gateway, on_retry=slot.connect_retry)
     runtime = Runtime.build(settings, slot, gateway)
     app[RUNTIME] = runtime
-    app[REGISTRY] = registry if registry is not None else CollectorRegistry()
+    app[COLLECTORS] = registry if registry is not None else CollectorRegistry()
     app[METERING] = slot
     # [\s\S], not ".": a path that decodes to CR/LF must reach the handler too, to be refused in
     # the caller's API shape rather than with aiohttp's plain-text 404.
@@ -72,7 +73,7 @@ def create_app(settings: Settings, *, registry: CollectorRegistry | None = None)
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     rt, slot = app[RUNTIME], app[METERING]
-    recorder = await Recorder.open(rt.settings, app[REGISTRY])
+    recorder = await Recorder.open(rt.settings, app[COLLECTORS])
     recorder.metrics.watch(
         inflight_requests=lambda: rt.inflight.requests,
         inflight_streams=lambda: rt.inflight.streams,
@@ -102,4 +103,4 @@ def create_admin_for(app: web.Application) -> web.Application:
     recorder = app[METERING].recorder
     if recorder is None:
         raise RuntimeError("create_admin_for() needs the proxy app started (runner.setup())")
-    return create_admin_app(app[REGISTRY], recorder.totals, app[RUNTIME].readiness)
+    return create_admin_app(app[COLLECTORS], recorder.totals, app[RUNTIME].readiness)

@@ -116,16 +116,18 @@ async def _report(lava: AsyncLavaClient, sidecar: RunningSidecar, rows: list[Row
     agree = True
     for row in rows:
         mine = totals.get(row.customer_id, {}).get("total", {})
-        tokens = int(mine.get("input_tokens", 0)) + int(mine.get("output_tokens", 0))
+        token_count = int(mine.get("input_tokens", 0)) + int(mine.get("output_tokens", 0))
         charge = Decimal(str(mine.get("charge_usd", "0"))).quantize(_TEN)
         billed = (await lava.usage.get(start=today, customer_id=row.customer_id)).totals
         credit = (await lava.customers.subscription(row.customer_id))
         left = credit.credits.total_remaining if credit is not None else Decimal(0)
-        same = tokens == billed.total_usage_tokens and charge == billed.total_charge.quantize(_TEN)
+        same = token_count == billed.total_usage_tokens and charge == billed.total_charge.quantize(_TEN)
         agree &= same
-        print(f"{row.name:<8} {row.plan:<6} {row.requests:>4}  {tokens:>14} {billed.total_usage_tokens:>8}  "
-              f"{charge:>18f} {billed.total_charge.quantize(_TEN):>14f}  {left.quantize(_TEN):>13f}  "
-              f"{'agree' if same else 'DIFFER'}", file=out)
+        line = (f"{row.name:<8} {row.plan:<6} {row.requests:>4}  {token_count:>14} "
+                f"{billed.total_usage_tokens:>8}  {charge:>18f} "
+                f"{billed.total_charge.quantize(_TEN):>14f}  {left.quantize(_TEN):>13f}  "
+                f"{'agree' if same else 'DIFFER'}")
+        print(line, file=out)
     for row in rows:
         if row.refused:
             print(f"\n{row.name}'s credit ran out: request {row.requests} was refused by Lava with "

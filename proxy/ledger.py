@@ -1,9 +1,11 @@
 """The durable usage log: one JSON line per finished request, written and fsynced off the event loop.
 
-``submit`` (event loop, never blocks) appends to a bounded queue; a worker thread encodes, writes
-and ``fdatasync``s a batch every ``fsync_interval`` seconds. Lines that cannot be written stay in
-memory (up to the bound) and are retried; ``healthy`` turns false meanwhile so the handler can apply
-``usage_log.on_error``. A clean ``aclose`` writes and syncs everything that was accepted.
+``submit`` (event loop, never blocks) encodes the line and appends it to a bounded queue; a worker
+thread writes and ``fdatasync``s a batch every ``fsync_interval`` seconds. Encoding stays on the
+loop on purpose: done in the thread, it held the GIL against the loop, and the handoffs cost more
+CPU than the encoding itself. Lines that cannot be written stay in memory (up to the bound) and
+are retried; ``healthy`` turns false meanwhile so the handler can apply ``usage_log.on_error``.
+A clean ``aclose`` writes and syncs everything that was accepted.
 """
 
 from __future__ import annotations
@@ -62,8 +64,8 @@ class Ledger:
         self._observer: LedgerObserver = observer or _Quiet()
         self._max_pending = max_pending
         self._wake_at = min(_WAKE_AT, max(1, max_pending // 4))
-        self._q: deque[tuple[RequestRecord, Decimal | None]] = deque()
-        self._held: list[bytes] = []       # encoded, not yet in the file (worker thread only)
+        self._q: deque[bytes] = deque()    # encoded lines, appended on the loop
+        self._held: list[bytes] = []       # taken by the worker, not yet in the file
         self._unsynced = 0                 # in the file, not yet fsynced
         self._wake = threading.Event()
         self._stopping = False
@@ -105,7 +107,13 @@ class Ledger:
         if self._full() or self._closed:
             self._drop()
             return False
-        self._q.append((rec, charge))
+        try:
+            line = encode_line(rec, charge)
+        except Exception:  # a bug must cost one line, never the request
+            log.exception("usage log: cannot encode request %s; line skipped", rec.request_id)
+            self._observer.write_failed()
+            return False
+        self._q.append(line)
         if len(self._q) >= self._wake_at:
             self._wake.set()
         return True
@@ -152,13 +160,9 @@ class Ledger:
     def _cycle(self, *, sync: bool, force: bool = False) -> bool:
         """Encode what is queued, write what is held, fsync; True when all of it is durable."""
         held = self._held
-        while self._q:
-            rec, charge = self._q.popleft()
-            try:
-                held.append(encode_line(rec, charge))
-            except Exception:  # a bug must cost one line, never the writer
-                log.exception("usage log: cannot encode request %s; line skipped", rec.request_id)
-                self._observer.write_failed()
+        q = self._q
+        while q:  # popleft is atomic against the loop's append: no lock needed
+            held.append(q.popleft())
         if self._failing and not held:
             try:  # nothing to retry with: probe, so a fixed path reads as healthy again
                 self._file.open()
