@@ -173,14 +173,19 @@ async def call(url: str, path: str, *, stream: bool = False, fault: str | None =
     data = body if body is not None else body_for(path, stream=stream)
     async with aiohttp.ClientSession() as http, \
             http.request(method, url + path, data=data, headers=hdrs) as resp:
-        chunks: list[bytes] = []
-        cut = False
-        try:
-            async for chunk in resp.content.iter_any():
-                chunks.append(chunk)
-        except aiohttp.ClientPayloadError:
-            cut = True
-        return Reply(resp.status, dict(resp.headers), b"".join(chunks), cut)
+        return await read_reply(resp)
+
+
+async def read_reply(resp: aiohttp.ClientResponse, chunks: list[bytes] | None = None) -> Reply:
+    """Read the rest of a response (after ``chunks`` already read); ``cut`` if its body broke off."""
+    chunks = chunks if chunks is not None else []
+    cut = False
+    try:
+        async for chunk in resp.content.iter_any():
+            chunks.append(chunk)
+    except aiohttp.ClientPayloadError:
+        cut = True
+    return Reply(resp.status, dict(resp.headers), b"".join(chunks), cut)
 
 
 def only(records: list[dict[str, Any]], **match: Any) -> dict[str, Any]:

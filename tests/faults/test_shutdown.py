@@ -16,7 +16,7 @@ from proxy.emulator.providers import Pacing
 from proxy.emulator.server import running_gateway
 
 from ..conftest import TEST_SECRET
-from .harness import CHAT, MESSAGES, Reply, body_for, who
+from .harness import CHAT, MESSAGES, Reply, body_for, read_reply, who
 from .process import SidecarProcess, eventually, refuses_connections, sidecar_process
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
@@ -33,13 +33,7 @@ async def stream(sp: SidecarProcess, n: int, started: asyncio.Event, counter: li
         counter[0] += 1
         if counter[0] == STREAMS:
             started.set()
-        cut = False
-        try:
-            async for chunk in resp.content.iter_any():
-                chunks.append(chunk)
-        except aiohttp.ClientPayloadError:
-            cut = True
-        return Reply(resp.status, dict(resp.headers), b"".join(chunks), cut)
+        return await read_reply(resp, chunks)
 
 
 async def test_sigterm_drains_streams_in_flight(tmp_path: Path, client_kind: str) -> None:
