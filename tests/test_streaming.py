@@ -10,6 +10,8 @@ import aiohttp
 
 from proxy.emulator.providers import Pacing
 
+from .faults.harness import running_sidecar
+from .gateway.rawserver import Peer, RawServer
 from .stack import CUSTOMER_HEADERS, running_stack
 
 BODY = b'{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},' \
@@ -55,3 +57,34 @@ async def test_no_chunk_held_back(tmp_path: Path) -> None:
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     # Paced chunks arrive one by one (a held-back chunk would show as a near-zero gap after a long one).
     assert sum(1 for g in gaps if g > 0.1) >= 3
+
+
+async def test_sse_head_is_not_held_while_the_model_thinks(tmp_path: Path) -> None:
+    """The head waits briefly for the first event, so both leave in one write, but never until
+    it: here the gateway sends no event until the client has seen the response begin."""
+    release = asyncio.Event()
+    sent_event = asyncio.Event()
+
+    async def gateway(peer: Peer) -> None:
+        if await peer.read_request() is None:
+            return
+        await peer.send(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n")
+        await release.wait()
+        event = (b'data: {"id":"c1","object":"chat.completion.chunk","model":"m",'
+                 b'"choices":[{"index":0,"delta":{"content":"hi"}}]}\n\ndata: [DONE]\n\n')
+        sent_event.set()
+        await peer.send(b"%x\r\n%b\r\n0\r\n\r\n" % (len(event), event))
+        await peer.close()
+
+    body = (b'{"model":"m","stream":true,"stream_options":{"include_usage":true},'
+            b'"messages":[{"role":"user","content":"think"}]}')
+    async with RawServer(gateway) as srv, running_sidecar(tmp_path, srv.url) as sc, \
+            aiohttp.ClientSession() as http, \
+            http.post(sc.url + "/v1/chat/completions", data=body,
+                      headers={**CUSTOMER_HEADERS, "Content-Type": "application/json"}) as resp:
+        assert resp.status == 200  # the head arrived ...
+        assert not sent_event.is_set()  # ... before the gateway sent any event
+        release.set()
+        rest = await resp.read()
+    assert rest.endswith(b"data: [DONE]\n\n")
