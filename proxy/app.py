@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from .admin import create_admin_app
 from .config import Settings
 from .gateway import make_client
-from .handler import RUNTIME, make_handler
+from .handler import RUNTIME
 from .record import RequestRecord
 from .recorder import Recorder
 from .runtime import Runtime
@@ -50,23 +50,15 @@ class MeteringSlot:
 
 def create_app(settings: Settings, *, registry: CollectorRegistry | None = None) -> web.Application:
     """The proxy application. ``registry`` is injected (never the process-global one)."""
-    limits = settings.limits
-    app = web.Application(
-        client_max_size=limits.max_body_bytes,
-        handler_args={"max_field_size": limits.max_header_bytes, "max_headers": limits.max_headers,
-                      "max_line_size": limits.max_header_bytes},
-    )
+    # The app holds the lifecycle and the shared objects; requests are served by the inbound
+    # server (listener.py), not by an aiohttp router.
+    app = web.Application()
     slot = MeteringSlot()
     gateway = make_client(settings.gateway, on_retry=slot.connect_retry)
     runtime = Runtime.build(settings, slot, gateway)
     app[RUNTIME] = runtime
     app[COLLECTORS] = registry if registry is not None else CollectorRegistry()
     app[METERING] = slot
-    # [\s\S], not ".": a path that decodes to CR/LF must reach the handler too, to be refused in
-    # the caller's API shape rather than with aiohttp's plain-text 404.
-    # Production serves the handler on the low-level server (listener.py, no router); the route
-    # lets the same app be served by a plain AppRunner too.
-    app.router.add_route("*", r"/{tail:[\s\S]*}", make_handler(runtime))
     app.cleanup_ctx.append(_lifecycle)
     return app
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,6 +26,7 @@ from .errors import (
 from .gateway import UpstreamError, UpstreamResponse
 from .headers import outbound, response_headers
 from .identity import Resolved, merge_metadata
+from .inbound import Exchange, reason_phrase
 from .record import Outcome, RequestRecord
 from .relay import RelayState, relay
 from .routing import Route, shape_for_path
@@ -46,20 +48,23 @@ _BUFFER_LIMIT = 1024 * 1024
 _NOT_SENT = frozenset({"connect", "dns", "tls", "timeout_connect"})
 
 
-async def read_body(request: web.BaseRequest, limit: int) -> bytes | AsyncIterator[bytes]:
-    declared = request.content_length
+async def read_body(ex: Exchange, limit: int) -> bytes | AsyncIterator[bytes]:
+    declared = ex.content_length
     too_big = BodyTooLarge(f"The request body is larger than the sidecar's limit of {limit} bytes "
                            "(limits.max_body_bytes).")
     if declared is not None and declared > limit:
         raise too_big
-    if not request.body_exists:
-        return b""
-    ctype = request.headers.get("Content-Type", "")
-    if (declared is None or declared > _BUFFER_LIMIT) and "json" not in ctype:
-        return _stream_body(request, limit, too_big)
+    if (declared is None or declared > _BUFFER_LIMIT) and "json" not in ex.headers.get("Content-Type", ""):
+        return _stream_body(ex, limit, too_big)
+    if ex.body_complete:
+        # The usual case: the body came in the same packets as the head.
+        body = ex.take_body()
+        if len(body) > limit:
+            raise too_big
+        return body
     chunks: list[bytes] = []
     size = 0
-    while chunk := await request.content.readany():
+    while chunk := await ex.read():
         size += len(chunk)
         if size > limit:
             raise too_big
@@ -67,31 +72,28 @@ async def read_body(request: web.BaseRequest, limit: int) -> bytes | AsyncIterat
     return b"".join(chunks)
 
 
-async def _stream_body(request: web.BaseRequest, limit: int, too_big: BodyTooLarge) -> AsyncIterator[bytes]:
+async def _stream_body(ex: Exchange, limit: int, too_big: BodyTooLarge) -> AsyncIterator[bytes]:
     size = 0
-    while chunk := await request.content.readany():
+    while chunk := await ex.read():
         size += len(chunk)
         if size > limit:
             raise too_big
         yield chunk
 
 
-def _error_response(shape: Shape, err: SidecarError, request_id: str) -> web.Response:
-    return web.Response(status=err.status, body=render(shape, err), content_type="application/json",
-                        headers={ERROR_CODE_HEADER: err.code, REQUEST_ID_HEADER: request_id})
+def _respond_error(ex: Exchange, shape: Shape, err: SidecarError, request_id: str) -> None:
+    ex.respond(err.status, reason_phrase(err.status),
+               [("Content-Type", "application/json"), (ERROR_CODE_HEADER, err.code),
+                (REQUEST_ID_HEADER, request_id)], render(shape, err))
 
 
-def make_handler(rt: Runtime) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
-    """The proxy's one handler, bound to its runtime: served for every path, by an app's catch-all
-    route or directly by aiohttp's low-level server (``listener.ProxyServer``, no router)."""
-
-    async def handler(request: web.BaseRequest) -> web.StreamResponse:
-        return await handle(rt, request)
-
-    return handler
+def make_handler(rt: Runtime) -> Callable[[Exchange], Awaitable[None]]:
+    """The proxy's one handler, bound to its runtime: served for every path by the inbound server
+    (``listener.ProxyServer``, no router)."""
+    return functools.partial(handle, rt)
 
 
-async def handle(rt: Runtime, request: web.BaseRequest) -> web.StreamResponse:
+async def handle(rt: Runtime, ex: Exchange) -> None:
     settings = rt.settings
     # perf_counter, not loop.time(): uvloop caches the loop clock per iteration, so durations
     # measured within one iteration would read zero.
@@ -113,28 +115,28 @@ async def handle(rt: Runtime, request: web.BaseRequest) -> web.StreamResponse:
     upstream_at: float | None = None
     status, outcome = 0, "ok"
     error: SidecarError | None = None
-    shape: Shape = shape_for_path(request.path)
+    shape: Shape = shape_for_path(ex.raw_path)
     try:
-        route = rt.router.resolve(request.raw_path)
+        route = rt.router.resolve(ex.raw_path)
         shape = route.shape
-        resolved = rt.identity.resolve(request.headers, route.provider.provider_key)
-        md_header = request.headers.get(settings.identity.metadata_header) \
+        resolved = rt.identity.resolve(ex.headers, route.provider.provider_key)
+        md_header = ex.headers.get(settings.identity.metadata_header) \
             if settings.allow_metadata_header else None
         metadata = merge_metadata(settings.static_metadata, md_header)
         if settings.usage_log.on_error == "reject" and not rt.usage_log_healthy():
             raise UsageLogUnavailable(
                 "The sidecar cannot write its usage log and is configured to refuse traffic it "
                 "cannot record (usage_log.on_error: reject). Check the log volume.")
-        body = await read_body(request, settings.limits.max_body_bytes)
+        body = await read_body(ex, settings.limits.max_body_bytes)
         if isinstance(body, bytes):
-            facts, body = inspect(route.api, body, request.headers.get("Content-Type"),
+            facts, body = inspect(route.api, body, ex.headers.get("Content-Type"),
                                   inject_stream_usage=route.provider.inject_stream_usage)
         else:
             facts = RequestFacts(api=route.api)
-        headers = outbound(request.headers.items(), rt.control_headers,
+        headers = outbound(ex.headers.items(), rt.control_headers,
                            rt.tokens.get(resolved.billing), metadata)
         upstream_at = perf_counter()
-        up = await rt.gateway.open(request.method, rt.router.forward_url(route.upstream_url), headers, body)
+        up = await rt.gateway.open(ex.method, rt.router.forward_url(route.upstream_url), headers, body)
         ctype = up.headers.get("Content-Type")
         is_sse = ctype is not None and ctype.startswith("text/event-stream")
         extractor = make_extractor(facts, route.provider.family, ctype,
@@ -149,7 +151,7 @@ async def handle(rt: Runtime, request: web.BaseRequest) -> web.StreamResponse:
         if is_sse:
             rt.inflight.streams += 1
         try:
-            resp = await relay(request, up, st, headers=out_headers, extractor=extractor,
+            await relay(ex, up, st, headers=out_headers, extractor=extractor,
                                stripper=stripper, shape=shape, is_sse=is_sse)
         finally:
             if is_sse:
@@ -160,12 +162,11 @@ async def handle(rt: Runtime, request: web.BaseRequest) -> web.StreamResponse:
             error, outcome = shutting_down(), "shutdown"
         elif st.client_gone:
             outcome = "client_disconnect"
-        return resp
     except SidecarError as err:
         error = err
         outcome = _outcome_of(err)
         status = err.status
-        return _error_response(shape, err, request_id)
+        _respond_error(ex, shape, err, request_id)
     except asyncio.CancelledError as exc:
         if not is_shutdown_cut(exc) or st.started:
             # handler_cancellation: the client went away while we waited on Lava or on its body.
@@ -175,7 +176,7 @@ async def handle(rt: Runtime, request: web.BaseRequest) -> web.StreamResponse:
         uncancel()
         error, outcome = shutting_down(), "shutdown"
         status = error.status
-        return _error_response(shape, error, request_id)
+        _respond_error(ex, shape, error, request_id)
     finally:
         rt.inflight.requests -= 1
         if task is not None:

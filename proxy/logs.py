@@ -53,4 +53,4 @@ def configure(settings: LoggingSettings) -> None:
         logger.setLevel(max(level, logging.WARNING) if name == "aiohttp" else level)
         logger.propagate = False
     if settings.access_log:
-        logging.getLogger("aiohttp.access").setLevel(logging.INFO)
+        logging.getLogger(ROOT + ".access").setLevel(logging.INFO)

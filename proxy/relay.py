@@ -10,18 +10,15 @@ client sees it incomplete.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Protocol
 
-from aiohttp import web
-from multidict import CIMultiDict
-
 from .errors import Shape, SidecarError, error_body
 from .gateway import UpstreamError, UpstreamResponse
+from .inbound import Exchange
 from .runtime import is_shutdown_cut, shutting_down, uncancel
 from .usage.base import Extractor
 
@@ -31,28 +28,8 @@ log = logging.getLogger("lava_sidecar.relay")
 _LAST_WRITE_SECONDS = 0.5
 
 
-class _BufferedHeadResponse(web.StreamResponse):
-    """Holds the status line and headers until the first body bytes, so both leave in one write.
-
-    Sending the head alone costs a syscall per response (py-spy: aiohttp's header write was ~11%
-    of the sidecar's CPU on non-streamed requests). For SSE the hold is bounded (see ``relay``).
-    """
-
-    _send_headers_immediately = False
-
-
 #: Longest an SSE response's head waits for the first event before going out alone.
 _SSE_HEAD_HOLD = 0.02
-
-
-def _send_head(resp: web.StreamResponse, st: RelayState) -> None:
-    """No event yet: send the held head alone (an empty write flushes it, ends nothing)."""
-    st.head_task = asyncio.ensure_future(_write_nothing(resp))  # held here: the loop keeps weak refs
-
-
-async def _write_nothing(resp: web.StreamResponse) -> None:
-    with contextlib.suppress(ConnectionResetError, RuntimeError):
-        await resp.write(b"")
 
 
 class Stripper(Protocol):
@@ -74,7 +51,6 @@ class RelayState:
     extractor_failed: bool = False
     error: UpstreamError | None = None
     shutdown: bool = False  # cut because the shutdown grace ended
-    head_task: asyncio.Task[None] | None = None  # an SSE head sent alone (no event came in time)
 
 
 def sse_error_event(shape: Shape, err: SidecarError, *, after: bytes = b"") -> bytes:
@@ -93,32 +69,30 @@ def _event_boundary(end: bytes) -> bytes:
     return b"\n" if end.endswith(b"\n") else b"\n\n"
 
 
-async def _end_cut(request: web.BaseRequest, resp: web.StreamResponse, shape: Shape, is_sse: bool,
-                   tail: bytes) -> None:
+async def _end_cut(ex: Exchange, shape: Shape, is_sse: bool, tail: bytes) -> None:
     """End a response the shutdown cuts: SSE with an error event and a proper end (bounded: the
     client may not be reading), any other body by closing the connection (it shows incomplete)."""
     if is_sse:
         try:
             async with asyncio.timeout(_LAST_WRITE_SECONDS):
-                await resp.write(sse_error_event(shape, shutting_down(), after=tail))
-                await resp.write_eof()
+                await ex.write(sse_error_event(shape, shutting_down(), after=tail))
+                await ex.write_eof()
             return
         except (ConnectionResetError, TimeoutError):
             pass
-    if request.transport is not None:
-        request.transport.abort()
+    ex.abort()
 
 
-async def relay(request: web.BaseRequest, up: UpstreamResponse, st: RelayState, *,
+async def relay(ex: Exchange, up: UpstreamResponse, st: RelayState, *,
                 headers: list[tuple[str, str]], extractor: Extractor, stripper: Stripper | None,
-                shape: Shape, is_sse: bool) -> web.StreamResponse:
-    resp = _BufferedHeadResponse(status=up.status, reason=up.reason, headers=CIMultiDict(headers))
-    await resp.prepare(request)
+                shape: Shape, is_sse: bool) -> None:
+    # The head is held until the first body bytes, so both leave in one write.
+    ex.start(up.status, up.reason, headers)
     st.started, st.headers_at = True, perf_counter()
     # An SSE head waits a moment for the first event (providers send both in one packet, and one
     # write instead of two took ~70 µs off the first byte), but never longer: a client whose model
     # thinks before its first token still sees the response begin.
-    head_timer = asyncio.get_running_loop().call_later(_SSE_HEAD_HOLD, _send_head, resp, st) \
+    head_timer = asyncio.get_running_loop().call_later(_SSE_HEAD_HOLD, ex.send_head) \
         if is_sse else None
     feed: Callable[[bytes], None] | None = extractor.feed
     # The last two pieces written: enough to tell where an SSE stream stands if it breaks.
@@ -131,7 +105,7 @@ async def relay(request: web.BaseRequest, up: UpstreamResponse, st: RelayState, 
             out = stripper.feed(chunk) if stripper is not None else chunk
             try:
                 if out:
-                    await resp.write(out)
+                    await ex.write(out)
                     prev, last = last, out
             finally:
                 # Lava served this chunk, and bills it, whether or not the client took it: it is
@@ -148,36 +122,35 @@ async def relay(request: web.BaseRequest, up: UpstreamResponse, st: RelayState, 
                 st.first_byte_at = perf_counter()
         st.upstream_done = True
         if stripper is not None and (tail := stripper.flush()):
-            await resp.write(tail)
+            await ex.write(tail)
     except UpstreamError as err:
         st.error = err
         if not is_sse:
             # Content-Length or chunked framing left unfinished tells the client the body is cut.
-            if request.transport is not None:
-                request.transport.abort()
-            return resp
+            ex.abort()
+            return
         try:
-            await resp.write(sse_error_event(shape, err, after=prev[-4:] + last[-4:]))
+            await ex.write(sse_error_event(shape, err, after=prev[-4:] + last[-4:]))
         except ConnectionResetError:
             st.client_gone = True
-            return resp
+            return
     except ConnectionResetError:
         st.client_gone = True
-        return resp
+        return
     except asyncio.CancelledError as exc:
         if not is_shutdown_cut(exc):
             raise
         uncancel()
         st.shutdown = True
-        await _end_cut(request, resp, shape, is_sse, prev[-4:] + last[-4:])
-        return resp
+        await _end_cut(ex, shape, is_sse, prev[-4:] + last[-4:])
+        return
     finally:
         if head_timer is not None:
             head_timer.cancel()
     try:
-        await resp.write_eof()
+        await ex.write_eof()
     except ConnectionResetError:
         st.client_gone = True
-        return resp
+        return
     st.client_done = True
-    return resp
+    return

@@ -80,7 +80,7 @@ async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), settings.shutdown.drain_delay)
     t_drain = time.monotonic()
-    cut = await _drain(proxy.runner, rt, settings.shutdown.grace)
+    cut = await _drain(proxy, rt, settings.shutdown.grace)
     if cut:
         # Streams end with an error event and waiting requests get a 503, each in its API's
         # shape; what has not ended after a short wait, aiohttp cancels outright.
@@ -93,22 +93,19 @@ async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
     return 0
 
 
-async def _drain(runner: web.BaseRunner, rt: Runtime, grace: float) -> int:
+async def _drain(proxy: ProxyServer, rt: Runtime, grace: float) -> int:
     """Close the proxy listener, then give in-flight requests at most ``grace`` seconds; returns
     how many are still running when it ends (they are cancelled next).
 
-    Done here rather than with aiohttp's ``shutdown_timeout``, which waits twice (for the handler,
-    then again after cancelling its request) and rounds up: streams outlived the grace by as much
-    again, past a pod's terminationGracePeriodSeconds, so SIGKILL came before the usage log flush.
+    Done here rather than with the server's own shutdown timeout, so that what still runs at the
+    end of the grace is ended in its API's shape (``Inflight.cut``) before anything is cancelled:
+    a pod's terminationGracePeriodSeconds must not arrive before the usage log flush.
     """
-    for site in list(runner.sites):
-        await site.stop()
-    if runner.server is not None:
-        # Idle keep-alive connections close now, busy ones once their response is done.
-        runner.server.pre_shutdown()
+    # Idle keep-alive connections close now, busy ones once their response is done.
+    await proxy.stop_listening()
     await rt.inflight.idle(grace)
     return rt.inflight.requests
 
 
 def _access_log(settings: Settings) -> logging.Logger | None:
-    return logging.getLogger("aiohttp.access") if settings.logging.access_log else None
+    return logging.getLogger("lava_sidecar.access") if settings.logging.access_log else None

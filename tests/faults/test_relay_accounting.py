@@ -2,7 +2,7 @@
 bills what it served, so a chunk read from upstream whose write to a departed client failed (or
 was cancelled mid-write) must still reach the usage reader.
 
-The relay runs in a real aiohttp server; the upstream is scripted (exact chunk boundaries, and a
+The relay runs in the sidecar's real inbound server; the upstream is scripted (exact chunk boundaries, and a
 gate the test opens), which is what makes the write-versus-disconnect order deterministic here.
 """
 
@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
-from aiohttp import web
 from multidict import CIMultiDict
 
+from proxy.inbound import Exchange, InboundServer
 from proxy.relay import RelayState, relay
 from proxy.usage import make_extractor
 from proxy.usage.base import Api, RequestFacts, Usage
@@ -72,15 +72,15 @@ class ScriptedUpstream:
 class Server:
     up: ScriptedUpstream
     usage: list[Usage] = field(default_factory=list)
-    requests: list[web.BaseRequest] = field(default_factory=list)
+    requests: list[Exchange] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        self.requests.append(request)
+    async def handle(self, ex: Exchange) -> None:
+        self.requests.append(ex)
         extractor = make_extractor(RequestFacts(api=Api.MESSAGES, stream=True), "anthropic",
                                    "text/event-stream", None, max_line_bytes=1 << 20)
         try:
-            return await relay(request, self.up, RelayState(), headers=self.up.header_items(),
+            await relay(ex, self.up, RelayState(), headers=self.up.header_items(),
                                extractor=extractor, stripper=None, shape="anthropic", is_sse=True)
         finally:
             self.usage.append(extractor.finish())
@@ -89,16 +89,13 @@ class Server:
 
 @contextlib.asynccontextmanager
 async def serving(server: Server, *, cancel_on_disconnect: bool) -> AsyncIterator[int]:
-    app = web.Application()
-    app.router.add_post("/", server.handle)
-    runner = web.AppRunner(app, handler_cancellation=cancel_on_disconnect, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    inbound = InboundServer(server.handle, max_header_bytes=8192, max_headers=100,
+                            cancel_on_disconnect=cancel_on_disconnect)
+    _, port = await inbound.listen("127.0.0.1", 0)
     try:
-        yield runner.addresses[0][1]
+        yield port
     finally:
-        await runner.cleanup()
+        await inbound.shutdown(1.0)
 
 
 async def open_stream(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

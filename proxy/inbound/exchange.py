@@ -1,0 +1,169 @@
+"""``Exchange``: one request as the handler reads it and its response as the handler writes it.
+
+The head of the response is held until the first body bytes (or the end), so both leave in one
+write: a syscall per response saved, and the head of a short answer never travels alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Final
+
+from multidict import CIMultiDict
+
+from . import head as h
+
+if TYPE_CHECKING:
+    from .protocol import HttpProtocol
+
+#: Body bytes buffered for a handler that is not reading before the socket stops being read.
+HIGH_WATER: Final = 256 * 1024
+_CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class ClientGone(ConnectionResetError):
+    """The client's connection closed; nothing more can be read from or written to it."""
+
+
+class Exchange:
+    """Request facts (``method``, ``raw_path``, ``headers``, ``content_length``), the request body
+    (``body_complete``/``take_body`` when it all arrived, else ``read``), and the response
+    (``start`` → ``write``… → ``write_eof``, or ``respond`` in one go; ``abort`` cuts it)."""
+
+    __slots__ = ("_buffered", "_chunks", "_conn", "_continue", "_framing", "_head", "_waiter",
+                 "body_complete", "content_length", "finished", "headers", "http11", "keep_alive",
+                 "method", "raw_path", "started", "status")
+
+    def __init__(self, conn: HttpProtocol, method: str, raw_path: str, headers: CIMultiDict[str], *,
+                 http11: bool, keep_alive: bool, content_length: int | None, has_body: bool,
+                 expect_continue: bool) -> None:
+        self._conn = conn
+        self.method = method
+        self.raw_path = raw_path
+        self.headers = headers
+        self.http11 = http11
+        #: Whether the connection may serve another request after this one.
+        self.keep_alive = keep_alive
+        self.content_length = content_length
+        self.body_complete = not has_body
+        self._chunks: list[bytes] = []
+        self._buffered = 0
+        self._waiter: asyncio.Future[None] | None = None
+        self._continue = expect_continue and has_body
+        self._head: bytes | None = None
+        self._framing = h.NONE
+        self.status = 0
+        self.started = False  # the response head was built (it may still be held)
+        self.finished = False  # the whole response was handed to the transport
+
+    @property
+    def transport(self) -> asyncio.Transport | None:
+        """The client connection's transport (None before it is made)."""
+        return self._conn.transport
+
+    # -- the request body, fed by the protocol ----------------------------------------------------
+
+    @property
+    def has_body(self) -> bool:
+        return bool(self._chunks) or not self.body_complete
+
+    def feed(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._buffered += len(data)
+        if self._buffered > HIGH_WATER:
+            self._conn.pause_reading()
+        self.wake()
+
+    def end_of_body(self) -> None:
+        self.body_complete = True
+        self.wake()
+
+    def wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def take_body(self) -> bytes:
+        """The whole body, once ``body_complete`` (the usual case: it came with the head)."""
+        data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        self._chunks = []
+        self._buffered = 0
+        return data
+
+    async def read(self) -> bytes:
+        """The next piece of the body; ``b""`` at its end. Raises ``ClientGone``."""
+        if self._continue:
+            # The client waits for this before it sends the body (curl does, for large uploads).
+            self._continue = False
+            self._conn.write_raw(_CONTINUE)
+        while not self._chunks:
+            if self.body_complete:
+                return b""
+            if self._conn.lost:
+                raise ClientGone("the client disconnected while sending its request body")
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        data = self._chunks.pop(0)
+        self._buffered -= len(data)
+        if self._buffered <= HIGH_WATER // 4:
+            self._conn.resume_reading()
+        return data
+
+    # -- the response ----------------------------------------------------------------------------
+
+    def start(self, status: int, reason: str, headers: list[tuple[str, str]]) -> None:
+        """Build the head; it leaves with the first ``write`` (or ``send_head``)."""
+        self._head, self._framing, self.keep_alive = h.build_head(
+            status, reason, headers, method=self.method, http11=self.http11,
+            keep_alive=self.keep_alive and not self._conn.closing)
+        self.status, self.started = status, True
+
+    def send_head(self) -> None:
+        """Send a held head now, alone (an SSE stream whose first event is slow)."""
+        head, self._head = self._head, None
+        if head is not None and not self._conn.lost:
+            self._conn.write_raw(head)
+
+    async def write(self, data: bytes) -> None:
+        if self._conn.lost:
+            raise ClientGone("the client disconnected")
+        framing = self._framing
+        if framing == h.CHUNKED:
+            data = h.chunk(data)
+        elif framing == h.NONE:
+            data = b""
+        head = self._head
+        if head is not None:
+            self._head = None
+            data = head + data
+        if data:
+            self._conn.write_raw(data)
+            await self._conn.drain()
+
+    async def write_eof(self) -> None:
+        if self._conn.lost:
+            raise ClientGone("the client disconnected")
+        data = h.LAST_CHUNK if self._framing == h.CHUNKED else b""
+        head = self._head
+        if head is not None:
+            self._head = None
+            data = head + data
+        if data:
+            self._conn.write_raw(data)
+        self.finished = True
+        await self._conn.drain()
+
+    def respond(self, status: int, reason: str, headers: list[tuple[str, str]], body: bytes) -> None:
+        """A whole response in one write (errors the sidecar answers itself)."""
+        headers.append(("Content-Length", str(len(body))))
+        self.start(status, reason, headers)
+        head, self._head = self._head, None
+        if not self._conn.lost:
+            self._conn.write_raw((head or b"") + (body if self._framing != h.NONE else b""))
+        self.finished = True
+
+    def abort(self) -> None:
+        """Cut the connection: a response left unfinished shows the client it is incomplete."""
+        self._conn.abort()

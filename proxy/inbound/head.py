@@ -1,0 +1,93 @@
+"""Pure response-head building for the inbound server: status line, framing, one ``bytes``.
+
+Kept apart from the protocol so the rules (which responses carry a body, when chunked framing is
+added, when the connection must close) are plain functions of their inputs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from email.utils import formatdate
+from typing import Final
+
+from ..errors import Shape, error_body
+
+#: Framing of a response body, decided when the head is built.
+LENGTH: Final = 0  # Content-Length given by the caller: bytes written as they are
+CHUNKED: Final = 1  # HTTP/1.1, no length: Transfer-Encoding: chunked is added
+CLOSE: Final = 2  # HTTP/1.0, no length: the body ends when the connection does
+NONE: Final = 3  # HEAD, 1xx, 204, 304: no body whatever the headers say
+
+_DATE: list[object] = [0, b""]
+
+
+def http_date() -> bytes:
+    """The ``Date`` value, formatted once per second (the only per-response clock work)."""
+    now = int(time.time())
+    if _DATE[0] != now:
+        _DATE[0], _DATE[1] = now, formatdate(now, usegmt=True).encode("ascii")
+    return _DATE[1]  # type: ignore[return-value]
+
+
+def no_body(method: str, status: int) -> bool:
+    return method == "HEAD" or status < 200 or status in (204, 304)
+
+
+def _encode(text: str) -> bytes:
+    # Upstream headers arrive latin-1 decoded (every byte kept); ours are ASCII.
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape")
+
+
+def build_head(status: int, reason: str, headers: Iterable[tuple[str, str]], *, method: str,
+               http11: bool, keep_alive: bool) -> tuple[bytes, int, bool]:
+    """The head's bytes, the body framing, and whether the connection stays open afterwards.
+
+    ``headers`` must not carry hop-by-hop framing other than ``Content-Length`` (the relay strips
+    it, ``headers.response_headers``); framing is this function's to add.
+    """
+    parts = [b"HTTP/1.1 %d %s\r\n" % (status, _encode(reason or "Unknown"))]
+    has_length = has_date = False
+    for name, value in headers:
+        lname = name.lower()
+        if lname == "content-length":
+            has_length = True
+        elif lname == "date":
+            has_date = True
+        parts.append(_encode(name) + b": " + _encode(value) + b"\r\n")
+    if not has_date:
+        parts.append(b"Date: " + http_date() + b"\r\n")
+    if no_body(method, status):
+        framing = NONE
+    elif has_length:
+        framing = LENGTH
+    elif http11:
+        framing = CHUNKED
+        parts.append(b"Transfer-Encoding: chunked\r\n")
+    else:
+        framing, keep_alive = CLOSE, False
+    if not keep_alive:
+        parts.append(b"Connection: close\r\n")
+    elif not http11:
+        parts.append(b"Connection: keep-alive\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts), framing, keep_alive
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+LAST_CHUNK: Final = b"0\r\n\r\n"
+
+
+def error_response(shape: Shape, status: int, reason: str, code: str, message: str) -> bytes:
+    """A complete response for input refused before any handler ran; the connection then closes."""
+    body = error_body(shape, status, code, message)
+    head, _, _ = build_head(status, reason, [
+        ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+        ("x-lava-sidecar-error", code)], method="GET", http11=True, keep_alive=False)
+    return head + body

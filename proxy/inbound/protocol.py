@@ -1,0 +1,300 @@
+"""One client connection: an asyncio Protocol whose httptools parser builds ``Exchange``s and hands
+each to the handler in its own task, one at a time (pipelined requests wait their turn).
+
+What aiohttp's server did for the proxy listener, at a fraction of its cost per request: limits on
+the head, flow control both ways, the handler cancelled when the client leaves, keep-alive and a
+close that lets the client read a refusal before the connection goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Final
+
+import httptools
+from multidict import CIMultiDict
+
+from ..errors import Shape, error_body
+from ..routing import shape_for_path
+from .exchange import ClientGone, Exchange
+from .head import error_response
+
+if TYPE_CHECKING:
+    from .server import InboundServer
+
+log = logging.getLogger("lava_sidecar.inbound")
+
+#: Requests parsed ahead of the one being handled (pipelining) before the socket stops being read.
+MAX_PIPELINED: Final = 8
+#: After a response ends a request whose body was not read, how long unread bytes are drained so
+#: the client can read the response (closing with unread data would reset the connection).
+LINGER_SECONDS: Final = 2.0
+
+
+class _HeadTooLarge(Exception):
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+class HttpProtocol(asyncio.Protocol):
+    """``busy`` while a request is handled; ``since`` is when it last went idle (loop time)."""
+
+    __slots__ = ("_drain_waiter", "_head_bytes", "_headers", "_lingering", "_parser", "_parsing",
+                 "_pending", "_reading_paused", "_server", "_task", "_url", "_write_paused",
+                 "current", "lost", "since", "transport")
+
+    def __init__(self, server: InboundServer) -> None:
+        self._server = server
+        self._parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_bytes = 0
+        self._parsing: Exchange | None = None  # the request whose body is arriving
+        self.current: Exchange | None = None  # the request being handled
+        self._task: asyncio.Task[None] | None = None
+        self._pending: list[Exchange] = []
+        self._write_paused = False
+        self._reading_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._lingering = False
+        self.lost = False
+        self.since = server.loop.time()
+
+    # -- asyncio.Protocol ------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self._server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self._server.connections.discard(self)
+        self._pending.clear()
+        self._wake_writer()
+        ex = self.current
+        if ex is not None:
+            ex.wake()  # a handler waiting for body bytes sees ClientGone
+            if not ex.finished and self._task is not None and self._server.cancel_on_disconnect:
+                # The client left: its handler ends now (it records what was served so far).
+                self._task.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return
+        try:
+            self._parser.feed_data(data)
+        except _HeadTooLarge as exc:
+            self._refuse(431, "Request Header Fields Too Large", "request_header_too_large",
+                         f"The request's {exc.what} is larger than the sidecar's limit "
+                         "(limits.max_header_bytes, limits.max_headers).")
+        except httptools.HttpParserUpgrade:
+            # Upgrades (WebSocket) are not proxied: the request was handled as plain HTTP, and
+            # whatever follows it on this connection is not HTTP/1.1 we can read.
+            self._lingering = True
+        except httptools.HttpParserError as exc:
+            cause = exc.__context__
+            if isinstance(cause, _HeadTooLarge):
+                self._refuse(431, "Request Header Fields Too Large", "request_header_too_large",
+                             f"The request's {cause.what} is larger than the sidecar's limit "
+                             "(limits.max_header_bytes, limits.max_headers).")
+            else:
+                self._refuse(400, "Bad Request", "invalid_http",
+                             f"The request is not valid HTTP/1.1 ({_describe(exc)}).")
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake_writer()
+
+    def eof_received(self) -> bool | None:
+        # The client finished sending (half-close): an unfinished request can never complete.
+        if self._parsing is not None and self.current is not self._parsing:
+            self.abort()
+        return None
+
+    # -- httptools callbacks ---------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+        self._head_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._head_bytes += len(url)
+        if len(self._url) > self._server.max_header_bytes:
+            raise _HeadTooLarge("request line")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_bytes += len(name) + len(value) + 4
+        self._headers.append((name, value))
+        if self._head_bytes > self._server.max_header_bytes:
+            raise _HeadTooLarge("header section")
+        if len(self._headers) > self._server.max_headers:
+            raise _HeadTooLarge("header count")
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        headers: CIMultiDict[str] = CIMultiDict(
+            [(n.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
+             for n, v in self._headers])
+        length = headers.get("Content-Length")
+        content_length = int(length) if length is not None else None  # llhttp checked the digits
+        chunked = "Transfer-Encoding" in headers
+        expect = headers.get("Expect")
+        ex = Exchange(
+            self, parser.get_method().decode("ascii"), self._url.decode("utf-8", "surrogateescape"),
+            headers, http11=parser.get_http_version() == "1.1",
+            keep_alive=parser.should_keep_alive(), content_length=content_length,
+            has_body=chunked or bool(content_length),
+            expect_continue=expect is not None and expect.lower() == "100-continue")
+        self._parsing = ex
+        if self.current is None:
+            self._dispatch(ex)
+        else:
+            self._pending.append(ex)
+            if len(self._pending) >= MAX_PIPELINED:
+                self.pause_reading()
+
+    def on_body(self, body: bytes) -> None:
+        if self._parsing is not None:
+            self._parsing.feed(body)
+
+    def on_message_complete(self) -> None:
+        ex, self._parsing = self._parsing, None
+        if ex is not None:
+            ex.end_of_body()
+
+    # -- serving ---------------------------------------------------------------------------------
+
+    def _dispatch(self, ex: Exchange) -> None:
+        self.current = ex
+        self._task = self._server.loop.create_task(self._run(ex))
+        self._server.tasks.add(self._task)
+
+    async def _run(self, ex: Exchange) -> None:
+        server = self._server
+        try:
+            await server.handler(ex)
+        except (asyncio.CancelledError, ClientGone):
+            # The client left (or the shutdown ended this request): nothing more can reach it.
+            if not ex.finished:
+                self.abort()
+        except Exception:
+            log.exception("unhandled error serving a request")
+            if ex.started:
+                self.abort()
+            else:
+                ex.respond(500, "Internal Server Error", [("Content-Type", "application/json")],
+                           error_response_body(shape_for_path(ex.raw_path)))
+        finally:
+            task, self._task = self._task, None
+            if task is not None:
+                server.tasks.discard(task)
+            self.current = None
+            if server.access_log is not None:
+                server.access_log.info('"%s %s" %d', ex.method, ex.raw_path.split("?", 1)[0],
+                                       ex.status)
+        self._next(ex)
+
+    def _next(self, ex: Exchange) -> None:
+        if self.lost:
+            return
+        if not ex.finished:
+            self.abort()
+        elif not ex.keep_alive or self._server.closing:
+            self._close_after(ex)
+        elif self._parsing is ex or not ex.body_complete:
+            # Answered before its body was read (a refusal): the rest of it is not a request.
+            self._close_after(ex)
+        elif self._pending:
+            self.resume_reading()
+            self._dispatch(self._pending.pop(0))
+        else:
+            self.since = self._server.loop.time()
+
+    def _close_after(self, ex: Exchange) -> None:
+        """Close once the response is out. Unread request bytes are drained for a moment first:
+        closing a socket with unread data sends a reset, which can destroy the response in flight."""
+        transport = self.transport
+        if transport is None:
+            return
+        if ex.body_complete and self._parsing is None:
+            transport.close()
+            return
+        self._lingering = True
+        self.resume_reading()
+        if transport.can_write_eof():
+            transport.write_eof()
+        self._server.loop.call_later(LINGER_SECONDS, transport.close)
+
+    def _refuse(self, status: int, reason: str, code: str, message: str) -> None:
+        """Input refused before a handler could see it: answer (if nothing else is), then close."""
+        if self.current is not None or self.transport is None:
+            self.abort()
+            return
+        shape: Shape = shape_for_path(self._url.decode("latin-1"))
+        self.transport.write(error_response(shape, status, reason, code, message))
+        self._lingering = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._server.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+    # -- used by Exchange and the server --------------------------------------------------------
+
+    @property
+    def closing(self) -> bool:
+        return self._server.closing
+
+    @property
+    def idle(self) -> bool:
+        return self.current is None and not self._pending
+
+    def write_raw(self, data: bytes) -> None:
+        if self.transport is not None and not self.lost:
+            self.transport.write(data)
+
+    async def drain(self) -> None:
+        if self._write_paused and not self.lost:
+            waiter = self._drain_waiter = self._server.loop.create_future()
+            await waiter
+        if self.lost:
+            raise ClientGone("the client disconnected")
+
+    def _wake_writer(self) -> None:
+        waiter, self._drain_waiter = self._drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def pause_reading(self) -> None:
+        if not self._reading_paused and self.transport is not None and not self.lost:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._reading_paused and self.transport is not None and not self.lost:
+            self._reading_paused = False
+            self.transport.resume_reading()
+
+    def abort(self) -> None:
+        if self.transport is not None and not self.lost:
+            self.transport.abort()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.lost:
+            self.transport.close()
+
+
+def error_response_body(shape: Shape) -> bytes:
+    return error_body(shape, 500, "sidecar_error",
+                      "The sidecar failed while serving this request; its log has the details.")
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text[:120]
