@@ -115,9 +115,11 @@ class Exchange:
 
     def start(self, status: int, reason: str, headers: list[tuple[str, str]]) -> None:
         """Build the head; it leaves with the first ``write`` (or ``send_head``)."""
+        # A response begun before the request's body arrived (a refusal) ends the connection: the
+        # head says so, or a client would reuse a connection the server is about to close.
         self._head, self._framing, self.keep_alive = h.build_head(
             status, reason, headers, method=self.method, http11=self.http11,
-            keep_alive=self.keep_alive and not self._conn.closing)
+            keep_alive=self.keep_alive and self.body_complete and not self._conn.closing)
         self.status, self.started = status, True
 
     def send_head(self) -> None:
@@ -131,7 +133,8 @@ class Exchange:
             raise ClientGone("the client disconnected")
         framing = self._framing
         if framing == h.CHUNKED:
-            data = h.chunk(data)
+            # An empty chunk is the body's end: writing nothing must not end it.
+            data = h.chunk(data) if data else b""
         elif framing == h.NONE:
             data = b""
         head = self._head

@@ -234,11 +234,37 @@ class HttpProtocol(asyncio.Protocol):
         self._server.loop.call_later(LINGER_SECONDS, transport.close)
 
     def _refuse(self, status: int, reason: str, code: str, message: str) -> None:
-        """Input refused before a handler could see it: answer (if nothing else is), then close."""
+        """Input refused: answer (unless a response is under way), then close."""
+        ex = self.current
+        if ex is not None and ex is self._parsing and not ex.started:
+            # The body of the request being handled is what is invalid (a bad chunk size): the
+            # refusal is its response and its handler ends, once that handler has made its first
+            # step (a task cancelled before it starts never runs its cleanup).
+            self._lingering = True
+            self._server.loop.call_soon(self._refuse_handled, ex, status, reason, code, message)
+            return
         if self.current is not None or self.transport is None:
             self.abort()
             return
-        shape: Shape = shape_for_path(self._url.decode("latin-1"))
+        self._send_refusal(shape_for_path(self._url.decode("latin-1")), status, reason, code,
+                           message)
+
+    def _refuse_handled(self, ex: Exchange, status: int, reason: str, code: str,
+                        message: str) -> None:
+        if self.lost or ex.finished:
+            return  # answered meanwhile, and the close after it is under way
+        if ex.started or self.transport is None:
+            self.abort()  # its response began meanwhile: cutting it is all that is left
+            return
+        ex.status, ex.finished = status, True
+        if self._task is not None:
+            self._task.cancel()
+        self._send_refusal(shape_for_path(ex.raw_path), status, reason, code, message)
+
+    def _send_refusal(self, shape: Shape, status: int, reason: str, code: str,
+                      message: str) -> None:
+        if self.transport is None:
+            return
         self.transport.write(error_response(shape, status, reason, code, message))
         self._lingering = True
         if self.transport.can_write_eof():
