@@ -7,6 +7,8 @@
     │   ├── IdentityError           no customer / malformed customer or meter (400, 401)
     │   ├── RouteNotFound           no configured provider serves this path (404)
     │   ├── BodyTooLarge            body over the configured limit (413)
+    │   ├── HeadTooLarge            request line or headers over the limits (431)
+    │   ├── InvalidHttp             not valid HTTP/1.1 (400)
     │   └── MetadataInvalid         X-Lava-Metadata breaks Lava's rules (400)
     └── UpstreamFailed              the hop to Lava failed (5xx)
         ├── GatewayUnreachable      connect refused, DNS, reset before a response (502)
@@ -98,6 +100,15 @@ class BodyTooLarge(RequestRejected):
     code = "request_too_large"
 
 
+class HeadTooLarge(RequestRejected):
+    status = 431
+    code = "request_header_too_large"
+
+
+class InvalidHttp(RequestRejected):
+    code = "invalid_http"
+
+
 class MetadataInvalid(RequestRejected):
     code = "metadata_invalid"
 
@@ -128,6 +139,7 @@ _OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404:
                  413: "invalid_request_error"}
 _ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error",
                     403: "permission_error", 404: "not_found_error", 413: "request_too_large",
+                    431: "invalid_request_error",
                     429: "rate_limit_error", 529: "overloaded_error"}
 
 

@@ -10,11 +10,12 @@ from http import HTTPStatus
 from .exchange import ClientGone, Exchange
 from .server import InboundServer
 
-_PHRASES = {s.value: s.phrase for s in HTTPStatus}
-
 
 def reason_phrase(status: int) -> str:
-    return _PHRASES.get(status, "Unknown")
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
 
 
 __all__ = ["ClientGone", "Exchange", "InboundServer", "reason_phrase"]

@@ -119,7 +119,8 @@ class Exchange:
         # head says so, or a client would reuse a connection the server is about to close.
         self._head, self._framing, self.keep_alive = h.build_head(
             status, reason, headers, method=self.method, http11=self.http11,
-            keep_alive=self.keep_alive and self.body_complete and not self._conn.closing)
+            keep_alive=self.keep_alive and self.body_complete and not self._conn.closing,
+            date=self._conn.http_date())
         self.status, self.started = status, True
 
     def send_head(self) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from email.utils import formatdate
+from http import HTTPStatus
 from typing import Final
 
-from ..errors import Shape, error_body
+from ..errors import ERROR_CODE_HEADER, Shape, SidecarError, render
 
 #: Framing of a response body, decided when the head is built.
 LENGTH: Final = 0  # Content-Length given by the caller: bytes written as they are
@@ -19,15 +20,20 @@ CHUNKED: Final = 1  # HTTP/1.1, no length: Transfer-Encoding: chunked is added
 CLOSE: Final = 2  # HTTP/1.0, no length: the body ends when the connection does
 NONE: Final = 3  # HEAD, 1xx, 204, 304: no body whatever the headers say
 
-_DATE: list[object] = [0, b""]
+class HttpDate:
+    """The ``Date`` value, formatted at most once per second (the only per-response clock work)."""
 
+    __slots__ = ("_second", "_value")
 
-def http_date() -> bytes:
-    """The ``Date`` value, formatted once per second (the only per-response clock work)."""
-    now = int(time.time())
-    if _DATE[0] != now:
-        _DATE[0], _DATE[1] = now, formatdate(now, usegmt=True).encode("ascii")
-    return _DATE[1]  # type: ignore[return-value]
+    def __init__(self) -> None:
+        self._second = -1
+        self._value = b""
+
+    def __call__(self) -> bytes:
+        now = int(time.time())
+        if now != self._second:
+            self._second, self._value = now, formatdate(now, usegmt=True).encode("ascii")
+        return self._value
 
 
 def no_body(method: str, status: int) -> bool:
@@ -43,7 +49,7 @@ def _encode(text: str) -> bytes:
 
 
 def build_head(status: int, reason: str, headers: Iterable[tuple[str, str]], *, method: str,
-               http11: bool, keep_alive: bool) -> tuple[bytes, int, bool]:
+               http11: bool, keep_alive: bool, date: bytes) -> tuple[bytes, int, bool]:
     """The head's bytes, the body framing, and whether the connection stays open afterwards.
 
     ``headers`` must not carry hop-by-hop framing other than ``Content-Length`` (the relay strips
@@ -59,7 +65,7 @@ def build_head(status: int, reason: str, headers: Iterable[tuple[str, str]], *, 
             has_date = True
         parts.append(_encode(name) + b": " + _encode(value) + b"\r\n")
     if not has_date:
-        parts.append(b"Date: " + http_date() + b"\r\n")
+        parts.append(b"Date: " + date + b"\r\n")
     if no_body(method, status):
         framing = NONE
     elif has_length:
@@ -84,10 +90,10 @@ def chunk(data: bytes) -> bytes:
 LAST_CHUNK: Final = b"0\r\n\r\n"
 
 
-def error_response(shape: Shape, status: int, reason: str, code: str, message: str) -> bytes:
+def error_response(shape: Shape, err: SidecarError, date: bytes) -> bytes:
     """A complete response for input refused before any handler ran; the connection then closes."""
-    body = error_body(shape, status, code, message)
-    head, _, _ = build_head(status, reason, [
+    body = render(shape, err)
+    head, _, _ = build_head(err.status, HTTPStatus(err.status).phrase, [
         ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-        ("x-lava-sidecar-error", code)], method="GET", http11=True, keep_alive=False)
+        (ERROR_CODE_HEADER, err.code)], method="GET", http11=True, keep_alive=False, date=date)
     return head + body

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Final
 import httptools
 from multidict import CIMultiDict
 
-from ..errors import Shape, error_body
+from ..errors import HeadTooLarge, InvalidHttp, RequestRejected, Shape, error_body
 from ..routing import shape_for_path
 from .exchange import ClientGone, Exchange
 from .head import error_response
@@ -33,9 +33,15 @@ LINGER_SECONDS: Final = 2.0
 
 
 class _HeadTooLarge(Exception):
+    """Raised inside a parser callback (httptools re-raises it, or chains it to its own error)."""
+
     def __init__(self, what: str) -> None:
         super().__init__(what)
         self.what = what
+
+    def error(self) -> HeadTooLarge:
+        return HeadTooLarge(f"The request's {self.what} is larger than the sidecar's limit "
+                            "(limits.max_header_bytes, limits.max_headers).")
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -87,22 +93,15 @@ class HttpProtocol(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except _HeadTooLarge as exc:
-            self._refuse(431, "Request Header Fields Too Large", "request_header_too_large",
-                         f"The request's {exc.what} is larger than the sidecar's limit "
-                         "(limits.max_header_bytes, limits.max_headers).")
+            self._refuse(exc.error())
         except httptools.HttpParserUpgrade:
             # Upgrades (WebSocket) are not proxied: the request was handled as plain HTTP, and
             # whatever follows it on this connection is not HTTP/1.1 we can read.
             self._lingering = True
         except httptools.HttpParserError as exc:
             cause = exc.__context__
-            if isinstance(cause, _HeadTooLarge):
-                self._refuse(431, "Request Header Fields Too Large", "request_header_too_large",
-                             f"The request's {cause.what} is larger than the sidecar's limit "
-                             "(limits.max_header_bytes, limits.max_headers).")
-            else:
-                self._refuse(400, "Bad Request", "invalid_http",
-                             f"The request is not valid HTTP/1.1 ({_describe(exc)}).")
+            self._refuse(cause.error() if isinstance(cause, _HeadTooLarge) else InvalidHttp(
+                f"The request is not valid HTTP/1.1 ({_describe(exc)})."))
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -233,7 +232,7 @@ class HttpProtocol(asyncio.Protocol):
             transport.write_eof()
         self._server.loop.call_later(LINGER_SECONDS, transport.close)
 
-    def _refuse(self, status: int, reason: str, code: str, message: str) -> None:
+    def _refuse(self, err: RequestRejected) -> None:
         """Input refused: answer (unless a response is under way), then close."""
         ex = self.current
         if ex is not None and ex is self._parsing and not ex.started:
@@ -241,31 +240,28 @@ class HttpProtocol(asyncio.Protocol):
             # refusal is its response and its handler ends, once that handler has made its first
             # step (a task cancelled before it starts never runs its cleanup).
             self._lingering = True
-            self._server.loop.call_soon(self._refuse_handled, ex, status, reason, code, message)
+            self._server.loop.call_soon(self._refuse_handled, ex, err)
             return
         if self.current is not None or self.transport is None:
             self.abort()
             return
-        self._send_refusal(shape_for_path(self._url.decode("latin-1")), status, reason, code,
-                           message)
+        self._send_refusal(shape_for_path(self._url.decode("latin-1")), err)
 
-    def _refuse_handled(self, ex: Exchange, status: int, reason: str, code: str,
-                        message: str) -> None:
+    def _refuse_handled(self, ex: Exchange, err: RequestRejected) -> None:
         if self.lost or ex.finished:
             return  # answered meanwhile, and the close after it is under way
         if ex.started or self.transport is None:
             self.abort()  # its response began meanwhile: cutting it is all that is left
             return
-        ex.status, ex.finished = status, True
+        ex.status, ex.finished = err.status, True
         if self._task is not None:
             self._task.cancel()
-        self._send_refusal(shape_for_path(ex.raw_path), status, reason, code, message)
+        self._send_refusal(shape_for_path(ex.raw_path), err)
 
-    def _send_refusal(self, shape: Shape, status: int, reason: str, code: str,
-                      message: str) -> None:
+    def _send_refusal(self, shape: Shape, err: RequestRejected) -> None:
         if self.transport is None:
             return
-        self.transport.write(error_response(shape, status, reason, code, message))
+        self.transport.write(error_response(shape, err, self._server.http_date()))
         self._lingering = True
         if self.transport.can_write_eof():
             self.transport.write_eof()
@@ -276,6 +272,9 @@ class HttpProtocol(asyncio.Protocol):
     @property
     def closing(self) -> bool:
         return self._server.closing
+
+    def http_date(self) -> bytes:
+        return self._server.http_date()
 
     @property
     def idle(self) -> bool:

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from .exchange import Exchange
+from .head import HttpDate
 from .protocol import HttpProtocol
 
 Handler = Callable[[Exchange], Awaitable[None]]
@@ -37,6 +38,8 @@ class InboundServer:
         self.connections: set[HttpProtocol] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.closing = False
+        #: ``Date`` header bytes, shared by every connection (formatted once per second).
+        self.http_date = HttpDate()
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.Task[None] | None = None
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.errors import Shape
+from proxy.errors import HeadTooLarge, Shape
 from proxy.inbound import head as h
 
 pytestmark = pytest.mark.timeout(30)
@@ -36,10 +36,14 @@ def header_values(head: bytes, name: bytes) -> list[bytes]:
             if line.split(b":", 1)[0].lower() == name.lower()]
 
 
+#: What the server's ``HttpDate`` would give (build_head takes it; it never reads the clock).
+DATE = h.HttpDate()()
+
+
 def build(status: int = 200, headers: list[tuple[str, str]] | None = None, *, method: str = "GET",
           http11: bool = True, keep_alive: bool = True) -> tuple[bytes, int, bool]:
     return h.build_head(status, "Reason", headers or [], method=method, http11=http11,
-                        keep_alive=keep_alive)
+                        keep_alive=keep_alive, date=DATE)
 
 
 def test_length_given_is_kept_and_no_chunking_added() -> None:
@@ -111,6 +115,13 @@ def test_date_added_when_absent() -> None:
     assert date.endswith(b" GMT")
 
 
+def test_date_is_formatted_once_a_second() -> None:
+    date = h.HttpDate()
+    first = date()
+    assert date() is first  # the same second: the cached bytes, not a new string
+    assert parsedate_to_datetime(first.decode("ascii")).utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+
+
 def test_date_given_is_kept_alone() -> None:
     given_date = "Tue, 01 Jan 2030 00:00:00 GMT"
     head, _, _ = build(headers=[("date", given_date), ("Content-Length", "0")])
@@ -121,7 +132,7 @@ def test_date_given_is_kept_alone() -> None:
 def test_status_line_and_header_bytes_exact() -> None:
     head, _, _ = h.build_head(404, "Not Found", [
         ("X-Caf\xe9", "na\xefve \xff\x80 value"), ("x-lower", "v"), ("Content-Length", "0"),
-        ("Date", "D")], method="GET", http11=True, keep_alive=True)
+        ("Date", "D")], method="GET", http11=True, keep_alive=True, date=DATE)
     assert head == (b"HTTP/1.1 404 Not Found\r\nX-Caf\xe9: na\xefve \xff\x80 value\r\nx-lower: v\r\n"
                     b"Content-Length: 0\r\nDate: D\r\n\r\n")
 
@@ -135,7 +146,7 @@ def test_surrogate_escaped_bytes_come_back_as_the_bytes() -> None:
 
 def test_empty_reason_is_filled_in() -> None:
     head, _, _ = h.build_head(299, "", [("Date", "D"), ("Content-Length", "0")], method="GET",
-                              http11=True, keep_alive=True)
+                              http11=True, keep_alive=True, date=DATE)
     assert lines(head)[0] == b"HTTP/1.1 299 Unknown"
 
 
@@ -147,15 +158,15 @@ def test_chunk_framing() -> None:
 
 @pytest.mark.parametrize("shape", ["openai", "anthropic"])
 def test_error_response_is_complete_and_closes(shape: Shape) -> None:
-    data = h.error_response(shape, 431, "Request Header Fields Too Large", "too_big", "Too big.")
+    data = h.error_response(shape, HeadTooLarge("Too big."), DATE)
     head, _, body = data.partition(b"\r\n\r\n")
     head += b"\r\n\r\n"
     assert lines(head)[0] == b"HTTP/1.1 431 Request Header Fields Too Large"
     assert header_values(head, b"Content-Length") == [str(len(body)).encode()]
     assert header_values(head, b"Connection") == [b"close"]
-    assert header_values(head, b"x-lava-sidecar-error") == [b"too_big"]
+    assert header_values(head, b"x-lava-sidecar-error") == [b"request_header_too_large"]
     doc = json.loads(body)
-    assert doc["error"]["code"] == "too_big"
+    assert doc["error"]["code"] == "request_header_too_large"
     assert doc["error"]["message"] == "Too big."
     assert ("type" in doc) == (shape == "anthropic")
 
@@ -181,7 +192,7 @@ def test_any_head_parses_back_to_what_was_given(status: int, reason: str,
                                                 http11: bool, keep_alive: bool) -> None:
     headers = [(n, v) for n, v in headers if n.lower() not in FRAMING_HEADERS]
     head, framing, keep = h.build_head(status, reason, headers, method=method, http11=http11,
-                                       keep_alive=keep_alive)
+                                       keep_alive=keep_alive, date=DATE)
     parsed = _Parsed()
     parser = httptools.HttpResponseParser(parsed)
     parser.feed_data(head)
