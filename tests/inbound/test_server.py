@@ -4,6 +4,7 @@ shutdown steps (stop accepting, close idle, let running handlers finish, cancel 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -116,3 +117,16 @@ async def test_pipelined_request_after_stop_listening_is_not_started() -> None:
         reply = await read_reply(reader)
         assert (reply.body, reply.all("Connection")) == (b"waited", ["close"])
         assert await at_eof(reader)
+
+
+async def test_access_log_has_one_line_per_request_without_the_query(
+        caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("lava_sidecar.access")
+    with caplog.at_level(logging.INFO, logger="lava_sidecar.access"):
+        async with serving(echo_path, access_log=logger) as (_, port), connect(port) as (reader, writer):
+            for target in ("/v1/models?key=secret", "/anthropic/v1/messages"):
+                await send(writer, f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                assert (await read_reply(reader)).status == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "lava_sidecar.access"]
+    # The query string may carry what a log must not: only the path is logged.
+    assert lines == ['"GET /v1/models" 200', '"GET /anthropic/v1/messages" 200']

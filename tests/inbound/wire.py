@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -90,10 +91,11 @@ async def read_reply(reader: asyncio.StreamReader, *, method: str = "GET",
 @contextlib.asynccontextmanager
 async def serving(handler: Handler, *, max_header_bytes: int = 8192, max_headers: int = 100,
                   keepalive_seconds: float = 75.0, cancel_on_disconnect: bool = True,
+                  access_log: logging.Logger | None = None,
                   ) -> AsyncIterator[tuple[InboundServer, int]]:
     server = InboundServer(handler, max_header_bytes=max_header_bytes, max_headers=max_headers,
                            keepalive_seconds=keepalive_seconds,
-                           cancel_on_disconnect=cancel_on_disconnect)
+                           cancel_on_disconnect=cancel_on_disconnect, access_log=access_log)
     _, port = await server.listen("127.0.0.1", 0)
     try:
         yield server, port

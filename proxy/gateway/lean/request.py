@@ -127,7 +127,14 @@ def request_head(line: bytes, headers: list[tuple[str, str]], length: int | None
         lines.append("Transfer-Encoding: chunked\r\n\r\n" if length == CHUNKED
                      else f"Content-Length: {length}\r\n\r\n")
         expected = len(lines) + 1
-    tail = "".join(lines).encode("utf-8", "surrogateescape")
+    text = "".join(lines)
+    try:
+        # Header values decoded from the wire with surrogateescape go back as their exact bytes.
+        tail = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        # A lone surrogate that did not come from the wire (config, code): sent as its code
+        # units rather than failing the request on an encoding detail.
+        tail = text.encode("utf-8", "surrogatepass")
     if tail.count(b"\n") != expected or tail.count(b"\r") != expected:
         raise _smuggling()
     return line + tail

@@ -57,8 +57,30 @@ def test_every_safe_header_is_one_line(headers: list[tuple[str, str]], length: i
     head = request_head(b"POST /p HTTP/1.1\r\nHost: h\r\n", headers, length)
     lines = head.split(b"\r\n")
     kept = [(k, v) for k, v in headers if k.lower() not in {"host", "content-length", "transfer-encoding"}]
-    assert lines[2:2 + len(kept)] == [f"{k}: {v}".encode("utf-8", "surrogateescape") for k, v in kept]
+    assert lines[2:2 + len(kept)] == [_wire(f"{k}: {v}", whole=head) for k, v in kept]
     assert lines[-3:] == [f"Content-Length: {length}".encode(), b"", b""]
+
+
+def _wire(text: str, *, whole: bytes) -> bytes:
+    """Wire bytes of one header line: surrogateescape (exact bytes back), unless the head held a
+    surrogate it cannot encode, which sends the whole head with surrogatepass."""
+    try:
+        escaped = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+    return escaped if escaped in whole else text.encode("utf-8", "surrogatepass")
+
+
+def test_a_lone_surrogate_does_not_fail_the_request() -> None:
+    head = request_head(b"POST /p HTTP/1.1\r\nHost: h\r\n", [("x-a", "\ud800"), ("x-b", "\udcff")], 0)
+    # The whole head falls back together: \udcff goes as its code unit too, not as byte 0xff.
+    assert b"x-a: \xed\xa0\x80\r\nx-b: \xed\xb3\xbf\r\n" in head
+
+
+def test_wire_bytes_come_back_exactly() -> None:
+    value = b"caf\xe9 \xff".decode("utf-8", "surrogateescape")
+    head = request_head(b"POST /p HTTP/1.1\r\nHost: h\r\n", [("x-a", value)], 0)
+    assert b"x-a: caf\xe9 \xff\r\n" in head
 
 
 def test_targets() -> None:
