@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Final
 import httptools
 from multidict import CIMultiDict
 
-from ..errors import HeadTooLarge, InvalidHttp, RequestRejected, Shape, error_body
+from ..errors import (
+    ERROR_CODE_HEADER,
+    HeadTooLarge,
+    InvalidHttp,
+    RequestRejected,
+    Shape,
+    SidecarError,
+    render,
+)
 from ..routing import shape_for_path
 from .exchange import ClientGone, Exchange
 from .head import error_response
@@ -189,8 +197,11 @@ class HttpProtocol(asyncio.Protocol):
             if ex.started:
                 self.abort()
             else:
-                ex.respond(500, "Internal Server Error", [("Content-Type", "application/json")],
-                           error_response_body(shape_for_path(ex.raw_path)))
+                err = SidecarError("The sidecar failed while serving this request; its log has "
+                                   "the details.")
+                ex.respond(err.status, "Internal Server Error",
+                           [("Content-Type", "application/json"), (ERROR_CODE_HEADER, err.code)],
+                           render(shape_for_path(ex.raw_path), err))
         finally:
             task, self._task = self._task, None
             if task is not None:
@@ -313,11 +324,6 @@ class HttpProtocol(asyncio.Protocol):
     def close(self) -> None:
         if self.transport is not None and not self.lost:
             self.transport.close()
-
-
-def error_response_body(shape: Shape) -> bytes:
-    return error_body(shape, 500, "sidecar_error",
-                      "The sidecar failed while serving this request; its log has the details.")
 
 
 def _describe(exc: Exception) -> str:
