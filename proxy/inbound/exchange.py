@@ -125,9 +125,7 @@ class Exchange:
 
     def send_head(self) -> None:
         """Send a held head now, alone (an SSE stream whose first event is slow)."""
-        head, self._head = self._head, None
-        if head is not None and not self._conn.lost:
-            self._conn.write_raw(head)
+        self._send(b"")
 
     async def write(self, data: bytes) -> None:
         if self._conn.lost:
@@ -138,24 +136,13 @@ class Exchange:
             data = h.chunk(data) if data else b""
         elif framing == h.NONE:
             data = b""
-        head = self._head
-        if head is not None:
-            self._head = None
-            data = head + data
-        if data:
-            self._conn.write_raw(data)
+        if self._send(data):
             await self._conn.drain()
 
     async def write_eof(self) -> None:
         if self._conn.lost:
             raise ClientGone("the client disconnected")
-        data = h.LAST_CHUNK if self._framing == h.CHUNKED else b""
-        head = self._head
-        if head is not None:
-            self._head = None
-            data = head + data
-        if data:
-            self._conn.write_raw(data)
+        self._send(h.LAST_CHUNK if self._framing == h.CHUNKED else b"")
         self.finished = True
         await self._conn.drain()
 
@@ -163,10 +150,18 @@ class Exchange:
         """A whole response in one write (errors the sidecar answers itself)."""
         headers.append(("Content-Length", str(len(body))))
         self.start(status, reason, headers)
-        head, self._head = self._head, None
-        if not self._conn.lost:
-            self._conn.write_raw((head or b"") + (body if self._framing != h.NONE else b""))
+        self._send(body if self._framing != h.NONE else b"")
         self.finished = True
+
+    def _send(self, data: bytes) -> bool:
+        """Write ``data`` with the held head in front of it, if one is held; whether anything went."""
+        head, self._head = self._head, None
+        if head is not None:
+            data = head + data
+        if not data:
+            return False
+        self._conn.write_raw(data)  # a no-op once the client is gone
+        return True
 
     def abort(self) -> None:
         """Cut the connection: a response left unfinished shows the client it is incomplete."""
