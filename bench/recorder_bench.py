@@ -19,8 +19,8 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from proxy.config import MeterPrice, Settings, Tier, UsageLog
+from proxy.metering import Recorder
 from proxy.record import RequestRecord
-from proxy.recorder import Recorder
 from proxy.secret import Secret
 from proxy.usage.base import Api, Usage
 

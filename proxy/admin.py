@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from .identity import CUSTOMER_ID_RE
-from .totals import Totals
+from .metering import Totals
 
 
 class ReadinessFlag(Protocol):

@@ -14,9 +14,9 @@ from prometheus_client import CollectorRegistry
 from .admin import create_admin_app
 from .config import Settings
 from .gateway import make_client
-from .handler import RUNTIME
+from .metering import Recorder
+from .pipeline import RUNTIME
 from .record import RequestRecord
-from .recorder import Recorder
 from .runtime import Runtime
 
 log = logging.getLogger("lava_sidecar.app")

@@ -43,7 +43,7 @@ COMMANDS: dict[str, str] = {
     "token": "proxy.commands.token",
     "dev-gateway": "proxy.emulator.command",
     "billing": "proxy.billing.command",
-    "demo": "proxy.demo",
+    "demo": "proxy.demo.command",
 }
 
 

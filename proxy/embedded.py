@@ -12,9 +12,9 @@ from prometheus_client import CollectorRegistry
 
 from .app import METERING, create_admin_for, create_app
 from .config import Settings
-from .handler import RUNTIME
 from .listener import ProxyServer
-from .recorder import Recorder
+from .metering import Recorder
+from .pipeline import RUNTIME
 
 
 @dataclass(frozen=True, slots=True)

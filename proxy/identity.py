@@ -11,14 +11,16 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from multidict import MultiMapping
 
-from .config import Identity
 from .errors import IdentityError, MetadataInvalid
 from .secret import Secret
 from .tokens import Billing
+
+if TYPE_CHECKING:  # the config loader imports this module's rules: no runtime cycle
+    from .config import Identity
 
 CUSTOMER_ID_RE: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 METER_SLUG_RE: Final = re.compile(r"^[A-Za-z0-9._-]{1,128}$")

@@ -11,8 +11,8 @@ import logging
 
 from aiohttp import web
 
-from .handler import RUNTIME, make_handler
 from .inbound import InboundServer
+from .pipeline import RUNTIME, make_handler
 
 
 class ProxyServer:

@@ -22,8 +22,8 @@ from aiohttp import web
 
 from .app import create_admin_for, create_app
 from .config import Settings
-from .handler import RUNTIME
 from .listener import ProxyServer
+from .pipeline import RUNTIME
 from .runtime import Runtime
 
 log = logging.getLogger("lava_sidecar.server")

@@ -15,7 +15,7 @@ import signal
 import sys
 
 from proxy.commands.serve import loop_factory
-from proxy.configload import load_settings
+from proxy.config import load_settings
 from proxy.logs import configure
 from proxy.server import serve
 

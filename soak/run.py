@@ -28,7 +28,7 @@ from proxy.config import Gateway
 from proxy.emulator.server import running_gateway
 from proxy.emulator.state import Seen
 from proxy.emulator.writer import Limits
-from proxy.ledgerfile import read_lines
+from proxy.usagelog import read_lines
 
 from .drive import Sent, drive
 from .reconcile import TYPES, Report, Served, reconcile

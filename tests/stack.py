@@ -16,10 +16,10 @@ from prometheus_client import CollectorRegistry
 
 from proxy import config as c
 from proxy.app import METERING
-from proxy.configload import load_settings
+from proxy.config import load_settings
 from proxy.embedded import running_sidecar
 from proxy.emulator.server import RunningGateway, running_gateway
-from proxy.recorder import Recorder
+from proxy.metering import Recorder
 
 from .conftest import TEST_SECRET
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.configload import load_settings
+from proxy.config import load_settings
 from proxy.errors import ConfigError
 
 from .conftest import TEST_SECRET

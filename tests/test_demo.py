@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from proxy.demoflow import run_demo
+from proxy.demo import run_demo
 
 
 async def test_demo_agrees_with_the_gateway_and_shows_the_402() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.labels import MAX_VALUE_LENGTH, OVERFLOW, LabelCap
+from proxy.metrics import MAX_VALUE_LENGTH, OVERFLOW, LabelCap
 
 
 def test_first_values_pass_then_overflow() -> None:

@@ -11,9 +11,7 @@ from pathlib import Path
 import pytest
 
 from proxy.config import UsageLog
-from proxy.ledger import Ledger
-from proxy.ledgerfile import log_files, read_lines
-from proxy.usageline import decode_line
+from proxy.usagelog import Ledger, decode_line, log_files, read_lines
 from tests.records import make
 
 

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy.ledgerfile import LogFile, log_files, read_lines
+from proxy.usagelog.file import LogFile
+from proxy.usagelog.history import log_files, read_lines
 
 
 def lines_of(sizes: list[int], start: int = 0) -> list[bytes]:
@@ -145,7 +146,7 @@ def test_a_read_only_directory_is_an_error(tmp_path: Path) -> None:
 
 _FSIZE_CHILD = textwrap.dedent("""
     import resource, signal, sys
-    from proxy.ledgerfile import LogFile
+    from proxy.usagelog import LogFile
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # get EFBIG instead of being killed
     path, limit = sys.argv[1], int(sys.argv[2])
     line = lambda i: (b"%07d" % i) + b"x" * 92 + b"\\n"   # 100 bytes
@@ -175,7 +176,7 @@ def test_a_write_that_fails_midway_leaves_only_whole_lines(tmp_path: Path) -> No
 
 _WRITER_CHILD = textwrap.dedent("""
     import sys
-    from proxy.ledgerfile import LogFile
+    from proxy.usagelog import LogFile
     f = LogFile(sys.argv[1], max_bytes=2000, backups=1000)
     i = 0
     while True:

@@ -18,11 +18,10 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from proxy.config import MeterPrice, Settings, Tier, UsageLog
-from proxy.ledgerfile import read_lines
+from proxy.metering import Recorder
 from proxy.record import RequestRecord
-from proxy.recorder import Recorder
 from proxy.secret import Secret
-from proxy.usageline import decode_line
+from proxy.usagelog import decode_line, read_lines
 from tests.records import records
 
 D = Decimal

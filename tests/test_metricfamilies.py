@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from proxy.metricfamilies import CounterFamily, FamiliesCollector, HistogramFamily
+from proxy.metrics import CounterFamily, FamiliesCollector, HistogramFamily
 
 BOUNDS = (0.01, 0.1, 1.0, 10.0)
 label_values = st.sampled_from(["a", "b", 'quote"d', "new\nline"])

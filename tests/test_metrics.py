@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 
 from proxy.config import Metrics as MetricsConfig
-from proxy.labels import OVERFLOW
-from proxy.metrics import Metrics
+from proxy.metrics import OVERFLOW, Metrics
 from proxy.record import RequestRecord
 from proxy.usage.base import Api, Usage
 from tests.records import make, records

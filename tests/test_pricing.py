@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from proxy.config import MeterPrice, Tier, TierType
-from proxy.pricing import Pricing, quantity
+from proxy.metering import Pricing, quantity
 from proxy.usage.base import Usage
 
 D = Decimal

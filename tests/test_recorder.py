@@ -11,10 +11,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from proxy.config import MeterPrice, Settings, Tier, UsageLog
-from proxy.ledgerfile import read_lines
-from proxy.recorder import Recorder
+from proxy.metering import Recorder
 from proxy.secret import Secret
 from proxy.usage.base import Usage
+from proxy.usagelog import read_lines
 from tests.records import make
 
 M = 1_000_000

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.configload import load_settings
+from proxy.config import load_settings
 from proxy.errors import RouteNotFound
 from proxy.routing import Router, forward_url
 from proxy.usage.base import Api

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy.sse import Event, SSEDecoder
+from proxy.usage.sse import Event, SSEDecoder
 from tests.usage.recorded import recordings, splits
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from proxy.labels import OVERFLOW
-from proxy.totals import Totals
+from proxy.metering import Totals
+from proxy.metrics import OVERFLOW
 from proxy.usage.base import Usage
 from tests.records import T0, make
 

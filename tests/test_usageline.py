@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from proxy.record import RequestRecord
 from proxy.usage.base import Api, Usage
-from proxy.usageline import MAX_TEXT, decode_line, encode_line, iso_time
+from proxy.usagelog import MAX_TEXT, decode_line, encode_line, iso_time
 from tests.records import make, records
 
 

@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..configload import load_settings
+    from ..config import load_settings
     from ..errors import ConfigError
 
     try:

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..configload import load_settings
+    from ..config import load_settings
     from ..errors import ConfigError
     from ..logs import configure
     from ..server import serve

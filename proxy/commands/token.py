@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..configload import load_settings
+    from ..config import load_settings
     from ..errors import ConfigError
     from ..identity import CUSTOMER_ID_RE, METER_SLUG_RE
     from ..tokens import Billing, mint

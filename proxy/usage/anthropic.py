@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Final
 
-from ..sse import Event
 from .base import Usage
 from .fields import anthropic_usage, finish, merge_latest, obj, text
 from .jsonscan import JsonDict, parse_object
+from .sse import Event
 from .streams import StreamExtractor, event_type
 
 ANTHROPIC_KEYS: Final = ("usage", "model", "id")

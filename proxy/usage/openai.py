@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from ..sse import Event
 from .base import Usage
 from .fields import finish, obj, openai_usage, text
 from .jsonscan import JsonDict, parse_object
+from .sse import Event
 from .streams import StreamExtractor
 
 #: The top-level members a JSON reader needs.

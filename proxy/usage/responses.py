@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from ..sse import Event
 from .base import Usage
 from .fields import finish, obj, openai_usage, text
 from .jsonscan import JsonDict, parse_object
 from .openai import OPENAI_KEYS, read_openai
+from .sse import Event
 from .streams import StreamExtractor, event_type
 
 __all__ = ["OPENAI_KEYS", "ResponsesStreamExtractor", "read_openai"]

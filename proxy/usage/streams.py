@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from ..sse import Event, SSEDecoder
 from .base import Usage
+from .sse import Event, SSEDecoder
 
 #: ``"type":"…"`` near the start of the data: the event's name when no ``event:`` line gave one.
 _TYPE: Final = re.compile(rb'"type"\s*:\s*"([A-Za-z0-9_.]{1,64})"')

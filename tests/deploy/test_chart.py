@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from proxy.configload import load_settings
+from proxy.config import load_settings
 
 from ..conftest import TEST_SECRET
 from .tools import (

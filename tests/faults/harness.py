@@ -21,7 +21,7 @@ from proxy import config as c
 from proxy.app import METERING
 from proxy.embedded import running_sidecar as embedded_sidecar
 from proxy.emulator.server import RunningGateway, running_gateway
-from proxy.handler import RUNTIME
+from proxy.pipeline import RUNTIME
 from proxy.runtime import Runtime
 
 from ..conftest import TEST_SECRET

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from proxy.errors import GatewayUnreachable, Shape, error_body
-from proxy.relay import sse_error_event
-from proxy.sse import Event, SSEDecoder
+from proxy.pipeline import sse_error_event
+from proxy.usage.sse import Event, SSEDecoder
 
 ERR = GatewayUnreachable("The Lava gateway closed the connection after the request was sent.")
 

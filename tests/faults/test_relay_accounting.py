@@ -18,7 +18,7 @@ import pytest
 from multidict import CIMultiDict
 
 from proxy.inbound import Exchange, InboundServer
-from proxy.relay import RelayState, relay
+from proxy.pipeline import RelayState, relay
 from proxy.usage import make_extractor
 from proxy.usage.base import Api, RequestFacts, Usage
 

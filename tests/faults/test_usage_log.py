@@ -46,7 +46,7 @@ def lines_in(text: str) -> list[dict[str, Any]]:
 async def test_full_disk_keeps_serving_and_loses_nothing(tmp_path: Path, client_kind: str,
                                                          caplog: pytest.LogCaptureFixture,
                                                          capfd: pytest.CaptureFixture[str]) -> None:
-    caplog.set_level(logging.ERROR, logger="proxy.ledger")
+    caplog.set_level(logging.ERROR, logger="lava_sidecar.usage_log")
     async with fault_stack(tmp_path, client_kind, usage_log=usage_log("/dev/full")) as s:
         replies = [await call(s.side.url, path, stream=stream)
                    for path in (CHAT, MESSAGES) for stream in (False, True)]

@@ -15,8 +15,8 @@ from decimal import Decimal, InvalidOperation
 from json.encoder import encode_basestring_ascii as _quote
 from typing import Any, Final, cast, get_args
 
-from .record import Outcome, RequestRecord
-from .usage.base import Api, Source, Usage
+from ..record import Outcome, RequestRecord
+from ..usage.base import Api, Source, Usage
 
 #: Longest client- or provider-supplied text (model, ids) kept in a line.
 MAX_TEXT: Final = 256

@@ -20,12 +20,12 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Final, Protocol
 
-from .config import UsageLog
-from .ledgerfile import STDOUT, LogFile
-from .record import RequestRecord
-from .usageline import encode_line
+from ..config import UsageLog
+from ..record import RequestRecord
+from .file import STDOUT, LogFile
+from .line import encode_line
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("lava_sidecar.usage_log")
 
 #: Lines held in memory (queued or awaiting a retry) before new ones are dropped and counted.
 MAX_PENDING: Final = 100_000

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final, NamedTuple
 
-from .usage.base import Family
+from ..usage.base import Family
 
 
 class BuiltinProvider(NamedTuple):

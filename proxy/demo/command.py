@@ -34,14 +34,14 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     try:
-        from .demoflow import run_demo
+        from .flow import run_demo
     except ModuleNotFoundError as exc:
         if exc.name not in ("openai", "anthropic"):
             raise
         print(f"lava-sidecar demo drives the sidecar with the official SDKs; {exc.name} is not "
               "installed: pip install 'lava-sidecar[demo]'", file=sys.stderr)
         return 2
-    from .commands.serve import loop_factory
+    from ..commands.serve import loop_factory
 
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         try:

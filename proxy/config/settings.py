@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
-from .secret import Secret
-from .usage.base import Family
+from ..secret import Secret
+from ..usage.base import Family
 
 DEFAULT_LISTEN = "127.0.0.1:8787"
 #: Admin binds all interfaces: Prometheus scrapes it on the pod IP. The proxy stays on loopback.

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
-from .config import MeterPrice, Tier, TierType
-from .labels import LabelCap
-from .usage.base import Usage
+from ..config import MeterPrice, Tier, TierType
+from ..metrics import LabelCap
+from ..usage.base import Usage
 
 #: Distinct customers whose tier position is tracked; later ones share the ``__overflow__`` position.
 MAX_ACCOUNTS: Final = 100_000

@@ -15,17 +15,15 @@ from decimal import Decimal
 
 from prometheus_client import CollectorRegistry
 
-from . import __version__
-from .config import Settings
-from .ledger import Ledger, uses_file
-from .ledgerfile import HistorySnapshot
-from .metrics import Metrics
+from .. import __version__
+from ..config import Settings
+from ..metrics import Metrics
+from ..record import RequestRecord
+from ..usagelog import HistorySnapshot, Ledger, decode_line, uses_file
 from .pricing import Pricing
-from .record import RequestRecord
 from .totals import Totals
-from .usageline import decode_line
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("lava_sidecar.recorder")
 
 
 class Recorder:

@@ -14,11 +14,11 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from .config import Metrics as MetricsConfig
+from ..config import Metrics as MetricsConfig
+from ..record import RequestRecord
+from ..usage.base import Api
+from .families import CounterFamily, FamiliesCollector, HistogramFamily
 from .labels import OVERFLOW, LabelCap
-from .metricfamilies import CounterFamily, FamiliesCollector, HistogramFamily
-from .record import RequestRecord
-from .usage.base import Api
 
 # Wide: a reasoning model may think for minutes; a rejected request takes microseconds.
 DURATION_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,

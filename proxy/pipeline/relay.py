@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Protocol
 
-from .errors import Shape, SidecarError, error_body
-from .gateway import UpstreamError, UpstreamResponse
-from .inbound import Exchange
-from .runtime import is_shutdown_cut, shutting_down, uncancel
-from .usage.base import Extractor
+from ..errors import Shape, SidecarError, error_body
+from ..gateway import UpstreamError, UpstreamResponse
+from ..inbound import Exchange
+from ..runtime import is_shutdown_cut, shutting_down, uncancel
+from ..usage.base import Extractor
 
 log = logging.getLogger("lava_sidecar.relay")
 

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final
 
-from .labels import LabelCap
-from .record import RequestRecord
+from ..metrics import LabelCap
+from ..record import RequestRecord
 
 #: Distinct customers (and meters) kept apart; later ones are summed under ``__overflow__``.
 MAX_CUSTOMERS: Final = 100_000

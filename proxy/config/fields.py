@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from . import config as c
-from .errors import Problem
-from .secret import Secret
+from ..errors import Problem
+from ..secret import Secret
+from . import settings as c
 
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ from time import perf_counter
 
 from aiohttp import web
 
-from .errors import (
+from ..errors import (
     ERROR_CODE_HEADER,
     BodyTooLarge,
     Shape,
@@ -23,18 +23,18 @@ from .errors import (
     UsageLogUnavailable,
     render,
 )
-from .gateway import UpstreamError, UpstreamResponse
-from .headers import outbound, response_headers
-from .identity import Resolved, merge_metadata
-from .inbound import Exchange, reason_phrase
-from .record import Outcome, RequestRecord
+from ..gateway import UpstreamError, UpstreamResponse
+from ..headers import outbound, response_headers
+from ..identity import Resolved, merge_metadata
+from ..inbound import Exchange, reason_phrase
+from ..record import Outcome, RequestRecord
+from ..routing import Route, shape_for_path
+from ..runtime import Runtime, is_shutdown_cut, shutting_down, uncancel
+from ..usage import estimate, make_extractor
+from ..usage.base import MISSING, Api, RequestFacts, Usage
+from ..usage.request import inspect
+from ..usage.strip import UsageChunkStripper
 from .relay import RelayState, relay
-from .routing import Route, shape_for_path
-from .runtime import Runtime, is_shutdown_cut, shutting_down, uncancel
-from .usage import estimate, make_extractor
-from .usage.base import MISSING, Api, RequestFacts, Usage
-from .usage.request import inspect
-from .usage.strip import UsageChunkStripper
 
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
 log = logging.getLogger("lava_sidecar.handler")

@@ -18,9 +18,12 @@ from typing import Any, cast
 
 import yaml
 
-from . import config as c
-from .builtin_providers import BUILTIN_PROVIDERS, prefix_for
-from .configfields import (
+from ..errors import ConfigError, Problem
+from ..identity import CUSTOMER_ID_RE, METER_SLUG_RE, validate_metadata_pairs
+from ..secret import Secret
+from ..usage.base import Family
+from . import settings as c
+from .fields import (
     Reader,
     listen_field,
     non_negative,
@@ -30,10 +33,7 @@ from .configfields import (
     secret_ref,
     url_problem,
 )
-from .errors import ConfigError, Problem
-from .identity import CUSTOMER_ID_RE, METER_SLUG_RE, validate_metadata_pairs
-from .secret import Secret
-from .usage.base import Family
+from .providers import BUILTIN_PROVIDERS, prefix_for
 
 __all__ = ["load_settings", "parse_listen"]
 _HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
