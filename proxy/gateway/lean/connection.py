@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import math
 from dataclasses import dataclass
+from time import perf_counter
 from typing import TYPE_CHECKING, Final
 
 import httptools
@@ -268,7 +269,9 @@ class Connection(asyncio.Protocol):
         resp.status = status
         resp.raw_reason = self._reason
         resp.keep_alive = parser.should_keep_alive()
-        resp.received_at = now
+        # perf_counter, like every duration the handler computes from it: the loop clock is the
+        # watchdog's (uvloop caches it per iteration at millisecond resolution).
+        resp.received_at = perf_counter()
         if resp.head_only:
             # llhttp would now wait for the body a HEAD answer announces but never sends.
             resp.state = DONE

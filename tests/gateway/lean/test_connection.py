@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -136,3 +137,31 @@ def test_head_limit_counts_interim_responses() -> None:
         await pool.aclose()
 
     asyncio.run(scenario())
+
+
+def test_received_at_is_perf_counter_time_even_late_in_a_busy_loop_iteration() -> None:
+    """``received_at`` feeds the overhead figure, which subtracts ``perf_counter()`` values from
+    it. Under uvloop the loop clock is cached for the whole iteration, at millisecond resolution:
+    headers parsed late in a busy iteration must still be stamped with the time they arrived."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> tuple[float, float, float]:
+        loop = asyncio.get_running_loop()
+        pool = Pool(loop, 10, keepalive=15.0, resolution=0.01)
+        conn = Connection(pool, "http://h", loop, Limits())
+        conn.connection_made(Wire())
+        pool.dialled(conn)
+        resp = LeanResponse(conn, loop, head_only=False)
+        conn.begin(resp, math.inf)
+        await asyncio.sleep(0)  # a fresh iteration: its loop clock is read now
+        busy_until = time.perf_counter() + 0.02
+        while time.perf_counter() < busy_until:  # the rest of the iteration is busy
+            pass
+        before = time.perf_counter()
+        conn.data_received(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        after = time.perf_counter()
+        return before, resp.received_at, after
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        before, received, after = runner.run(scenario())
+    assert before <= received <= after
