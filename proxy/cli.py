@@ -54,12 +54,7 @@ def build_parser(names: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lava-sidecar {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in names or COMMANDS:
-        try:
-            module: Command = importlib.import_module(COMMANDS[name])
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not COMMANDS[name].startswith(exc.name):
-                raise
-            continue  # a subcommand not built yet
+        module: Command = importlib.import_module(COMMANDS[name])
         p = sub.add_parser(name, help=module.HELP, description=module.HELP,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)

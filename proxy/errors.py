@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from .record import Outcome
+
 Shape = Literal["openai", "anthropic"]
 
 #: Header naming the stable error code on every error the sidecar itself produces.
@@ -37,10 +39,16 @@ class SidecarError(Exception):
 
     status: ClassVar[int] = 500
     code: ClassVar[str] = "sidecar_error"
+    #: How a request that ends in this error is recorded (``RequestRecord.outcome``).
+    outcome: ClassVar[Outcome] = "rejected"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def headers(self) -> list[tuple[str, str]]:
+        """Response headers this error adds to its answer beyond the code header (none here)."""
+        return []
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +76,7 @@ class ConfigError(SidecarError):
 class ShuttingDown(SidecarError):
     status = 503
     code = "shutting_down"
+    outcome = "shutdown"
 
 
 class RequestRejected(SidecarError):
@@ -164,3 +173,10 @@ def error_body(shape: Shape, status: int, code: str, message: str) -> bytes:
 def render(shape: Shape, err: SidecarError) -> bytes:
     """The body for one of our own errors."""
     return error_body(shape, err.status, err.code, err.message)
+
+
+def refusal(shape: Shape, err: SidecarError) -> tuple[list[tuple[str, str]], bytes]:
+    """The headers and body that answer one of our own errors in the caller's API shape: the one
+    place every refusal is built (the request pipeline and the inbound server's own)."""
+    return [("Content-Type", "application/json"), (ERROR_CODE_HEADER, err.code),
+            *err.headers()], render(shape, err)

@@ -9,7 +9,7 @@ The forward token is added by the sidecar only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Final
 
 #: RFC 9110 7.6.1 hop-by-hop headers plus those the HTTP client sets itself.
@@ -63,7 +63,3 @@ def response_headers(upstream: Iterable[tuple[str, str]], *, keep_length: bool) 
     """Headers relayed to the client from Lava's response (``x-lava-request-id`` included)."""
     drop = _DROP_INBOUND if keep_length else HOP_BY_HOP
     return [(n, v) for n, v in upstream if n.lower() not in drop]
-
-
-def header_value(headers: Mapping[str, str], name: str) -> str | None:
-    return headers.get(name)

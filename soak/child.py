@@ -16,8 +16,8 @@ import sys
 
 from proxy.commands.serve import loop_factory
 from proxy.config import load_settings
+from proxy.lifecycle import serve
 from proxy.logs import configure
-from proxy.server import serve
 
 
 def stats(loop: asyncio.AbstractEventLoop) -> dict[str, int]:

@@ -11,14 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from proxy import config as c
-from proxy.app import METERING
 from proxy.config import load_settings
-from proxy.embedded import running_sidecar
 from proxy.emulator.server import RunningGateway, running_gateway
+from proxy.lifecycle import RunningSidecar, running_sidecar
 from proxy.metering import Recorder
 
 from .conftest import TEST_SECRET
@@ -30,7 +28,7 @@ CUSTOMER_HEADERS = {"X-Lava-Customer-Id": "cus_alpha", "X-Lava-Meter": "chat-tok
 class Stack:
     gateway: RunningGateway
     settings: c.Settings
-    app: web.Application
+    running: RunningSidecar
     url: str  # http://127.0.0.1:PORT (the sidecar's proxy listener)
     admin_url: str
     registry: CollectorRegistry
@@ -40,9 +38,7 @@ class Stack:
 
     @property
     def recorder(self) -> Recorder:
-        rec = self.app[METERING].recorder
-        assert rec is not None
-        return rec
+        return self.running.recorder
 
     def sample(self, name: str, **labels: str) -> float:
         """A metric sample (0.0 when the series does not exist yet)."""
@@ -70,7 +66,7 @@ async def running_stack(tmp: Path, *, gateway_options: dict[str, Any] | None = N
     async with running_gateway(TEST_SECRET, **(gateway_options or {})) as gw:
         settings = stack_settings(gw.url, tmp, **settings_replace)
         async with running_sidecar(settings) as sc:
-            stack = Stack(gw, settings, sc.app, sc.url, sc.admin_url, sc.registry, tmp / "usage.jsonl")
+            stack = Stack(gw, settings, sc, sc.url, sc.admin_url, sc.registry, tmp / "usage.jsonl")
             try:
                 yield stack
             finally:

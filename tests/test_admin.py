@@ -16,7 +16,7 @@ from proxy.admin import create_admin_app
 from proxy.config import Metrics as MetricsConfig
 from proxy.metering import Totals
 from proxy.metrics import Metrics
-from proxy.runtime import Readiness
+from proxy.pipeline.runtime import Readiness
 from proxy.usage.base import Usage
 from tests.records import T0, make
 

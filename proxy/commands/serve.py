@@ -26,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..config import load_settings
     from ..errors import ConfigError
+    from ..lifecycle import serve
     from ..logs import configure
-    from ..server import serve
 
     overrides = {k: v for k, v in (("listen", args.listen), ("admin_listen", args.admin_listen)) if v}
     try:

@@ -83,13 +83,15 @@ def parse_listen(value: str) -> c.Listen:
     return c.Listen(host.strip("[]"), int(port))
 
 
-def listen_field(r: Reader, name: str, default: str) -> c.Listen:
-    raw = r.get(name, str, default)
+def listen_field(r: Reader, name: str, default: c.Listen) -> c.Listen:
+    raw = r.get(name, str, "")
+    if not raw:
+        return default
     try:
         return parse_listen(raw)
     except ValueError as exc:
         r.problem(name, str(exc))
-        return parse_listen(default)
+        return default
 
 
 def url_problem(url: str) -> str | None:

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal
+from typing import Final, Literal
 
 from ..secret import Secret
 from ..usage.base import Family
 
-DEFAULT_LISTEN = "127.0.0.1:8787"
-#: Admin binds all interfaces: Prometheus scrapes it on the pod IP. The proxy stays on loopback.
-DEFAULT_ADMIN_LISTEN = "0.0.0.0:9464"
 DEFAULT_GATEWAY_URL = "https://api.lava.so"
 DEFAULT_CONFIG_PATH = "config/sidecar.yaml"
 
@@ -27,6 +24,12 @@ class Listen:
 
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+#: The proxy listens on loopback: only processes in the pod can spend money through it.
+DEFAULT_LISTEN: Final = Listen("127.0.0.1", 8787)
+#: Admin binds all interfaces: Prometheus scrapes it on the pod IP.
+DEFAULT_ADMIN_LISTEN: Final = Listen("0.0.0.0", 9464)  # noqa: S104
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +150,8 @@ class Logging:
 @dataclass(frozen=True, slots=True)
 class Settings:
     secret_key: Secret
-    listen: Listen = field(default_factory=lambda: Listen("127.0.0.1", 8787))
-    admin_listen: Listen = field(default_factory=lambda: Listen("0.0.0.0", 9464))  # noqa: S104
+    listen: Listen = DEFAULT_LISTEN
+    admin_listen: Listen = DEFAULT_ADMIN_LISTEN
     gateway: Gateway = field(default_factory=Gateway)
     identity: Identity = field(default_factory=Identity)
     providers: tuple[Provider, ...] = ()

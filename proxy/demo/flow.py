@@ -16,12 +16,12 @@ from typing import Any, TextIO
 import anthropic
 import openai
 
+from .. import config as c
 from ..billing import AsyncLavaClient
 from ..config import load_settings
-from ..config import settings as c
-from ..embedded import RunningSidecar, running_sidecar
 from ..emulator.providers import Pacing
 from ..emulator.server import RunningGateway, running_local_gateway
+from ..lifecycle import RunningSidecar, running_sidecar
 from ..secret import Secret
 
 METER_SLUG = "chat-tokens"

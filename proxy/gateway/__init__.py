@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..config import Gateway
-from .base import REASONS, Body, UpstreamClient, UpstreamError, UpstreamResponse
+from .base import REASONS, Body, UpstreamClient, UpstreamError, UpstreamResponse, backoff
 
-__all__ = ["REASONS", "Body", "UpstreamClient", "UpstreamError", "UpstreamResponse", "make_client"]
+__all__ = ["REASONS", "Body", "UpstreamClient", "UpstreamError", "UpstreamResponse", "backoff",
+           "make_client"]
 
 
 def make_client(settings: Gateway, *, on_retry: Callable[[], None] | None = None) -> UpstreamClient:

@@ -17,6 +17,7 @@ from ..errors import SidecarError
 from .base import (
     Body,
     UpstreamError,
+    backoff,
     broken_body,
     connect_timeout,
     first_byte_timeout,
@@ -28,7 +29,6 @@ from .base import (
 
 #: aiohttp reads at most this much per ``readany``; bigger means fewer loop turns for big bodies.
 READ_CHUNK_LIMIT = 2**16
-_RETRY_BACKOFF = (0.05, 0.2, 0.5)
 
 
 def map_client_error(exc: BaseException, *, sent: bool) -> UpstreamError:
@@ -145,7 +145,7 @@ class AiohttpClient:
                 if attempt >= s.connect_retries or not isinstance(body, bytes | None) \
                         or isinstance(exc, aiohttp.ClientConnectorCertificateError):
                     raise map_client_error(exc, sent=False) from exc
-                await asyncio.sleep(_RETRY_BACKOFF[min(attempt, len(_RETRY_BACKOFF) - 1)])
+                await asyncio.sleep(backoff(attempt))
                 attempt += 1
                 if self._on_retry is not None:
                     self._on_retry()

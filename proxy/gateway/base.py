@@ -8,26 +8,52 @@ through the same integration tests.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import Protocol
+from types import MappingProxyType
+from typing import Final, Protocol
 
 from ..errors import GatewayTimeout, GatewayUnreachable, UpstreamFailed
+from ..record import Outcome
 
 #: Request bodies the clients accept: whole bytes (retryable), a one-shot stream, or nothing.
 Body = bytes | AsyncIterator[bytes] | None
 
-#: Bounded reasons, the ``reason`` label of ``lava_sidecar_upstream_errors_total``.
-REASONS = ("connect", "dns", "tls", "reset", "protocol", "timeout_connect", "timeout_first_byte",
-           "timeout_idle")
+#: Every failure reason (the ``reason`` label of ``lava_sidecar_upstream_errors_total``) → whether
+#: the request may have left. A reason with ``False`` failed while the connection was being set up:
+#: no byte of the request can have reached Lava, so nothing was billed and a retry cannot bill
+#: twice. The one place that says so: the retry policy, the metric and the record's ``partial``
+#: all read it here.
+REASONS: Final[Mapping[str, bool]] = MappingProxyType({
+    "dns": False, "connect": False, "tls": False, "timeout_connect": False,
+    "reset": True, "protocol": True, "timeout_first_byte": True, "timeout_idle": True,
+})
+
+#: Waits before the 1st, 2nd, 3rd… retry of connection establishment (the last one repeats).
+RETRY_BACKOFF: Final = (0.05, 0.2, 0.5)
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry number ``attempt`` (0-based)."""
+    return RETRY_BACKOFF[min(attempt, len(RETRY_BACKOFF) - 1)]
 
 
 class UpstreamError(UpstreamFailed):
-    """A failure talking to Lava, with a bounded ``reason`` for the metric."""
+    """A failure talking to Lava, with a bounded ``reason`` (a key of ``REASONS``) for the metric."""
 
     def __init__(self, base: type[UpstreamFailed], reason: str, message: str) -> None:
         super().__init__(message)
         self.status = base.status  # type: ignore[misc]
         self.code = base.code  # type: ignore[misc]
         self.reason = reason
+
+    @property
+    def may_have_sent(self) -> bool:
+        """Whether any byte of the request may have reached Lava (and been billed)."""
+        # An unknown reason is a bug elsewhere; assuming "sent" never under-reports a bill.
+        return REASONS.get(self.reason, True)
+
+    @property
+    def outcome(self) -> Outcome:  # type: ignore[override]
+        return "timeout" if self.reason.startswith("timeout") else "upstream_error"
 
 
 def unreachable(reason: str, detail: str) -> UpstreamError:

@@ -63,10 +63,6 @@ class Exchange:
 
     # -- the request body, fed by the protocol ----------------------------------------------------
 
-    @property
-    def has_body(self) -> bool:
-        return bool(self._chunks) or not self.body_complete
-
     def feed(self, data: bytes) -> None:
         self._chunks.append(data)
         self._buffered += len(data)

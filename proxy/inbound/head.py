@@ -12,7 +12,7 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import Final
 
-from ..errors import ERROR_CODE_HEADER, Shape, SidecarError, render
+from ..http1 import LAST_CHUNK, chunk
 
 #: Framing of a response body, decided when the head is built.
 LENGTH: Final = 0  # Content-Length given by the caller: bytes written as they are
@@ -83,17 +83,13 @@ def build_head(status: int, reason: str, headers: Iterable[tuple[str, str]], *, 
     return b"".join(parts), framing, keep_alive
 
 
-def chunk(data: bytes) -> bytes:
-    return b"%x\r\n%b\r\n" % (len(data), data)
 
-
-LAST_CHUNK: Final = b"0\r\n\r\n"
-
-
-def error_response(shape: Shape, err: SidecarError, date: bytes) -> bytes:
+def refusal_response(status: int, headers: list[tuple[str, str]], body: bytes, date: bytes) -> bytes:
     """A complete response for input refused before any handler ran; the connection then closes."""
-    body = render(shape, err)
-    head, _, _ = build_head(err.status, HTTPStatus(err.status).phrase, [
-        ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-        (ERROR_CODE_HEADER, err.code)], method="GET", http11=True, keep_alive=False, date=date)
+    head, _, _ = build_head(status, HTTPStatus(status).phrase,
+                            [*headers, ("Content-Length", str(len(body)))], method="GET",
+                            http11=True, keep_alive=False, date=date)
     return head + body
+
+__all__ = ["CHUNKED", "CLOSE", "LAST_CHUNK", "LENGTH", "NONE", "HttpDate", "build_head", "chunk", "no_body",
+           "refusal_response"]

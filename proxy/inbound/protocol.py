@@ -15,18 +15,9 @@ from typing import TYPE_CHECKING, Final
 import httptools
 from multidict import CIMultiDict
 
-from ..errors import (
-    ERROR_CODE_HEADER,
-    HeadTooLarge,
-    InvalidHttp,
-    RequestRejected,
-    Shape,
-    SidecarError,
-    render,
-)
-from ..routing import shape_for_path
+from ..errors import HeadTooLarge, InvalidHttp, RequestRejected, SidecarError
 from .exchange import ClientGone, Exchange
-from .head import error_response
+from .head import refusal_response
 
 if TYPE_CHECKING:
     from .server import InboundServer
@@ -199,9 +190,8 @@ class HttpProtocol(asyncio.Protocol):
             else:
                 err = SidecarError("The sidecar failed while serving this request; its log has "
                                    "the details.")
-                ex.respond(err.status, "Internal Server Error",
-                           [("Content-Type", "application/json"), (ERROR_CODE_HEADER, err.code)],
-                           render(shape_for_path(ex.raw_path), err))
+                headers, body = server.render_refusal(ex.raw_path, err)
+                ex.respond(err.status, "Internal Server Error", headers, body)
         finally:
             task, self._task = self._task, None
             if task is not None:
@@ -256,7 +246,7 @@ class HttpProtocol(asyncio.Protocol):
         if self.current is not None or self.transport is None:
             self.abort()
             return
-        self._send_refusal(shape_for_path(self._url.decode("latin-1")), err)
+        self._send_refusal(self._url.decode("latin-1"), err)
 
     def _refuse_handled(self, ex: Exchange, err: RequestRejected) -> None:
         if self.lost or ex.finished:
@@ -267,12 +257,13 @@ class HttpProtocol(asyncio.Protocol):
         ex.status, ex.finished = err.status, True
         if self._task is not None:
             self._task.cancel()
-        self._send_refusal(shape_for_path(ex.raw_path), err)
+        self._send_refusal(ex.raw_path, err)
 
-    def _send_refusal(self, shape: Shape, err: RequestRejected) -> None:
+    def _send_refusal(self, path: str, err: RequestRejected) -> None:
         if self.transport is None:
             return
-        self.transport.write(error_response(shape, err, self._server.http_date()))
+        headers, body = self._server.render_refusal(path, err)
+        self.transport.write(refusal_response(err.status, headers, body, self._server.http_date()))
         self._lingering = True
         if self.transport.can_write_eof():
             self.transport.write_eof()

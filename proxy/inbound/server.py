@@ -9,11 +9,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+from ..errors import SidecarError
 from .exchange import Exchange
 from .head import HttpDate
 from .protocol import HttpProtocol
 
 Handler = Callable[[Exchange], Awaitable[None]]
+#: The app's answer to input the server refuses itself: given the request target and the error,
+#: the response headers and body. The server adds only framing: it knows nothing of API shapes.
+RenderRefusal = Callable[[str, SidecarError], tuple[list[tuple[str, str]], bytes]]
 
 #: A connection with no request in progress is closed after this long (aiohttp's default too).
 #: It also bounds a client that trickles a request head: the clock runs from when it went idle.
@@ -22,11 +26,13 @@ _SWEEP_SECONDS: Final = 5.0
 
 
 class InboundServer:
-    def __init__(self, handler: Handler, *, max_header_bytes: int, max_headers: int,
+    def __init__(self, handler: Handler, *, render_refusal: RenderRefusal, max_header_bytes: int,
+                 max_headers: int,
                  access_log: logging.Logger | None = None,
                  keepalive_seconds: float = KEEPALIVE_SECONDS,
                  cancel_on_disconnect: bool = True) -> None:
         self.handler = handler
+        self.render_refusal = render_refusal
         self.max_header_bytes = max_header_bytes
         self.max_headers = max_headers
         self.access_log = access_log

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
 from decimal import Decimal
 
 from prometheus_client import CollectorRegistry
@@ -19,7 +18,7 @@ from .. import __version__
 from ..config import Settings
 from ..metrics import Metrics
 from ..record import RequestRecord
-from ..usagelog import HistorySnapshot, Ledger, decode_line, uses_file
+from ..usagelog import HistorySnapshot, Ledger, uses_file
 from .pricing import Pricing
 from .totals import Totals
 
@@ -116,22 +115,6 @@ class Recorder:
             self.metrics.observe(rec, charge)
         except Exception:
             self._failed(rec, "metrics")
-
-    def replay(self, lines: Iterable[bytes]) -> int:
-        """Rebuild totals and tier positions from usage log lines; unreadable lines are skipped.
-
-        Charges are recomputed with today's prices, so a changed price list applies to the
-        replayed history the same way it would have applied live.
-        """
-        n = 0
-        for line in lines:
-            decoded = decode_line(line)
-            if decoded is None:
-                continue
-            rec = decoded[0]
-            self.totals.add(rec, self._charge(rec))
-            n += 1
-        return n
 
     def _charge(self, rec: RequestRecord) -> Decimal | None:
         if rec.outcome == "rejected":

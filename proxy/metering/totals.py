@@ -13,12 +13,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final
 
-from ..metrics import LabelCap
+from ..metrics import MAX_METERS, LabelCap
 from ..record import RequestRecord
 
-#: Distinct customers (and meters) kept apart; later ones are summed under ``__overflow__``.
+#: Distinct customers kept apart; later ones are summed under ``__overflow__`` (meters: MAX_METERS).
 MAX_CUSTOMERS: Final = 100_000
-MAX_METERS: Final = 1_000
 
 _ZERO: Final = Decimal(0)
 
@@ -114,9 +113,6 @@ class Totals:
         if mt is None:
             mt = self._meters[meter] = Tally()
         mt.add(rec, charge)
-
-    def customer(self, customer_id: str) -> dict[str, Tally] | None:
-        return self._customers.get(customer_id)
 
     def snapshot(self, customer: str | None = None) -> dict[str, object]:
         """The ``/usage`` document; ``customer`` keeps only that customer (``""``: the merchant)."""

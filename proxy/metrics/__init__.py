@@ -3,9 +3,10 @@ request path updates (``families``) and bounded label values (``labels``)."""
 
 from .catalog import Metrics
 from .families import CounterFamily, FamiliesCollector, HistogramFamily
-from .labels import MAX_VALUE_LENGTH, OVERFLOW, LabelCap
+from .labels import MAX_METERS, MAX_VALUE_LENGTH, OVERFLOW, LabelCap
 
 __all__ = [
+    "MAX_METERS",
     "MAX_VALUE_LENGTH",
     "OVERFLOW",
     "CounterFamily",

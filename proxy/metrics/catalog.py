@@ -15,10 +15,11 @@ from typing import Final
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ..config import Metrics as MetricsConfig
+from ..gateway.base import REASONS
 from ..record import RequestRecord
 from ..usage.base import Api
 from .families import CounterFamily, FamiliesCollector, HistogramFamily
-from .labels import OVERFLOW, LabelCap
+from .labels import MAX_METERS, OVERFLOW, LabelCap
 
 # Wide: a reasoning model may think for minutes; a rejected request takes microseconds.
 DURATION_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -32,12 +33,8 @@ OVERHEAD_BUCKETS: Final = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 
 GENAI_TOKEN_BUCKETS: Final = tuple(float(4**i) for i in range(14))          # 1 … 67108864
 GENAI_DURATION_BUCKETS: Final = tuple(round(0.01 * 2**i, 2) for i in range(14))  # 0.01 … 81.92
 
-UPSTREAM_REASONS: Final = ("connect", "dns", "reset", "timeout_connect", "timeout_first_byte",
-                           "timeout_idle", "protocol", "tls")
 #: Our own error codes are a fixed set in code; the cap only guards against a future bug.
 _MAX_REASONS: Final = 64
-#: Meter slugs may come from a request header; unlike customers they have no config knob.
-MAX_METERS: Final = 1000
 
 _GENAI_OPERATION: Final = {Api.CHAT: "chat", Api.MESSAGES: "chat", Api.RESPONSES: "chat",
                            Api.COMPLETIONS: "text_completion", Api.EMBEDDINGS: "embeddings"}
@@ -107,7 +104,7 @@ class Metrics:
             if f is not None))
         upstream = counter("lava_sidecar_upstream_errors_total",
                            "Failures talking to the Lava gateway.", ("reason",))
-        self._upstream = {reason: upstream.labels(reason) for reason in UPSTREAM_REASONS}
+        self._upstream = {reason: upstream.labels(reason) for reason in REASONS}
         self._connect_retries = counter("lava_sidecar_connect_retries_total",
                                         "Connection attempts to the gateway that were retried.")
         self._rejected = counter(

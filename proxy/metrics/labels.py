@@ -12,6 +12,9 @@ from typing import Final
 OVERFLOW: Final = "__overflow__"
 #: Longer values are not plausible ids or model names: they count as overflow too.
 MAX_VALUE_LENGTH: Final = 128
+#: Distinct meter slugs kept apart (in metrics and in ``/usage``): slugs may come from a request
+#: header, and unlike customers they have no config knob.
+MAX_METERS: Final = 1000
 
 
 class LabelCap:

@@ -19,8 +19,8 @@ from typing import Protocol
 from ..errors import Shape, SidecarError, error_body
 from ..gateway import UpstreamError, UpstreamResponse
 from ..inbound import Exchange
-from ..runtime import is_shutdown_cut, shutting_down, uncancel
 from ..usage.base import Extractor
+from .runtime import is_shutdown_cut, shutting_down, uncancel
 
 log = logging.getLogger("lava_sidecar.relay")
 
@@ -42,7 +42,9 @@ class Stripper(Protocol):
 class RelayState:
     """What the handler needs to know afterwards, however the relay ended."""
 
-    started: bool = False  # status line and headers have gone to the client
+    #: The response head was built: no other answer can be given now (it may still be held,
+    #: to leave with the first body bytes).
+    head_built: bool = False
     first_byte_at: float | None = None  # perf_counter() when the first body byte was written
     headers_at: float | None = None  # perf_counter() when the client response was prepared
     upstream_done: bool = False  # the upstream body was read to its end
@@ -88,7 +90,7 @@ async def relay(ex: Exchange, up: UpstreamResponse, st: RelayState, *,
                 shape: Shape, is_sse: bool) -> None:
     # The head is held until the first body bytes, so both leave in one write.
     ex.start(up.status, up.reason, headers)
-    st.started, st.headers_at = True, perf_counter()
+    st.head_built, st.headers_at = True, perf_counter()
     # An SSE head waits a moment for the first event (providers send both in one packet, and one
     # write instead of two took ~70 µs off the first byte), but never longer: a client whose model
     # thinks before its first token still sees the response begin.

@@ -1,20 +1,25 @@
-"""What a request needs from the running sidecar, built once per app from the settings."""
+"""What a request needs from the running sidecar, built once from the settings: the pure parts
+(router, identity, tokens), the outbound client, the sink and the seams, plus live counts."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .config import Settings
-from .errors import ShuttingDown
-from .gateway import UpstreamClient
-from .identity import IdentityResolver
-from .record import RequestRecord
-from .routing import Router
-from .tokens import TokenCache
+from ..config import Settings
+from ..errors import ShuttingDown
+from ..gateway import UpstreamClient
+from ..identity import IdentityResolver
+from ..record import RequestRecord
+from ..routing import Router
+from ..tokens import TokenCache
+from .seams import AdmissionHook, CompletionHook
+
+log = logging.getLogger("lava_sidecar.pipeline")
 
 
 class Sink(Protocol):
@@ -49,6 +54,19 @@ class Inflight:
     requests: int = 0
     streams: int = 0
     tasks: set[asyncio.Task[object]] = field(default_factory=set)
+
+    def enter(self) -> asyncio.Task[object] | None:
+        """A request starts in the current task (the shutdown can end it in its API's shape)."""
+        self.requests += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self.tasks.add(task)
+        return task
+
+    def leave(self, task: asyncio.Task[object] | None) -> None:
+        self.requests -= 1
+        if task is not None:
+            self.tasks.discard(task)
 
     async def idle(self, seconds: float) -> None:
         """Until no request is in flight, for at most ``seconds``."""
@@ -115,6 +133,18 @@ class Runtime:
     readiness: Readiness = field(default_factory=Readiness)
     #: False while the usage log cannot be written (``usage_log.on_error`` decides what happens).
     usage_log_healthy: Callable[[], bool] = _never_fails
+    #: The seams (``seams.py``): run for every request, in this order.
+    admission: tuple[AdmissionHook, ...] = ()
+    completion: tuple[CompletionHook, ...] = ()
+    _hook_failures: int = 0
+
+    def hook_failed(self, hook: CompletionHook) -> None:
+        """A completion hook raised: the request was served and recorded; log it (rarely)."""
+        self._hook_failures += 1
+        # Once, then at 2, 4, 8, …: a bug on every request must not flood the log.
+        if self._hook_failures & (self._hook_failures - 1) == 0:
+            log.exception("completion hook %s failed (%d failures so far)",
+                          type(hook).__name__, self._hook_failures)
 
     @classmethod
     def build(cls, settings: Settings, sink: Sink, gateway: UpstreamClient) -> Runtime:

@@ -52,7 +52,7 @@ def _choose(facts: RequestFacts, family: Family, mime: str, max_line_bytes: int,
     api = facts.api
     if api in _NO_USAGE:
         return NullExtractor()
-    if mime == "text/event-stream":
+    if mime == EVENT_STREAM:
         if api is Api.MESSAGES:
             return AnthropicStreamExtractor(max_line_bytes=max_line_bytes)
         if api is Api.RESPONSES:
@@ -70,6 +70,14 @@ def _choose(facts: RequestFacts, family: Family, mime: str, max_line_bytes: int,
     if api is Api.OTHER and family == "anthropic":
         return NullExtractor()  # batches, files: no per-request usage
     return JsonExtractor(read_openai, OPENAI_KEYS, max_bytes=max_json_bytes)
+
+
+EVENT_STREAM: Final = "text/event-stream"
+
+
+def is_event_stream(content_type: str | None) -> bool:
+    """Whether a response is Server-Sent Events (the one test: the relay and the extractors agree)."""
+    return _mime(content_type) == EVENT_STREAM
 
 
 def _mime(content_type: str | None) -> str:

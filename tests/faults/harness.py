@@ -14,15 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from proxy import config as c
-from proxy.app import METERING
-from proxy.embedded import running_sidecar as embedded_sidecar
 from proxy.emulator.server import RunningGateway, running_gateway
-from proxy.pipeline import RUNTIME
-from proxy.runtime import Runtime
+from proxy.lifecycle import RunningSidecar
+from proxy.lifecycle import running_sidecar as embedded_sidecar
+from proxy.metering import Recorder
+from proxy.pipeline import Runtime
 
 from ..conftest import TEST_SECRET
 from ..stack import stack_settings
@@ -62,7 +61,7 @@ def body_for(path: str, *, stream: bool, text: str = "hello") -> bytes:
 @dataclass(slots=True)
 class Sidecar:
     settings: c.Settings
-    app: web.Application
+    running: RunningSidecar
     url: str
     admin_url: str
     registry: CollectorRegistry
@@ -70,7 +69,11 @@ class Sidecar:
 
     @property
     def runtime(self) -> Runtime:
-        return self.app[RUNTIME]
+        return self.running.runtime
+
+    @property
+    def recorder(self) -> Recorder:
+        return self.running.recorder
 
     def sample(self, name: str, **labels: str) -> float:
         """A metric sample (0.0 when the series does not exist yet)."""
@@ -84,8 +87,7 @@ class Sidecar:
 
     async def settled(self, within: float = 10.0) -> None:
         """Wait until no request is in flight and every recorded line is durable in the file."""
-        rec = self.app[METERING].recorder
-        assert rec is not None
+        rec = self.recorder
         async with asyncio.timeout(within):
             while True:
                 pending = rec.ledger.pending if rec.ledger is not None else 0
@@ -105,12 +107,12 @@ def fault_settings(gateway_url: str, tmp: Path, client: str, gateway: dict[str, 
 async def running_sidecar(tmp: Path, gateway_url: str, *, client: str = "aiohttp",
                           gateway: dict[str, Any] | None = None,
                           **replace: Any) -> AsyncIterator[Sidecar]:
-    """The proxy and admin listeners on ephemeral loopback ports, through ``proxy.embedded``: the
+    """The proxy and admin listeners on ephemeral loopback ports, through ``proxy.lifecycle``: the
     same low-level listener ``lava-sidecar serve`` uses (handler cancellation on, grace for shutdown)."""
     settings = fault_settings(gateway_url, tmp, client, gateway, **replace)
     async with embedded_sidecar(settings) as sc:
         log_path = Path(settings.usage_log.path or tmp / "usage.jsonl")
-        yield Sidecar(settings, sc.app, sc.url, sc.admin_url, sc.registry, log_path)
+        yield Sidecar(settings, sc, sc.url, sc.admin_url, sc.registry, log_path)
 
 
 async def until(predicate: Callable[[], bool], within: float = 10.0) -> None:

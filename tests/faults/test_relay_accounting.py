@@ -18,6 +18,7 @@ import pytest
 from multidict import CIMultiDict
 
 from proxy.inbound import Exchange, InboundServer
+from proxy.lifecycle import render_refusal
 from proxy.pipeline import RelayState, relay
 from proxy.usage import make_extractor
 from proxy.usage.base import Api, RequestFacts, Usage
@@ -89,7 +90,8 @@ class Server:
 
 @contextlib.asynccontextmanager
 async def serving(server: Server, *, cancel_on_disconnect: bool) -> AsyncIterator[int]:
-    inbound = InboundServer(server.handle, max_header_bytes=8192, max_headers=100,
+    inbound = InboundServer(server.handle, render_refusal=render_refusal, max_header_bytes=8192,
+                            max_headers=100,
                             cancel_on_disconnect=cancel_on_disconnect)
     _, port = await inbound.listen("127.0.0.1", 0)
     try:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.errors import HeadTooLarge, Shape
+from proxy.errors import HeadTooLarge, Shape, refusal
 from proxy.inbound import head as h
 
 pytestmark = pytest.mark.timeout(30)
@@ -158,7 +158,9 @@ def test_chunk_framing() -> None:
 
 @pytest.mark.parametrize("shape", ["openai", "anthropic"])
 def test_error_response_is_complete_and_closes(shape: Shape) -> None:
-    data = h.error_response(shape, HeadTooLarge("Too big."), DATE)
+    err = HeadTooLarge("Too big.")
+    headers, body = refusal(shape, err)
+    data = h.refusal_response(err.status, headers, body, DATE)
     head, _, body = data.partition(b"\r\n\r\n")
     head += b"\r\n\r\n"
     assert lines(head)[0] == b"HTTP/1.1 431 Request Header Fields Too Large"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from proxy.inbound import Exchange, InboundServer
 from proxy.inbound.server import Handler
+from proxy.lifecycle import render_refusal
 
 
 @dataclass
@@ -93,7 +94,8 @@ async def serving(handler: Handler, *, max_header_bytes: int = 8192, max_headers
                   keepalive_seconds: float = 75.0, cancel_on_disconnect: bool = True,
                   access_log: logging.Logger | None = None,
                   ) -> AsyncIterator[tuple[InboundServer, int]]:
-    server = InboundServer(handler, max_header_bytes=max_header_bytes, max_headers=max_headers,
+    server = InboundServer(handler, render_refusal=render_refusal,
+                           max_header_bytes=max_header_bytes, max_headers=max_headers,
                            keepalive_seconds=keepalive_seconds,
                            cancel_on_disconnect=cancel_on_disconnect, access_log=access_log)
     _, port = await server.listen("127.0.0.1", 0)

@@ -13,15 +13,14 @@ from dataclasses import dataclass
 from typing import Final
 
 from ...config import Gateway as GatewaySettings
-from ..base import Body, UpstreamError, reset
+from ...http1 import LAST_CHUNK, chunk
+from ..base import Body, UpstreamError, backoff, reset
 from .connection import HIGH_WATER, MAX_HEAD_BYTES, MAX_HEADERS, Connection, Limits
 from .dial import dial, retryable
 from .pool import Pool
-from .request import BODY_METHODS, CHUNKED, LAST_CHUNK, Origin, Targets, chunk_frame, request_head
+from .request import BODY_METHODS, CHUNKED, Origin, Targets, request_head
 from .response import FAILED, HEAD, LeanResponse
 
-_RETRY_BACKOFF: Final = (0.05, 0.2, 0.5)
-_RETRIED: Final = frozenset({"dns", "tls", "connect", "timeout_connect"})
 #: Bodies up to this size go out in the same write as the head (one syscall, one segment).
 _COALESCE: Final = 64 * 1024
 
@@ -129,10 +128,10 @@ class LeanClient:
                                   tls, s.connect_timeout, deadline)
             except BaseException as exc:
                 pool.dial_failed()
-                if not isinstance(exc, UpstreamError) or exc.reason not in _RETRIED or not retry \
+                if not isinstance(exc, UpstreamError) or exc.may_have_sent or not retry \
                         or attempt >= s.connect_retries or not retryable(exc):
                     raise
-                await asyncio.sleep(_RETRY_BACKOFF[min(attempt, len(_RETRY_BACKOFF) - 1)])
+                await asyncio.sleep(backoff(attempt))
                 attempt += 1
                 deadline = loop.time() + s.first_byte_timeout
                 if self._on_retry is not None:
@@ -151,13 +150,13 @@ class LeanClient:
 async def _upload(conn: Connection, resp: LeanResponse, stream: AsyncIterator[bytes]) -> None:
     """A one-shot body as chunked transfer-encoding. Stops early when Lava answers or fails first;
     the connection then can't be reused (its request never ended), which ``close`` sees."""
-    async for chunk in stream:
+    async for piece in stream:
         transport = conn.transport
         if resp.state != HEAD or transport is None or conn.closed:
             resp.spoil()
             return
-        if chunk:
-            transport.write(chunk_frame(chunk))
+        if piece:
+            transport.write(chunk(piece))
             if conn.writing_paused:
                 await conn.drain()
     transport = conn.transport

@@ -139,10 +139,3 @@ def request_head(line: bytes, headers: list[tuple[str, str]], length: int | None
         raise _smuggling()
     return line + tail
 
-
-def chunk_frame(data: bytes) -> bytes:
-    """One chunk of a chunked request body (RFC 9112 section 7.1)."""
-    return b"%x\r\n%b\r\n" % (len(data), data)
-
-
-LAST_CHUNK: Final = b"0\r\n\r\n"

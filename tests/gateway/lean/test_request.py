@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from proxy.gateway import UpstreamError
-from proxy.gateway.lean.request import CHUNKED, Targets, chunk_frame, parse_origin, request_head
+from proxy.gateway.lean.request import CHUNKED, Targets, parse_origin, request_head
+from proxy.http1 import chunk as chunk_frame
 
 
 def test_head_keeps_order_case_and_repeats() -> None:
