@@ -22,7 +22,6 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
@@ -77,6 +76,16 @@ class Sidecar:
     @property
     def recorder(self) -> Recorder:
         return self.app.recorder
+
+    @property
+    def url(self) -> str:
+        """The proxy listener, ``http://HOST:PORT`` (once started)."""
+        return "http://{}:{}".format(*self.proxy_address)
+
+    @property
+    def admin_url(self) -> str:
+        """/metrics, /healthz, /readyz, /usage."""
+        return "http://{}:{}".format(*self.admin_address)
 
     async def startup(self, listen: Listen, admin_listen: Listen) -> None:
         """Open the parts, then listen: admin first (probes answer "not ready" meanwhile), then the
@@ -184,35 +193,15 @@ def _hangup() -> None:
              "send SIGTERM to stop it)")
 
 
-@dataclass(frozen=True, slots=True)
-class RunningSidecar:
-    sidecar: Sidecar
-    url: str  # the proxy listener, http://127.0.0.1:PORT
-    admin_url: str  # /metrics, /healthz, /readyz, /usage
-
-    @property
-    def registry(self) -> CollectorRegistry:
-        return self.sidecar.registry
-
-    @property
-    def runtime(self) -> Runtime:
-        return self.sidecar.runtime
-
-    @property
-    def recorder(self) -> Recorder:
-        return self.sidecar.recorder
-
-
 @asynccontextmanager
 async def running_sidecar(settings: Settings, *, registry: CollectorRegistry | None = None,
                           host: str = "127.0.0.1", port: int = 0,
-                          admin_port: int = 0) -> AsyncIterator[RunningSidecar]:
+                          admin_port: int = 0) -> AsyncIterator[Sidecar]:
     """The sidecar inside another program's event loop: both listeners on loopback, ephemeral
     ports by default, stopped by the same shutdown ``serve`` uses (without the drain delay)."""
     sidecar = Sidecar(settings, registry=registry)
     await sidecar.startup(Listen(host, port), Listen(host, admin_port))
-    (phost, pport), (ahost, aport) = sidecar.proxy_address, sidecar.admin_address
     try:
-        yield RunningSidecar(sidecar, f"http://{phost}:{pport}", f"http://{ahost}:{aport}")
+        yield sidecar
     finally:
         await sidecar.shutdown()

@@ -16,7 +16,8 @@ from prometheus_client import CollectorRegistry
 from proxy import config as c
 from proxy.config import load_settings
 from proxy.emulator.server import RunningGateway, running_gateway
-from proxy.lifecycle import RunningSidecar, running_sidecar
+from proxy.lifecycle import Sidecar as RunningSidecar
+from proxy.lifecycle import running_sidecar
 from proxy.metering import Recorder
 
 from .conftest import TEST_SECRET

@@ -21,7 +21,7 @@ from ..billing import AsyncLavaClient
 from ..config import load_settings
 from ..emulator.providers import Pacing
 from ..emulator.server import RunningGateway, running_local_gateway
-from ..lifecycle import RunningSidecar, running_sidecar
+from ..lifecycle import Sidecar, running_sidecar
 from ..secret import Secret
 
 METER_SLUG = "chat-tokens"
@@ -105,7 +105,7 @@ async def _until_refused(url: str, row: Row, limit: int = 20) -> None:
                 return
 
 
-async def _report(lava: AsyncLavaClient, sidecar: RunningSidecar, rows: list[Row],
+async def _report(lava: AsyncLavaClient, sidecar: Sidecar, rows: list[Row],
                   out: TextIO) -> bool:
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     totals: Any = sidecar.recorder.totals.snapshot()["customers"]
@@ -167,7 +167,7 @@ async def run_demo(*, keep_running: bool, port: int, out: TextIO) -> int:
     return 0 if agree else 1
 
 
-def _print_urls(gateway: RunningGateway, sidecar: RunningSidecar, secret: Secret, rows: list[Row],
+def _print_urls(gateway: RunningGateway, sidecar: Sidecar, secret: Secret, rows: list[Row],
                 out: TextIO) -> None:
     alice = rows[0].customer_id
     print(f"""

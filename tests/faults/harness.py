@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from proxy import config as c
 from proxy.emulator.server import RunningGateway, running_gateway
-from proxy.lifecycle import RunningSidecar
+from proxy.lifecycle import Sidecar as RunningSidecar
 from proxy.lifecycle import running_sidecar as embedded_sidecar
 from proxy.metering import Recorder
 from proxy.pipeline import Runtime
