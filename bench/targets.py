@@ -116,9 +116,15 @@ def _sidecar_argv() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "proxy"]
 
 
-def sidecar(workdir: Path, upstream_port: int, client: str) -> Target:
-    """``lava-sidecar serve`` as a pod runs it: metering, metrics and the usage log (to a file) on."""
-    d = workdir / f"sidecar-{client}"
+def sidecar(workdir: Path, upstream_port: int, client: str, *, name: str | None = None,
+            argv: list[str] | None = None, extra_config: str = "",
+            env_extra: dict[str, str] | None = None) -> Target:
+    """``lava-sidecar serve`` as a pod runs it: metering, metrics and the usage log (to a file) on.
+
+    ``argv``: another checkout's ``lava-sidecar`` (``bench.ab``); ``extra_config``: YAML lines
+    appended to the config (a feature switched on, to state its cost)."""
+    name = name or f"sidecar-{client}"
+    d = workdir / name
     d.mkdir(parents=True, exist_ok=True)
     port, admin = free_port(), free_port()
     usage_log = d / "usage.jsonl"
@@ -130,14 +136,15 @@ def sidecar(workdir: Path, upstream_port: int, client: str) -> Target:
         f"gateway: {{client: {client}, max_connections: 2048}}\n"
         f"usage_log: {{path: '{usage_log}'}}\n"
         "metrics: {customer_label: true}\n"
-        "logging: {level: warning, format: json}\n")
+        "logging: {level: warning, format: json}\n" + extra_config)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAVA_")}
+    env.update(env_extra or {})
     # A throwaway test key, in the environment only: never written to the config or any file.
     env["LAVA_SECRET_KEY"] = "aks_test_bench" + secrets.token_hex(12)
     env["LAVA_GATEWAY_URL"] = f"http://127.0.0.1:{upstream_port}"
-    proc = spawn(f"sidecar-{client}", [*_sidecar_argv(), "serve", "--config", str(config)],
+    proc = spawn(name, [*(argv or _sidecar_argv()), "serve", "--config", str(config)],
                  log_path=d / "output.log", env=env)
-    t = Target(f"sidecar-{client}", "sidecar", port, proc=proc,
+    t = Target(name, "sidecar", port, proc=proc,
                info={"client": client, "admin_port": admin, "usage_log": str(usage_log)})
     try:
         t.startup_s = wait_ready(proc, lambda: http_get_status(admin, "/readyz") == 200, timeout=30)

@@ -1,0 +1,96 @@
+"""``python -m bench.ab``: CPU per request of this checkout's sidecar against others, interleaved.
+
+For "this change costs nothing measurable" (a refactor) and "this feature costs N µs" (a feature
+switched on): the same fake upstream, the same h2load load, rounds interleaved with the target
+order rotated, CPU charged from /proc (steal is not charged). Medians are printed; compare the
+ratios, not the absolute figures, on a shared 2-core VM.
+
+    python -m bench.ab --base ../wt-base                       # another checkout (its own .venv)
+    python -m bench.ab --variant 'quota=quotas: {default: {requests_per_minute: 100000000}}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from . import payloads, targets
+from .loadgen import h2load
+from .measure import Plan
+from .run import _start_upstream
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--base", type=Path, action="append", default=[],
+                   help="another checkout to compare (uses DIR/.venv/bin/lava-sidecar); repeatable")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME=YAML",
+                   help="this checkout with YAML appended to its config; repeatable")
+    p.add_argument("--env", action="append", default=[], metavar="NAME:VAR=VALUE",
+                   help="an environment variable for one variant (e.g. traced:OTEL_...=...)")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--requests", type=int, default=20000)
+    p.add_argument("--concurrency", type=int, default=32)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    plan = Plan.full()
+    with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
+        work = Path(tmp)
+        upstream, up_port = _start_upstream(work, plan)
+        envs: dict[str, dict[str, str]] = {}
+        for item in args.env:
+            name, _, kv = item.partition(":")
+            key, _, value = kv.partition("=")
+            envs.setdefault(name, {})[key] = value
+        made: list[targets.Target] = []
+        try:
+            made.append(targets.sidecar(work, up_port, "lean", name="this"))
+            for base in args.base:
+                exe = base.resolve() / ".venv" / "bin" / "lava-sidecar"
+                made.append(targets.sidecar(work, up_port, "lean", name=base.name, argv=[str(exe)]))
+            for variant in args.variant:
+                name, _, yaml = variant.partition("=")
+                made.append(targets.sidecar(work, up_port, "lean", name=name, extra_config=yaml + "\n",
+                                            env_extra=envs.get(name)))
+            body = payloads.request_body(stream=False)
+            cpu: dict[str, list[float]] = {t.name: [] for t in made}
+            p50: dict[str, list[float]] = {t.name: [] for t in made}
+            for t in made:  # warm-up: first requests pay for imports and page faults
+                h2load(t.url(), n=2000, c=args.concurrency, body=body, headers=t.headers,
+                       pids=t.pids(), upstream_pids=upstream.pids(), timeout=120)
+            for r in range(args.rounds):
+                order = made[r % len(made):] + made[:r % len(made)]
+                for t in order:
+                    res = h2load(t.url(), n=args.requests, c=args.concurrency, body=body,
+                                 headers=t.headers, pids=t.pids(), upstream_pids=upstream.pids(),
+                                 timeout=300)
+                    if res.errors:
+                        print(f"{t.name}: {res.errors} errors", file=sys.stderr)
+                        return 1
+                    cpu[t.name].append(res.cpu_s / res.n * 1e6)
+                    p50[t.name].append(statistics.median(res.latencies_us) / 1000)
+                    print(f"round {r + 1} {t.name}: {cpu[t.name][-1]:.1f} µs CPU/request", file=sys.stderr)
+            ref = statistics.median(cpu["this"])
+            print(f"{'target':<16}{'CPU µs/request (median)':>26}{'rounds':>40}{'vs this':>10}"
+                  f"{'p50 ms at c=' + str(args.concurrency):>20}")
+            for t in made:
+                med = statistics.median(cpu[t.name])
+                rounds = ", ".join(f"{v:.1f}" for v in cpu[t.name])
+                print(f"{t.name:<16}{med:>26.1f}{rounds:>40}{med / ref:>10.2f}"
+                      f"{statistics.median(p50[t.name]):>20.2f}")
+        finally:
+            for t in made:
+                t.stop()
+            upstream.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
