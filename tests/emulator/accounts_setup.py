@@ -8,11 +8,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from proxy.emulator.accounts import LocalAccounts
-from proxy.emulator.accounts_catalog import create_meter, create_plan
-from proxy.emulator.accounts_checkout import complete_checkout, create_checkout
-from proxy.emulator.accounts_records import Customer, Meter, Plan, Tier
-from proxy.emulator.accounts_scope import Scope
+from proxy.emulator.accounts import (
+    Customer,
+    LocalAccounts,
+    Meter,
+    Plan,
+    Scope,
+    Tier,
+    complete_checkout,
+    create_checkout,
+)
+from proxy.emulator.accounts.catalog import create_meter, create_plan
 from proxy.emulator.contracts import Served
 from proxy.emulator.store import MemoryStore, Store
 from proxy.emulator.webhooks import Delivery

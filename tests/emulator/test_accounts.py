@@ -11,16 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from proxy.emulator.accounts import LocalAccounts
-from proxy.emulator.accounts_admin import create_webhook
-from proxy.emulator.accounts_catalog import BundleSpec, create_meter, plan_bundles, update_plan
-from proxy.emulator.accounts_customers import (
+from proxy.emulator.accounts import Counts, LocalAccounts, Tier
+from proxy.emulator.accounts.admin import create_webhook
+from proxy.emulator.accounts.catalog import BundleSpec, create_meter, plan_bundles, update_plan
+from proxy.emulator.accounts.charging import base_cost, price_for
+from proxy.emulator.accounts.customers import (
     cancel_subscription,
     current_subscription,
     set_auto_top_up,
 )
-from proxy.emulator.accounts_records import Tier
-from proxy.emulator.charging import Counts, base_cost, price_for
 from proxy.emulator.contracts import Accounts
 from proxy.emulator.store_sqlite import SqliteStore
 from proxy.emulator.webhooks import sign

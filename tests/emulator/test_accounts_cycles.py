@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.emulator.accounts_cycles import advance, first_cycle, renew
-from proxy.emulator.accounts_records import Interval, Plan, Rollover, Subscription
+from proxy.emulator.accounts import Interval, Plan, Rollover, Subscription
+from proxy.emulator.accounts.cycles import advance, first_cycle, renew
 
 D = Decimal
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proxy.emulator.accounts_codec import Table
-from proxy.emulator.accounts_records import Meter, Tier
+from proxy.emulator.accounts import Meter, Tier
+from proxy.emulator.accounts.codec import Table
 from proxy.emulator.store import MemoryStore, Store
 from proxy.emulator.store_sqlite import SqliteStore
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.emulator.accounts_records import RequestRow
-from proxy.emulator.accounts_usage import daily, window_days
+from proxy.emulator.accounts import RequestRow
+from proxy.emulator.accounts.usage import daily, window_days
 
 D = Decimal
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.emulator.accounts_records import Meter, RateType, Tier, TierType
-from proxy.emulator.charging import (
+from proxy.emulator.accounts import Meter, RateType, Tier, TierType
+from proxy.emulator.accounts.charging import (
     DEFAULT_PRICE,
     Counts,
     base_cost,

@@ -8,9 +8,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proxy.emulator import rest_admin, rest_catalog, rest_customers, rest_reports
-from proxy.emulator.accounts_records import AccountsError
-from proxy.emulator.rest_context import Ctx, Handler
+from proxy.emulator.accounts import AccountsError
+from proxy.emulator.rest import Ctx, Handler
+from proxy.emulator.rest import admin as rest_admin
+from proxy.emulator.rest import catalog as rest_catalog
+from proxy.emulator.rest import customers as rest_customers
+from proxy.emulator.rest import reports as rest_reports
 
 from .accounts_setup import seed, world
 

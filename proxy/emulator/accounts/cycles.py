@@ -8,7 +8,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from .accounts_records import Interval, Plan, Subscription
+from .records import Interval, Plan, Subscription
 
 #: Renewals applied in one catch-up; beyond that (a daily plan left alone for years) the
 #: subscription jumps straight to the current cycle with one refill.

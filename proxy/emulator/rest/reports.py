@@ -6,16 +6,22 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from . import accounts_views as views
-from .accounts_catalog import meter_by_slug
-from .accounts_ledger import Usage, request_filter
-from .accounts_records import Invalid
-from .accounts_scope import filtered, need, page
-from .accounts_usage import MAX_DAYS, daily
-from .charging import Counts
-from .rest_context import Ctx, Route
-from .rest_input import decimal, integer, limit, metadata, metadata_filters, need_text, text
-from .rest_input import timestamp as query_time
+from ..accounts import (
+    MAX_DAYS,
+    Counts,
+    Invalid,
+    Usage,
+    daily,
+    filtered,
+    meter_by_slug,
+    need,
+    page,
+    request_filter,
+    views,
+)
+from .context import Ctx, Route
+from .input import decimal, integer, limit, metadata, metadata_filters, need_text, text
+from .input import timestamp as query_time
 
 
 def usage(ctx: Ctx) -> object:

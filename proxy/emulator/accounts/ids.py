@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
-from .ids import ulid
+from ..ids import ulid
 
 
 def new_id(prefix: str, now: float) -> str:

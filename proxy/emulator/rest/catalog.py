@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from . import accounts_catalog as catalog
-from . import accounts_views as views
-from .accounts_records import (
+from ..accounts import (
     INTERVALS,
     RATE_TYPES,
     ROLLOVERS,
@@ -15,10 +13,13 @@ from .accounts_records import (
     Invalid,
     Tier,
     Unset,
+    catalog,
+    need,
+    page,
+    views,
 )
-from .accounts_scope import need, page
-from .rest_context import Ctx, Route
-from .rest_input import (
+from .context import Ctx, Route
+from .input import (
     Body,
     choice,
     decimal,

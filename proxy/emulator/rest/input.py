@@ -9,10 +9,9 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar, cast
 
-from ..identity import validate_metadata_pairs
-from .accounts_records import Invalid
-from .accounts_scope import DEFAULT_PAGE, MAX_PAGE
-from .store import Json
+from ...identity import validate_metadata_pairs
+from ..accounts import DEFAULT_PAGE, MAX_PAGE, Invalid
+from ..store import Json
 
 S = TypeVar("S", bound=str)
 Body = Mapping[str, Json]

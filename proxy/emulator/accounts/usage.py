@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from .accounts_records import RequestRow
-from .accounts_views import JsonObj
 from .charging import money
+from .records import RequestRow
+from .views import JsonObj
 
 #: Widest window one call may ask for: bounds the response whatever the query says.
 MAX_DAYS = 400

@@ -1,7 +1,7 @@
 """The local Lava's management REST API (``/v1/meters``, ``/v1/plans``, … lava-api.md 1.3): the
 shared shell. Every route authenticates ``Authorization: Bearer <aks_ key>``, reads a bounded JSON
 body, calls one sync accounts operation and answers JSON; errors are
-``{"error": {"message", "code"}}`` with 400/401/404. Resources live in ``rest_*`` modules.
+``{"error": {"message", "code"}}`` with 400/401/404. Resources live in this package's other modules.
 
 Attach with ``add_routes(app, accounts)``; nothing else on the app is touched (no middleware).
 """
@@ -14,15 +14,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from . import rest_admin, rest_catalog, rest_customers, rest_reports
-from .accounts import LocalAccounts
-from .accounts_admin import key_hash
-from .accounts_records import AccountsError, Invalid, Unauthorized
-from .accounts_scope import Page
-from .rest_context import Ctx, Handler, Route
-from .rest_input import parse_body
-from .store import Json
-from .webhooks import WebhookDispatcher
+from ..accounts import AccountsError, Invalid, LocalAccounts, Page, Unauthorized, key_hash
+from ..store import Json
+from ..webhooks import WebhookDispatcher
+from . import admin, catalog, customers, reports
+from .context import Ctx, Handler, Route
+from .input import parse_body
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +94,7 @@ def _dumps(obj: object) -> str:
 
 
 def routes(accounts: LocalAccounts) -> list[web.RouteDef]:
-    table: list[Route] = [*rest_catalog.ROUTES, *rest_customers.ROUTES, *rest_reports.ROUTES,
-                          *rest_admin.ROUTES]
+    table: list[Route] = [*catalog.ROUTES, *customers.ROUTES, *reports.ROUTES, *admin.ROUTES]
     return [web.route(method, f"/v1{path}", endpoint(accounts, handler))
             for method, path, handler in table]
 

@@ -1,5 +1,5 @@
 """The local Lava's stored records (meters, plans, customers, subscriptions, requests, …) and the
-errors its accounts raise. Values only: behaviour lives in the ``accounts_*`` services.
+errors its accounts raise. Values only: behaviour lives in the package's other modules.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import ClassVar, Final, Literal
 
-from ..errors import SidecarError
+from ...errors import SidecarError
 
 RateType = Literal["fixed", "percentage"]
 TierType = Literal["tokens_1m", "characters_1m", "minutes", "requests"]

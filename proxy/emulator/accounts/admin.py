@@ -8,12 +8,12 @@ import hashlib
 import secrets
 from urllib.parse import urlsplit
 
-from ..secret import Secret
-from .accounts_codec import Table
-from .accounts_ids import new_id
-from .accounts_records import Invalid, SecretKeyRow, Webhook
-from .accounts_scope import Scope, need
-from .store import Store
+from ...secret import Secret
+from ..store import Store
+from .codec import Table
+from .ids import new_id
+from .records import Invalid, SecretKeyRow, Webhook
+from .scope import Scope, need
 
 MAX_WEBHOOKS = 3
 MAX_SECRET_KEYS = 20

@@ -3,13 +3,9 @@ and ``/secret_keys`` (full key returned once, then only a hint)."""
 
 from __future__ import annotations
 
-from . import accounts_admin as admin
-from . import accounts_views as views
-from .accounts_admin import merchant_keys
-from .accounts_records import Invalid
-from .accounts_scope import need, page
-from .rest_context import Ctx, Route
-from .rest_input import limit, need_text, text
+from ..accounts import Invalid, admin, merchant_keys, need, page, views
+from .context import Ctx, Route
+from .input import limit, need_text, text
 
 
 def list_webhooks(ctx: Ctx) -> object:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from .accounts_ids import iso, iso_or_none
-from .accounts_records import (
+from .charging import money
+from .ids import iso, iso_or_none
+from .records import (
     BreakdownLine,
     CheckoutSession,
     CreditBundle,
@@ -19,7 +20,6 @@ from .accounts_records import (
     Subscription,
     Webhook,
 )
-from .charging import money
 
 JsonObj = dict[str, object]
 

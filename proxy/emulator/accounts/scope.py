@@ -1,5 +1,5 @@
 """One merchant's view of the store: a typed table per record kind, the clock, and the event
-hook every ``accounts_*`` service shares; plus the list-page helper."""
+hook every accounts module shares; plus the list-page helper."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import TypeVar
 
-from .accounts_codec import Table
-from .accounts_records import (
+from ..store import Store
+from .codec import Table
+from .records import (
     CheckoutSession,
     CreditBundle,
     Customer,
@@ -22,7 +23,6 @@ from .accounts_records import (
     TierUsage,
     Webhook,
 )
-from .store import Store
 
 T = TypeVar("T")
 

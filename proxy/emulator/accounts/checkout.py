@@ -10,18 +10,18 @@ import json
 import secrets
 from urllib.parse import urlsplit
 
-from . import accounts_views as views
-from .accounts_customers import (
+from . import views
+from .customers import (
     add_bundle_credit,
     create_customer,
     current_subscription,
     emit_customer,
     subscribe,
 )
-from .accounts_ids import new_id
-from .accounts_records import CheckoutMode, CheckoutSession, Customer, Invalid
-from .accounts_scope import Scope, need
-from .accounts_views import JsonObj
+from .ids import new_id
+from .records import CheckoutMode, CheckoutSession, Customer, Invalid
+from .scope import Scope, need
+from .views import JsonObj
 
 
 def _check_origin(origin_url: str) -> None:

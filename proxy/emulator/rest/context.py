@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .accounts import LocalAccounts
-from .accounts_scope import Scope
-from .store import Json
+from ..accounts import LocalAccounts, Scope
+from ..store import Json
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,5 +26,5 @@ class Ctx:
 
 
 Handler = Callable[[Ctx], object]
-#: (method, path under /v1, handler): what each ``rest_*`` module exports as ``ROUTES``.
+#: (method, path under /v1, handler): what each resource module exports as ``ROUTES``.
 Route = tuple[str, str, Handler]

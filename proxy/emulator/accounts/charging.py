@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Final
 
-from .accounts_records import BreakdownLine, Meter, Tier, TierType
+from .records import BreakdownLine, Meter, Tier, TierType
 
 ZERO: Final = Decimal(0)
 _MILLION: Final = Decimal(1_000_000)

@@ -7,18 +7,18 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 
-from . import accounts_views as views
-from .accounts_cycles import first_cycle, renew
-from .accounts_ids import new_id
-from .accounts_records import (
+from . import views
+from .cycles import first_cycle, renew
+from .ids import new_id
+from .records import (
     CreditBundle,
     Customer,
     Invalid,
     Plan,
     Subscription,
 )
-from .accounts_scope import Scope, need
-from .accounts_views import JsonObj
+from .scope import Scope, need
+from .views import JsonObj
 
 _CONTACT_FIELDS = ("reference_id", "phone", "email", "first_name", "last_name")
 

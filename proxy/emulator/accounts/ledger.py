@@ -8,11 +8,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from . import accounts_views as views
-from .accounts_customers import current_subscription, emit_customer
-from .accounts_records import BreakdownLine, Customer, Meter, RequestRow, Subscription, TierUsage
-from .accounts_scope import Scope
+from . import views
 from .charging import ZERO, Counts, base_cost, charge, draw
+from .customers import current_subscription, emit_customer
+from .records import BreakdownLine, Customer, Meter, RequestRow, Subscription, TierUsage
+from .scope import Scope
 
 #: How often (in inserts) the record count is checked against the cap: a COUNT per insert
 #: would cost more than the insert on SQLite.

@@ -3,12 +3,19 @@ emulator-only ``POST /checkout_sessions/{id}/complete`` that stands in for the h
 
 from __future__ import annotations
 
-from . import accounts_customers as customers
-from .accounts_checkout import complete_checkout, create_checkout, render_checkout
-from .accounts_records import CHECKOUT_MODES, Invalid
-from .accounts_scope import filtered, need, page
-from .rest_context import Ctx, Route
-from .rest_input import choice, limit, metadata, need_text, text
+from ..accounts import (
+    CHECKOUT_MODES,
+    Invalid,
+    complete_checkout,
+    create_checkout,
+    customers,
+    filtered,
+    need,
+    page,
+    render_checkout,
+)
+from .context import Ctx, Route
+from .input import choice, limit, metadata, need_text, text
 
 _CONTACT = ("reference_id", "phone", "email", "first_name", "last_name")
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from .store import Doc, Json, Store
+from ..store import Doc, Json, Store
 
 T = TypeVar("T")
 _Decode = Callable[[Json], Any]

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .accounts_ids import new_id
-from .accounts_records import (
+from .ids import new_id
+from .records import (
     UNSET,
     CreditBundle,
     Interval,
@@ -25,9 +25,9 @@ from .accounts_records import (
     TierType,
     Unset,
 )
-from .accounts_scope import Scope, need
-from .accounts_views import JsonObj
-from .accounts_views import plan as plan_view
+from .scope import Scope, need
+from .views import JsonObj
+from .views import plan as plan_view
 
 MAX_TIERS = 20
 MAX_BUNDLES = 20

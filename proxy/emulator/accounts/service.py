@@ -17,20 +17,20 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
-from ..secret import Secret
-from ..tokens import DecodedToken
-from ..usage.base import Usage as ServedUsage
-from .accounts_admin import key_hash, keys_table, register_key
-from .accounts_catalog import default_plan, meter_by_slug
-from .accounts_customers import current_subscription
-from .accounts_ids import new_id
-from .accounts_ledger import Usage, enforce_cap, record
-from .accounts_records import Customer, Meter, RequestRow
-from .accounts_scope import Scope, open_scope
+from ...secret import Secret
+from ...tokens import DecodedToken
+from ...usage.base import Usage as ServedUsage
+from ..contracts import Denial, Served, Settled
+from ..store import Store
+from ..webhooks import Delivery, envelope
+from .admin import key_hash, keys_table, register_key
+from .catalog import default_plan, meter_by_slug
 from .charging import ZERO, Counts
-from .contracts import Denial, Served, Settled
-from .store import Store
-from .webhooks import Delivery, envelope
+from .customers import current_subscription
+from .ids import new_id
+from .ledger import Usage, enforce_cap, record
+from .records import Customer, Meter, RequestRow
+from .scope import Scope, open_scope
 
 #: Merchants whose scope (typed tables) is kept ready; beyond it scopes are rebuilt on use.
 _MAX_SCOPES = 1000
