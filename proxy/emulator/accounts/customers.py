@@ -20,7 +20,8 @@ from .records import (
 from .scope import Scope, need
 from .views import JsonObj
 
-_CONTACT_FIELDS = ("reference_id", "phone", "email", "first_name", "last_name")
+#: The contact fields ``update_customer`` sets or clears; the REST layer reads exactly these.
+CONTACT_FIELDS = ("reference_id", "phone", "email", "first_name", "last_name")
 
 
 def render_customer(scope: Scope, c: Customer) -> JsonObj:
@@ -50,7 +51,7 @@ def update_customer(scope: Scope, customer_id: str,
     """``changes`` holds only the fields the caller sent; a ``None`` value clears the field."""
     c = need(scope.customers.get(customer_id), "customer", customer_id)
     for key, value in changes.items():
-        if key in _CONTACT_FIELDS:
+        if key in CONTACT_FIELDS:
             if value is not None and not isinstance(value, str):
                 raise Invalid(f"{key} must be a string or null")
             c = dataclasses.replace(c, **{key: value})  # type: ignore[arg-type]

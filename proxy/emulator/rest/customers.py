@@ -17,8 +17,6 @@ from ..accounts import (
 from .context import Ctx, Route
 from .input import choice, limit, metadata, need_text, text
 
-_CONTACT = ("reference_id", "phone", "email", "first_name", "last_name")
-
 
 def _cursor_ok(ctx: Ctx, found: bool) -> None:
     if ctx.query.get("cursor") is not None and not found:
@@ -62,7 +60,7 @@ def get_customer(ctx: Ctx) -> object:
 
 def update_customer(ctx: Ctx) -> object:
     b = ctx.body
-    changes: dict[str, object] = {f: text(b, f) for f in _CONTACT if f in b}
+    changes: dict[str, object] = {f: text(b, f) for f in customers.CONTACT_FIELDS if f in b}
     if "name" in b:
         changes["first_name"], changes["last_name"] = _split_name(text(b, "name"))
     if "metadata" in b:
