@@ -1,21 +1,27 @@
 """The admin listener's app: ``/metrics``, ``/healthz``, ``/readyz`` and ``/usage``.
 
 Independent of the proxy app: it is handed the registry, the totals and a readiness flag, and
-serves them. Rendering ``/metrics`` runs in a thread so a large scrape never stalls proxied
-streams sharing the event loop.
+serves them. ``/metrics`` is rendered at most once a second per representation and shared by the
+scrapes that ask meanwhile (``metrics.exposition``): a scrape flood costs the proxy one render a
+second. Every refusal is JSON (``{"error": {"code", "message"}}``): the app's own (bad customer
+id, unknown path, wrong method) here, those aiohttp's server makes before any handler runs in
+``adminserver``, which serves this app.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Protocol
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import gzip_accepted
 
+from .adminserver import error_response
+from .errors import MethodNotAllowed, RouteNotFound
 from .identity import CUSTOMER_ID_RE
 from .metering import Totals
+from .metrics.exposition import ExpositionCache
 
 
 class ReadinessFlag(Protocol):
@@ -27,14 +33,17 @@ class ReadinessFlag(Protocol):
 
 def create_admin_app(registry: CollectorRegistry, totals: Totals,
                      readiness: ReadinessFlag) -> web.Application:
-    """The admin app. Serve it on ``settings.admin_listen``, apart from the proxy listener."""
+    """The admin app. Serve it on ``settings.admin_listen``, apart from the proxy listener, with
+    ``adminserver.AdminRunner``."""
+    exposition = ExpositionCache(registry)
 
     async def metrics(request: web.Request) -> web.Response:
-        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-        body = await asyncio.to_thread(encoder, registry)
-        resp = web.Response(body=body, headers={"Content-Type": content_type})
-        resp.enable_compression()  # only when the scraper sent Accept-Encoding
-        return resp
+        exp = await exposition.get(request.headers.get("Accept", ""),
+                                   gzipped=gzip_accepted(request.headers.get("Accept-Encoding", "")))
+        headers = {"Content-Type": exp.content_type, "Vary": "Accept, Accept-Encoding"}
+        if exp.gzipped:
+            headers["Content-Encoding"] = "gzip"
+        return web.Response(body=exp.body, headers=headers)
 
     async def healthz(request: web.Request) -> web.Response:
         return web.Response(text="ok\n")
@@ -55,9 +64,26 @@ def create_admin_app(registry: CollectorRegistry, totals: Totals,
         return web.json_response(totals.snapshot(customer),
                                  headers={"Cache-Control": "no-store"})
 
-    app = web.Application()
+    app = web.Application(middlewares=[_json_refusals])
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/usage", usage)
     return app
+
+
+@web.middleware
+async def _json_refusals(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The router's 404 and 405 as JSON, like every other admin refusal (and without the path)."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status == 404:
+            return error_response(RouteNotFound(_ROUTES))
+        if exc.status == 405:
+            return error_response(MethodNotAllowed("The admin listener answers GET (and HEAD) only."),
+                                  Allow=exc.headers.get("Allow", "GET,HEAD"))
+        raise
+
+
+_ROUTES = "The admin listener serves /metrics, /healthz, /readyz and /usage?customer=ID."

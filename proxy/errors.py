@@ -6,8 +6,10 @@
     ├── RequestRejected             the caller's request cannot be served (4xx)
     │   ├── IdentityError           no customer / malformed customer or meter (400, 401)
     │   ├── RouteNotFound           no configured provider serves this path (404)
+    │   ├── MethodNotAllowed        an admin path asked with a method it does not answer (405)
     │   ├── BodyTooLarge            body over the configured limit (413)
     │   ├── HeadTooLarge            request line or headers over the limits (431)
+    │   ├── UriTooLong              the admin listener's request target over its limit (414)
     │   ├── InvalidHttp             not valid HTTP/1.1 (400)
     │   └── MetadataInvalid         X-Lava-Metadata breaks Lava's rules (400)
     └── UpstreamFailed              the hop to Lava failed (5xx)
@@ -104,6 +106,11 @@ class RouteNotFound(RequestRejected):
     code = "route_not_found"
 
 
+class MethodNotAllowed(RequestRejected):
+    status = 405
+    code = "method_not_allowed"
+
+
 class BodyTooLarge(RequestRejected):
     status = 413
     code = "request_too_large"
@@ -112,6 +119,11 @@ class BodyTooLarge(RequestRejected):
 class HeadTooLarge(RequestRejected):
     status = 431
     code = "request_header_too_large"
+
+
+class UriTooLong(RequestRejected):
+    status = 414
+    code = "request_uri_too_long"
 
 
 class InvalidHttp(RequestRejected):

@@ -27,6 +27,7 @@ from typing import Final
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from .adminserver import AdminRunner
 from .app import App
 from .config import Listen, Settings
 from .errors import SidecarError, refusal
@@ -92,7 +93,7 @@ class Sidecar:
         proxy; ready at the end. Raises ``OSError`` when a port cannot be bound (parts closed)."""
         app = self._app = await App.open(self.settings, registry=self.registry)
         limits = self.settings.limits
-        self._admin = web.AppRunner(app.admin(), handle_signals=False, access_log=None)
+        self._admin = AdminRunner(app.admin())
         await self._admin.setup()
         self._inbound = InboundServer(make_handler(app.runtime), render_refusal=render_refusal,
                                       max_header_bytes=limits.max_header_bytes,
