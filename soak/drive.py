@@ -28,7 +28,7 @@ class Sent:
 
 async def _one(http: aiohttp.ClientSession, url: str, job: Job) -> Sent:
     if job.leave == "before":
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(TimeoutError, aiohttp.ClientError):  # the latter: a killed sidecar
             async with asyncio.timeout(LEAVE_AFTER):
                 await _exchange(http, url, job)
         return Sent(job, 0, None, None, cut=True)
