@@ -2,7 +2,8 @@
 completed, a new sidecar on the same usage log, more traffic, a clean stop; then the reconciliation.
 
 Zero lost lines means: every answer a client received complete (whatever its status) has exactly
-one line, and so does every request the gateway answered completely for such a client; after the
+one line, and so does every request the gateway answered completely for such a client (answers
+seen less than ``MARGIN`` before the kill race it, and are counted apart); after the
 restart, every request whose response head arrived has its line too (as in the main soak). Before
 it, requests that did not finish (the kill's, a fault's or a leaving client's) may have a line or
 not, never two; they are counted apart. The pure part is ``reconcile_kill``; ``kill_phase`` runs
@@ -15,6 +16,7 @@ import asyncio
 import json
 import random
 import signal
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +31,9 @@ from .workload import plan
 
 #: How long after a completed answer the kill lands, at most (seconds).
 KILL_WITHIN = 0.05
+#: An answer a client had this long before the kill must have its line (issue 16: "50 ms after a
+#: client saw its answer complete"). Closer ones race the kill: counted, and the closest reported.
+MARGIN = 0.05
 
 
 class Process(Protocol):
@@ -56,6 +61,11 @@ class KillReport:
     #: Before the kill, not finished (cut by it, by a fault, or left): with a line / without one.
     cut_recorded: int = 0
     cut_unrecorded: int = 0
+    #: Answered less than ``MARGIN`` before the kill (or after it, from the socket's buffer).
+    racing_recorded: int = 0
+    racing_unrecorded: int = 0
+    #: Of the answers without a line, how long before the kill the earliest was seen (ms).
+    earliest_unrecorded_ms: float | None = None
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -79,9 +89,11 @@ def parse(lines: Iterable[bytes]) -> tuple[list[dict[str, Any]], int]:
 
 def reconcile_kill(sent: Sequence[Sent], served: Sequence[Served], complete: Mapping[str, bool],
                    records: Sequence[Mapping[str, Any]], torn: int,
-                   restarted: Collection[int]) -> KillReport:
+                   restarted: Collection[int], kill_at: float,
+                   margin: float = MARGIN) -> KillReport:
     """``complete``: lava request id → whether the gateway delivered its whole answer;
-    ``restarted``: the jobs sent to the sidecar that replaced the killed one."""
+    ``restarted``: the jobs sent to the sidecar that replaced the killed one; ``kill_at``: when
+    the kill was sent (``Sent.at``'s clock)."""
     report = KillReport(requests=len(sent), records=len(records), torn=torn)
     ids = Counter(r["request_id"] for r in records)
     lava_ids = Counter(r["lava_request_id"] for r in records if r["lava_request_id"])
@@ -93,7 +105,19 @@ def reconcile_kill(sent: Sequence[Sent], served: Sequence[Served], complete: Map
     billed = {sv.soak_id: sv.lava_id for sv in served if complete.get(sv.lava_id)}
     for s in finished:
         lava = billed.get(s.job.n)
-        if not ids[s.sidecar_id] or (lava is not None and not lava_ids[lava]):  # twice: duplicated
+        recorded = bool(ids[s.sidecar_id]) and (lava is None or bool(lava_ids[lava]))
+        ahead = kill_at - s.at
+        if s.job.n not in restarted and ahead < margin:
+            if recorded:
+                report.racing_recorded += 1
+            else:
+                report.racing_unrecorded += 1
+        if not recorded:
+            ms = round(ahead * 1000, 2)
+            if s.job.n not in restarted:
+                prev = report.earliest_unrecorded_ms
+                report.earliest_unrecorded_ms = ms if prev is None else max(prev, ms)
+        if not recorded and (s.job.n in restarted or ahead >= margin):  # twice: duplicated
             report.lost += 1
             _note(report, f"job {s.job.n} ({s.sidecar_id}, gateway {lava}): "
                   f"{ids[s.sidecar_id]} lines")
@@ -122,7 +146,7 @@ async def kill_phase(requests: int, concurrency: int, usage_log: Path, backups: 
     jobs = plan(requests, start=10_000_000, seed=seed)
     first, second = jobs[: requests // 2], jobs[requests // 2:]
     child = await start()
-    answered = 0
+    answered, kill_at = 0, 0.0
     fired = asyncio.Event()
 
     def progress(_: int) -> None:
@@ -132,6 +156,8 @@ async def kill_phase(requests: int, concurrency: int, usage_log: Path, backups: 
             asyncio.get_running_loop().call_later(rng.uniform(0, KILL_WITHIN), kill)
 
     def kill() -> None:
+        nonlocal kill_at
+        kill_at = time.monotonic()
         child.proc.send_signal(signal.SIGKILL)
         fired.set()
 
@@ -147,10 +173,13 @@ async def kill_phase(requests: int, concurrency: int, usage_log: Path, backups: 
         await child.proc.wait()
     served, complete = await seen()
     records, torn = parse(read_lines(str(usage_log), backups))
-    return reconcile_kill(sent, served, complete, records, torn, {j.n for j in second})
+    return reconcile_kill(sent, served, complete, records, torn, {j.n for j in second}, kill_at)
 
 
-def figures(report: KillReport) -> dict[str, int]:
+def figures(report: KillReport) -> dict[str, Any]:
     return {"requests": report.requests, "records": report.records, "completed": report.completed,
             "lost": report.lost, "duplicated": report.duplicated, "torn": report.torn,
-            "cut_recorded": report.cut_recorded, "cut_unrecorded": report.cut_unrecorded}
+            "cut_recorded": report.cut_recorded, "cut_unrecorded": report.cut_unrecorded,
+            "racing_recorded": report.racing_recorded,
+            "racing_unrecorded": report.racing_unrecorded,
+            "earliest_unrecorded_ms": report.earliest_unrecorded_ms}

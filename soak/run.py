@@ -31,7 +31,7 @@ from proxy.emulator.writer import Limits
 from proxy.usagelog import read_lines
 
 from .drive import Sent, drive
-from .killphase import KILL_WITHIN, KillReport, kill_phase
+from .killphase import KILL_WITHIN, MARGIN, KillReport, kill_phase
 from .killphase import figures as kill_figures
 from .reconcile import TYPES, Report, Served, reconcile
 from .workload import LOCAL_KEY, METER, plan
@@ -274,7 +274,10 @@ def print_figures(report: Report, figures: dict[str, Any]) -> None:
         print(f"SIGKILL phase: {k['requests']} requests, kill -9 within {KILL_WITHIN * 1000:.0f} ms "
               f"of an answer, restart: {k['completed']} answered and {k['records']} lines; lost "
               f"{k['lost']}  duplicated {k['duplicated']}  torn {k['torn']}  (unfinished before "
-              f"the kill: {k['cut_recorded']} with a line, {k['cut_unrecorded']} without)")
+              f"the kill: {k['cut_recorded']} with a line, {k['cut_unrecorded']} without; answered "
+              f"< {MARGIN * 1000:.0f} ms before it: {k['racing_recorded']} with a line, "
+              f"{k['racing_unrecorded']} without, the earliest of those "
+              f"{k['earliest_unrecorded_ms']} ms before)")
         for line in k["problems"]:
             print("  !", line)
 

@@ -15,6 +15,7 @@ from soak.run import Options, run_kill_phase
 from soak.workload import Job
 
 A = "cus_soak_a"
+KILL_AT = 100.0  # the answers below were seen at 0.0 unless a test says otherwise
 
 
 def job(n: int) -> Job:
@@ -37,14 +38,14 @@ def run() -> tuple[list[Sent], list[Served], dict[str, bool]]:
 def test_every_answered_request_with_its_line_reconciles() -> None:
     sent, served, complete = run()
     report = reconcile_kill(sent, served, complete, [line("sc_0", "req_0"), line("sc_3", "req_3")],
-                            0, {3})
+                            0, {3}, KILL_AT)
     assert report.ok
     assert (report.completed, report.cut_recorded, report.cut_unrecorded) == (2, 0, 2)
 
 
 def test_an_answer_without_its_line_is_lost() -> None:
     sent, served, complete = run()
-    report = reconcile_kill(sent, served, complete, [line("sc_3", "req_3")], 0, {3})
+    report = reconcile_kill(sent, served, complete, [line("sc_3", "req_3")], 0, {3}, KILL_AT)
     assert report.lost == 1
     assert "sc_0" in report.problems[0]
 
@@ -52,14 +53,25 @@ def test_an_answer_without_its_line_is_lost() -> None:
 def test_a_billed_request_whose_line_lacks_the_gateway_id_is_lost() -> None:
     sent, served, complete = run()
     report = reconcile_kill(sent, served, complete, [line("sc_0", None), line("sc_3", "req_3")],
-                            0, {3})
+                            0, {3}, KILL_AT)
+    assert report.lost == 1
+
+
+def test_an_answer_seen_just_before_the_kill_races_it() -> None:
+    sent, served, complete = run()
+    sent[0] = Sent(job(0), 200, "sc_0", "req_0", False, at=KILL_AT - 0.002)
+    report = reconcile_kill(sent, served, complete, [line("sc_3", "req_3")], 0, {3}, KILL_AT)
+    assert report.ok
+    assert (report.racing_unrecorded, report.earliest_unrecorded_ms) == (1, 2.0)
+    sent[0] = Sent(job(0), 200, "sc_0", "req_0", False, at=KILL_AT - 0.08)
+    report = reconcile_kill(sent, served, complete, [line("sc_3", "req_3")], 0, {3}, KILL_AT)
     assert report.lost == 1
 
 
 def test_after_the_restart_a_cut_request_still_needs_its_line() -> None:
     sent, served, complete = run()
     sent[3] = Sent(job(3), 200, "sc_3", "req_3", True)
-    report = reconcile_kill(sent, served, complete, [line("sc_0", "req_0")], 0, {3})
+    report = reconcile_kill(sent, served, complete, [line("sc_0", "req_0")], 0, {3}, KILL_AT)
     assert report.lost == 1
 
 
@@ -69,7 +81,7 @@ def test_a_line_written_twice_and_a_torn_line_are_found() -> None:
                            b'{"request_id":"sc_0","lava_request_id":"req_0"}\n',
                            b'{"request_id":"sc_3","lava_req', b'{"request_id":"sc_3",'
                            b'"lava_request_id":"req_3"}\n'])
-    report = reconcile_kill(sent, served, complete, records, torn, {3})
+    report = reconcile_kill(sent, served, complete, records, torn, {3}, KILL_AT)
     assert (report.duplicated, report.torn, report.lost) == (2, 1, 0)
     assert not report.ok
 
