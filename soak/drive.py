@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -24,11 +26,12 @@ class Sent:
     lava_id: str | None         # x-lava-request-id, when Lava answered
     cut: bool                   # the body ended before its framing said it would
     error: str | None = None    # a client-side failure that was not planned
+    at: float = 0.0             # time.monotonic() when the client had its answer (or gave up)
 
 
 async def _one(http: aiohttp.ClientSession, url: str, job: Job) -> Sent:
     if job.leave == "before":
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(TimeoutError, aiohttp.ClientError):  # the latter: a killed sidecar
             async with asyncio.timeout(LEAVE_AFTER):
                 await _exchange(http, url, job)
         return Sent(job, 0, None, None, cut=True)
@@ -71,7 +74,8 @@ async def drive(url: str, jobs: Sequence[Job], *, concurrency: int,
                     i = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                results[i] = await _one(http, url, jobs[i])
+                results[i] = dataclasses.replace(await _one(http, url, jobs[i]),
+                                                 at=time.monotonic())
                 if progress is not None:
                     progress(1)
 

@@ -31,6 +31,8 @@ from proxy.emulator.writer import Limits
 from proxy.usagelog import read_lines
 
 from .drive import Sent, drive
+from .killphase import KILL_WITHIN, MARGIN, KillReport, kill_phase
+from .killphase import figures as kill_figures
 from .reconcile import TYPES, Report, Served, reconcile
 from .workload import LOCAL_KEY, METER, plan
 
@@ -49,6 +51,8 @@ class Options:
     client: str
     out: Path
     max_rss_growth_mb: float
+    #: Requests in the SIGKILL phase (0: skip it).
+    kill_requests: int = 0
 
 
 def free_port() -> int:
@@ -185,12 +189,35 @@ async def soak(opts: Options) -> tuple[Report, dict[str, Any]]:
         served = [served_of(s) for s in gw.seen]
     records = [json.loads(line) for line in read_lines(str(opts.out / "usage.jsonl"), 50)]
     report = reconcile(sent, served, records, usage_doc, metrics_text)
+    killed = await run_kill_phase(opts) if opts.kill_requests else None
     figures = {"elapsed_seconds": round(elapsed, 1), "rate_per_second": round(opts.requests / elapsed),
                "before": before, "after": after, "exit_code": exit_code,
                "gateway_requests": len(served), "client_errors": sum(1 for s in sent if s.error),
                "outcomes": _count(r["outcome"] for r in records),
                "partial": sum(1 for r in records if r["partial"])}
+    if killed is not None:
+        figures["kill_phase"] = {**kill_figures(killed), "problems": killed.problems}
     return report, figures
+
+
+async def run_kill_phase(opts: Options) -> KillReport:
+    """The SIGKILL phase (``soak.killphase``): its own gateway, sidecars and usage log under out/kill."""
+    kopts = Options(opts.kill_requests, 0, opts.concurrency, opts.client, opts.out / "kill",
+                    opts.max_rss_growth_mb)
+    kopts.out.mkdir(parents=True, exist_ok=True)
+    for old in kopts.out.glob("usage.jsonl*"):
+        old.unlink()
+    async with running_gateway(SECRET, seen_limit=opts.kill_requests + 10,
+                               limits=Limits(seconds=30, bytes=64 << 20)) as gw:
+        cfg, port, admin = write_config(kopts, gw.url)
+
+        async def seen() -> tuple[list[Served], dict[str, bool]]:
+            for s in gw.seen:
+                await s.finished(within=30)
+            return [served_of(s) for s in gw.seen], {s.request_id: s.complete for s in gw.seen}
+
+        return await kill_phase(opts.kill_requests, opts.concurrency, kopts.out / "usage.jsonl", 50,
+                                lambda: start_child(cfg, port, admin, kopts.out / "sidecar.log"), seen)
 
 
 def _count(values: Any) -> dict[str, int]:
@@ -218,6 +245,10 @@ def verdict(report: Report, figures: dict[str, Any], opts: Options) -> list[str]
                         f"past {STALL_LIMIT} s too often for the figures to mean much")
     if figures["exit_code"] != 0:
         failures.append(f"the sidecar exited with {figures['exit_code']}")
+    killed = figures.get("kill_phase")
+    if killed is not None and (killed["lost"] or killed["duplicated"] or killed["torn"]):
+        failures.append(f"SIGKILL phase: {killed['lost']} lost, {killed['duplicated']} duplicated, "
+                        f"{killed['torn']} torn lines")
     return failures
 
 
@@ -239,6 +270,16 @@ def print_figures(report: Report, figures: dict[str, Any]) -> None:
             print(f"{customer or '(merchant)':<16} {source:<8} {cells}")
     for line in report.mismatches + report.problems:
         print("  !", line)
+    if (k := figures.get("kill_phase")) is not None:
+        print(f"SIGKILL phase: {k['requests']} requests, kill -9 within {KILL_WITHIN * 1000:.0f} ms "
+              f"of an answer, restart: {k['completed']} answered and {k['records']} lines; lost "
+              f"{k['lost']}  duplicated {k['duplicated']}  torn {k['torn']}  (unfinished before "
+              f"the kill: {k['cut_recorded']} with a line, {k['cut_unrecorded']} without; answered "
+              f"< {MARGIN * 1000:.0f} ms before it: {k['racing_recorded']} with a line, "
+              f"{k['racing_unrecorded']} without, the earliest of those "
+              f"{k['earliest_unrecorded_ms']} ms before)")
+        for line in k["problems"]:
+            print("  !", line)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -251,11 +292,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="gateway.client (default: the sidecar's own default)")
     parser.add_argument("--out", type=Path, default=Path("soak-results"))
     parser.add_argument("--max-rss-growth-mb", type=float, default=16.0)
+    parser.add_argument("--kill-requests", type=int, default=4_000,
+                        help="requests in the SIGKILL-and-restart phase (0: skip it)")
     args = parser.parse_args(argv)
     if args.smoke:
         args.requests, args.warmup, args.concurrency = 2_000, 500, 32
+        args.kill_requests = min(args.kill_requests, 800)
     opts = Options(args.requests, args.warmup, args.concurrency, args.client, args.out,
-                   args.max_rss_growth_mb)
+                   args.max_rss_growth_mb, args.kill_requests)
     print(f"soak: {opts.requests} requests after {opts.warmup} warm-up, {opts.concurrency} at a time, "
           f"gateway.client={opts.client}", flush=True)
     report, figures = asyncio.run(soak(opts))

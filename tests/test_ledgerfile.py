@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from proxy.usagelog.file import LogFile
 from proxy.usagelog.history import log_files, read_lines
+from tests.tmpfs import tmpfs
 
 
 def lines_of(sizes: list[int], start: int = 0) -> list[bytes]:
@@ -157,7 +158,7 @@ _FSIZE_CHILD = textwrap.dedent("""
     done, err = f.append([line(i) for i in range(3, 6)])   # crosses the limit mid-line
     print(done, err.errno if err else None, flush=True)
     resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
-    print(*f.append([line(i) for i in range(3, 6)]), flush=True)
+    print(*f.append([line(i) for i in range(3 + done, 6)]), flush=True)   # the rest, as the ledger does
 """)
 
 
@@ -167,8 +168,9 @@ def test_a_write_that_fails_midway_leaves_only_whole_lines(tmp_path: Path) -> No
     out = subprocess.run([sys.executable, "-c", _FSIZE_CHILD, str(path), "450"],
                          capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent)
     first, second = out.stdout.splitlines()
-    assert first == f"0 {errno.EFBIG}"  # the partial 150 bytes were truncated away
-    assert second == "3 None"
+    # Line 3 fitted whole and stays (partial progress); the torn half of line 4 was truncated away.
+    assert first == f"1 {errno.EFBIG}"
+    assert second == "2 None"
     data = path.read_bytes()
     assert [int(line[:7]) for line in data.splitlines()] == [0, 1, 2, 3, 4, 5]
     assert all(len(line) == 99 for line in data.splitlines())
@@ -216,3 +218,24 @@ def test_killed_mid_write_every_file_holds_whole_lines_in_order(tmp_path: Path) 
     assert f.append([b'{"n":-1}\n']) == (1, None)
     f.close()
     assert path.read_bytes().split(b"\n")[-2] == b'{"n":-1}'
+
+
+def test_a_nearly_full_disk_takes_the_whole_lines_that_fit(tmp_path: Path) -> None:
+    """A real filesystem (a 200 KiB tmpfs) asked for 400 KB at once: the lines that fit are written,
+    whole; the rest are reported unwritten; when the disk grows they follow, each exactly once."""
+    with tmpfs(tmp_path / "vol", "200k") as vol:
+        path = vol.path / "usage.jsonl"
+        f = LogFile(str(path), max_bytes=1 << 30, backups=1)
+        written = lines_of([401] * 1000)
+        done, err = f.append(written)
+        assert isinstance(err, OSError)
+        assert err.errno == errno.ENOSPC
+        assert 0 < done < len(written)  # progress, not all-or-nothing
+        assert path.read_bytes() == b"".join(written[:done])  # nothing torn after the last line
+        again, err = f.append(written[done:])  # still full: nothing more, nothing torn
+        assert (again, getattr(err, "errno", None)) == (0, errno.ENOSPC)
+        assert path.read_bytes() == b"".join(written[:done])
+        vol.resize("1m")
+        assert f.append(written[done:]) == (len(written) - done, None)
+        f.close()
+        assert path.read_bytes() == b"".join(written)

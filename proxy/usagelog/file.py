@@ -1,8 +1,9 @@
 """The usage log's file: append whole lines, fsync on demand, rotate by size with renames.
 
 Blocking I/O by design: only the ledger's worker thread calls it. Crash safety rests on three
-rules: a line is written whole into one file (rotation happens only between lines), a failed write
-is truncated away when possible, and a torn tail left by a crash is closed with a newline before
+rules: a line is written whole into one file (rotation happens only between lines), the torn end
+of a failed write is truncated back to its last whole line (the whole lines before it stay: a
+nearly full disk takes what fits), and a torn tail left by a crash is closed with a newline before
 anything else is appended, so every complete line stays a line of its own.
 """
 
@@ -18,6 +19,9 @@ log = logging.getLogger("lava_sidecar.usage_log")
 
 STDOUT: Final = "-"
 _FLAGS: Final = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+#: Bytes handed to one ``write``: a backlog held through a full disk is retried without joining
+#: all of it into one buffer every interval.
+MAX_WRITE: Final = 1 << 20
 
 
 class LogFile:
@@ -101,11 +105,12 @@ class LogFile:
         return self._regular and self._size > 0 and self._size + next_len > self._max_bytes
 
     def _fit(self, lines: Sequence[bytes], start: int) -> int:
-        """End index of the longest run from ``start`` that fits the current file (at least one)."""
-        if not self._regular:
-            return len(lines)
-        size, end = self._size + len(lines[start]), start + 1
-        while end < len(lines) and size + len(lines[end]) <= self._max_bytes:
+        """End index of the longest run from ``start`` that fits the current file and one write
+        (at least one line)."""
+        room = self._max_bytes - self._size if self._regular else MAX_WRITE
+        room = min(room, MAX_WRITE)
+        size, end = len(lines[start]), start + 1
+        while end < len(lines) and size + len(lines[end]) <= room:
             size += len(lines[end])
             end += 1
         return end
@@ -113,8 +118,9 @@ class LogFile:
     def _write(self, lines: Sequence[bytes]) -> tuple[int, OSError | None]:
         """Write a run of lines: how many made it whole, and the error if not all did.
 
-        A partial write is truncated away when possible; when not, its whole lines count as
-        written (no duplicates on retry) and ``open()`` later ends the torn one with a newline.
+        The whole lines of a partial write stay and count as written (no duplicates on retry); the
+        torn part after them is truncated away, or, when even that fails, ended with a newline by
+        ``open()`` before the next line.
         """
         fd = self._fd
         if fd is None:  # pragma: no cover - open() ran just before
@@ -125,11 +131,11 @@ class LogFile:
             while written < len(data):
                 written += os.write(fd, data[written:])
         except OSError as exc:
-            whole = _whole_lines(lines, written)
-            if written and self._regular:
+            whole, keep = _whole_lines(lines, written)
+            if written > keep and self._regular:
                 try:
-                    os.ftruncate(fd, start)
-                    whole, written = 0, 0
+                    os.ftruncate(fd, start + keep)
+                    written = keep
                 except OSError:
                     pass
             self._size = start + written
@@ -155,14 +161,15 @@ class LogFile:
         self.open()
 
 
-def _whole_lines(lines: Sequence[bytes], written: int) -> int:
-    n = 0
+def _whole_lines(lines: Sequence[bytes], written: int) -> tuple[int, int]:
+    """How many of ``lines`` the first ``written`` bytes hold whole, and their length in bytes."""
+    n = size = 0
     for line in lines:
-        if written < len(line):
+        if written - size < len(line):
             break
-        written -= len(line)
+        size += len(line)
         n += 1
-    return n
+    return n, size
 
 
 def _fsync_dir(path: str) -> None:

@@ -1,11 +1,14 @@
 """The durable usage log: one JSON line per finished request, written and fsynced off the event loop.
 
 ``submit`` (event loop, never blocks) encodes the line and appends it to a bounded queue; a worker
-thread writes and ``fdatasync``s a batch every ``fsync_interval`` seconds. Encoding stays on the
-loop on purpose: done in the thread, it held the GIL against the loop, and the handoffs cost more
-CPU than the encoding itself. Lines that cannot be written stay in memory (up to the bound) and
-are retried; ``healthy`` turns false meanwhile so the handler can apply ``usage_log.on_error``.
-A clean ``aclose`` writes and syncs everything that was accepted.
+thread writes it at once (``write``: in the kernel's hands, so the death of the process loses
+nothing) and ``fdatasync``s every ``fsync_interval`` seconds (so only a machine crash can lose the
+last interval). The worker is woken only when it is idle: a burst costs one wake, not one per line.
+Encoding stays on the loop on purpose: done in the thread, it held the GIL against the loop, and
+the handoffs cost more CPU than the encoding itself. Lines that cannot be written stay in memory
+(up to the bound) and are retried once per interval, writing as many whole lines as fit;
+``healthy`` turns false meanwhile so the handler can apply ``usage_log.on_error``. A clean
+``aclose`` writes and syncs everything that was accepted.
 """
 
 from __future__ import annotations
@@ -29,8 +32,6 @@ log = logging.getLogger("lava_sidecar.usage_log")
 
 #: Lines held in memory (queued or awaiting a retry) before new ones are dropped and counted.
 MAX_PENDING: Final = 100_000
-#: Queue length that wakes the worker before its tick, so a burst never waits a whole interval.
-_WAKE_AT: Final = 1024
 #: A clean stop retries a failing disk this often before giving the lines to stderr.
 _CLOSE_ATTEMPTS: Final = 3
 _CLOSE_RETRY_DELAY: Final = 0.2
@@ -63,11 +64,11 @@ class Ledger:
         self._interval = cfg.fsync_interval
         self._observer: LedgerObserver = observer or _Quiet()
         self._max_pending = max_pending
-        self._wake_at = min(_WAKE_AT, max(1, max_pending // 4))
         self._q: deque[bytes] = deque()    # encoded lines, appended on the loop
         self._held: list[bytes] = []       # taken by the worker, not yet in the file
         self._unsynced = 0                 # in the file, not yet fsynced
         self._wake = threading.Event()
+        self._idle = False                 # the worker waits: the next submit must wake it
         self._stopping = False
         self._failing = False              # set and cleared by the worker
         self._dropping = False
@@ -114,7 +115,8 @@ class Ledger:
             self._observer.write_failed()
             return False
         self._q.append(line)
-        if len(self._q) >= self._wake_at:
+        if self._idle:  # a plain flag read: while the worker is busy, lines cost no wake at all
+            self._idle = False
             self._wake.set()
         return True
 
@@ -134,18 +136,29 @@ class Ledger:
     # -- worker thread -------------------------------------------------------------------------
 
     def _run(self) -> None:
-        # Write whenever woken (a tick or a burst), fsync only once per interval: the batching
-        # is what keeps fsync off the per-request cost at high request rates.
+        # Write as soon as there is something to write, fsync only once per interval: the batching
+        # is what keeps fsync off the per-request cost at high request rates. While the file fails,
+        # retries wait for the tick, so a broken disk costs one attempt per interval, not per line.
         next_sync = time.monotonic() + self._interval
         while not self._stopping:
-            self._wake.wait(max(0.0, next_sync - time.monotonic()))
-            self._wake.clear()
+            if self._failing:
+                self._wait(next_sync)
+            elif not self._q:
+                self._idle = True
+                if not self._q:  # re-read after publishing idleness: no append can go unseen
+                    self._wait(next_sync)
+                self._idle = False
             now = time.monotonic()
             due = now >= next_sync
-            self._cycle(sync=due)
+            if due or not self._failing:
+                self._cycle(sync=due)
             if due:
                 next_sync = now + self._interval
         self._finish()
+
+    def _wait(self, deadline: float) -> None:
+        self._wake.wait(max(0.0, deadline - time.monotonic()))
+        self._wake.clear()
 
     def _finish(self) -> None:
         for attempt in range(_CLOSE_ATTEMPTS):

@@ -12,19 +12,23 @@ import logging
 import os
 import shutil
 import subprocess
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from proxy import config as c
 from proxy.emulator.server import running_gateway
 
 from ..conftest import TEST_SECRET
+from ..tmpfs import fill as fill_up
+from ..tmpfs import tmpfs
 from .harness import CHAT, MESSAGES, body_for, call, fault_stack, until, who
-from .process import sidecar_process
+from .process import SidecarProcess, eventually, sidecar_process
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -159,3 +163,97 @@ async def test_the_operator_sees_one_clear_error_line(tmp_path: Path) -> None:
     assert "Not a directory" in errors[0]["msg"]
     # Lines that could never be written are handed to stderr at the stop, not dropped.
     assert any('"outcome":"ok"' in line for line in sp.stderr)
+
+
+async def metric(sp: SidecarProcess, name: str) -> float:
+    async with aiohttp.ClientSession() as http, http.get(sp.admin_url + "/metrics") as resp:
+        text = await resp.text()
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name == name)
+
+
+def whole_lines(path: Path) -> list[dict[str, Any]]:
+    """The log's lines, asserting that every one is whole (parses) and the file ends on a line."""
+    data = path.read_bytes()
+    assert data.endswith(b"\n"), data[-200:]
+    return [json.loads(x) for x in data.splitlines()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", ["serve", "reject"])
+async def test_full_disk_progresses_with_what_fits_then_writes_the_rest_once(
+        tmp_path: Path, policy: str) -> None:
+    """A real serve process whose log volume (a tmpfs) fills up: a backlog larger than the space
+    that comes back first is written as far as it fits (whole lines), the rest when the disk is
+    freed, every line once. With ``reject`` the requests refused meanwhile are lines too."""
+    with tmpfs(tmp_path / "vol", "512k") as vol:
+        log_path = vol.path / "usage.jsonl"
+        async with running_gateway(TEST_SECRET) as gw, \
+                sidecar_process(tmp_path, gw.url, usage_log={
+                    "path": str(log_path), "fsync_interval_seconds": 0.05,
+                    "on_error": policy}) as sp:
+            async with aiohttp.ClientSession() as http:
+
+                async def send(n: int) -> tuple[int, str]:
+                    model = f"gpt-4o-mini-{n:04d}-" + "m" * 200  # ~0.7 KB lines
+                    body = json.dumps({"model": model, "stream": bool(n % 2),
+                                       "messages": [{"role": "user", "content": "hi"}]})
+                    async with http.post(sp.url + CHAT, data=body, headers={
+                            **who(), "Content-Type": "application/json"}) as resp:
+                        await resp.read()
+                        return resp.status, resp.headers["x-lava-sidecar-request-id"]
+
+                sent = [await send(0)]
+                await eventually(lambda: _has_lines(log_path, 1), within=10)
+                # Fill the volume in 16 KiB pieces, so space can come back a piece at a time.
+                pieces = 0
+                while vol.free_bytes() >= 16384:
+                    (vol.path / f"filler{pieces}").write_bytes(b"x" * 16384)
+                    pieces += 1
+                fill_up(vol.path / "filler-rest")
+                sent += [await send(n) for n in range(1, 121)]
+                await eventually(lambda: _errors(sp), within=10)
+                stuck = len(whole_lines(log_path))
+                assert await metric(sp, "lava_sidecar_usage_log_pending") > 40
+                # A little room (16 KiB, ~23 lines) while the backlog is ~2.5 times that.
+                (vol.path / "filler0").unlink()
+                await eventually(lambda: _has_lines(log_path, stuck + 10), within=10)
+                partial = whole_lines(log_path)
+                assert await metric(sp, "lava_sidecar_usage_log_pending") > 0
+                # All the room back: the rest follows.
+                for p in vol.path.glob("filler*"):
+                    p.unlink()
+                await eventually(lambda: _has_lines(log_path, len(sent)), within=10)
+            sp.terminate()
+            assert await sp.exit_code(within=30) == 0
+            for seen in gw.seen:
+                await seen.finished()
+            billed = [s.request_id for s in gw.seen if s.complete]
+        lines = whole_lines(log_path)
+    assert len(partial) > stuck  # progress with a backlog larger than the space
+    ids = Counter(d["request_id"] for d in lines)
+    assert sorted(ids) == sorted(sid for _, sid in sent)
+    assert set(ids.values()) == {1}
+    lava = Counter(d["lava_request_id"] for d in lines if d["lava_request_id"])
+    assert sorted(lava) == sorted(billed)
+    assert set(lava.values()) == {1}
+    statuses = Counter(status for status, _ in sent)
+    if policy == "serve":
+        assert statuses == {200: len(sent)}
+    else:
+        assert statuses[503] > 0  # refused while the log could not be written ...
+        outcomes = Counter(d["outcome"] for d in lines)
+        assert outcomes["rejected"] == statuses[503]  # ... and each refusal is a line
+        assert len(billed) == statuses[200]
+
+
+def _line_count(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+async def _has_lines(path: Path, n: int) -> bool:
+    return _line_count(path) >= n
+
+
+async def _errors(sp: SidecarProcess) -> bool:
+    return await metric(sp, "lava_sidecar_usage_log_errors_total") > 0
