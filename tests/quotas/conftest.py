@@ -16,6 +16,8 @@ from proxy.secret import Secret
 
 from .redisserver import RedisServer
 
+NO_LIMITS = QuotaLimits()
+
 
 class Clock:
     """Seconds since the epoch, moved by the test; starts just after a day boundary."""
@@ -42,7 +44,7 @@ class GateFactory(Protocol):
                        registry: CollectorRegistry | None = None, **kw: object) -> QuotaGate: ...
 
 
-def settings_for(backend: str, url: str | None, default: QuotaLimits = QuotaLimits(),
+def settings_for(backend: str, url: str | None, default: QuotaLimits = NO_LIMITS,
                  **kw: object) -> QuotaSettings:
     base = QuotaSettings(default=default)
     if backend == "redis":
@@ -63,7 +65,7 @@ async def gates(backend: str, request: pytest.FixtureRequest) -> AsyncIterator[G
     url = request.getfixturevalue("redis_server").url if backend == "redis" else None
     opened: list[QuotaGate] = []
 
-    async def make(default: QuotaLimits = QuotaLimits(), *, settings: QuotaSettings | None = None,
+    async def make(default: QuotaLimits = NO_LIMITS, *, settings: QuotaSettings | None = None,
                    registry: CollectorRegistry | None = None, **kw: object) -> QuotaGate:
         s = settings or settings_for(backend, url, default)
         gate = await QuotaGate.open(s, registry or CollectorRegistry(), **kw)  # type: ignore[arg-type]

@@ -48,7 +48,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, wait: float = 10.0) -> None:
-        self.proc = subprocess.Popen(  # noqa: S603 - our own argv, no shell
+        self.proc = subprocess.Popen(
             [str(REDIS_SERVER), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.workdir), "--loglevel", "warning"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

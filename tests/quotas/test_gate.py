@@ -102,7 +102,8 @@ async def test_token_window_refuses_once_counted_tokens_reach_it(gates: GateFact
     await asyncio.sleep(0.05)
     refused = await try_admit(gate)
     assert isinstance(refused, QuotaExceeded)
-    assert refused.code == "customer_tokens_exceeded" and refused.limit == 1000
+    assert refused.code == "customer_tokens_exceeded"
+    assert refused.limit == 1000
     assert "1000 tokens per minute" in refused.message
     assert isinstance(await try_admit(gate, "cus_b"), Ticket)  # isolation
     clock.now += refused.retry_after
@@ -117,7 +118,8 @@ async def test_spend_refusal_waits_for_the_window_not_a_second(gates: GateFactor
     await asyncio.sleep(0.05)
     refused = await try_admit(gate, meter="chat")
     assert isinstance(refused, QuotaExceeded)
-    assert refused.code == "customer_spend_exceeded" and refused.limit == Decimal("1")
+    assert refused.code == "customer_spend_exceeded"
+    assert refused.limit == Decimal("1")
     assert refused.retry_after > 3600
     assert "$1.00 per day" in refused.message
     headers = dict(refused.headers())
@@ -149,7 +151,8 @@ async def test_sliding_window_has_no_2x_burst_at_a_boundary(gates: GateFactory) 
     after = [await try_admit(gate) for _ in range(100)]
     assert sum(isinstance(t, Ticket) for t in after) == 0
     refused = after[0]
-    assert isinstance(refused, QuotaExceeded) and refused.retry_after < 1.0  # ~0.6 s: one frees
+    assert isinstance(refused, QuotaExceeded)
+    assert refused.retry_after < 1.0
     clock.now += 29.9  # half way: the previous minute counts half
     half = [await try_admit(gate) for _ in range(100)]
     assert sum(isinstance(t, Ticket) for t in half) == 50
