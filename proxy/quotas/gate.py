@@ -238,9 +238,10 @@ class QuotaGate:
     async def _renew_loop(self) -> None:
         period = self._lease_ttl_ms / 3000
         while True:
+            # Woken early when Redis comes back: it may have restarted empty.
             with contextlib.suppress(TimeoutError):
-                # Woken early when Redis comes back: it may have restarted empty.
-                await asyncio.wait_for(self._wake.wait(), period)
+                async with asyncio.timeout(period):
+                    await self._wake.wait()
             self._wake.clear()
             pairs = [(key, lease) for lease, keys in list(self._held.items()) for key in keys]
             for i in range(0, len(pairs), _RENEW_BATCH):
