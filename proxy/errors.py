@@ -11,11 +11,13 @@
     │   ├── HeadTooLarge            request line or headers over the limits (431)
     │   ├── UriTooLong              the admin listener's request target over its limit (414)
     │   ├── InvalidHttp             not valid HTTP/1.1 (400)
-    │   └── MetadataInvalid         X-Lava-Metadata breaks Lava's rules (400)
+    │   ├── MetadataInvalid         X-Lava-Metadata breaks Lava's rules (400)
+    │   └── QuotaExceeded           a customer quota refuses the request (429, retry-after)
     └── UpstreamFailed              the hop to Lava failed (5xx)
         ├── GatewayUnreachable      connect refused, DNS, reset before a response (502)
         ├── GatewayTimeout          connect / first byte / idle timeout (504)
-        └── UsageLogUnavailable     fail-closed policy and the usage log cannot be written (503)
+        ├── UsageLogUnavailable     fail-closed policy and the usage log cannot be written (503)
+        └── QuotaBackendUnavailable fail-closed quota policy and Redis cannot answer in time (503)
 
 Responses from Lava or the provider (401, 402, 429, 5xx with a body) are relayed as they are,
 never raised. Third-party exceptions are mapped to these at the boundary with ``raise … from``.
@@ -24,9 +26,11 @@ never raised. Third-party exceptions are mapped to these at the boundary with ``
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from decimal import Decimal
+from typing import ClassVar, Final, Literal
 
 from .record import Outcome
 
@@ -134,6 +138,38 @@ class MetadataInvalid(RequestRejected):
     code = "metadata_invalid"
 
 
+QuotaKind = Literal["requests", "tokens", "concurrency", "spend"]
+#: The SDKs honour ``retry-after`` only up to about a minute; past that they would retry at once
+#: with their own backoff, so a longer wait is sent with ``x-should-retry: false`` (both SDKs obey it).
+_SDK_RETRY_HORIZON: Final = 60.0
+
+
+class QuotaExceeded(RequestRejected):
+    """A customer (or customer-on-meter) quota refuses the request; nothing was sent or counted.
+
+    ``retry_after`` is seconds until the limit frees if the customer sends nothing more: for a
+    spend or token window that can be hours, not "a second".
+    """
+
+    status = 429
+    outcome = "rate_limited"
+
+    def __init__(self, message: str, *, kind: QuotaKind, limit: int | Decimal,
+                 retry_after: float) -> None:
+        super().__init__(message)
+        self.kind: QuotaKind = kind
+        self.limit = limit
+        self.retry_after = max(retry_after, 0.001)
+        self.code = f"customer_{kind}_exceeded"  # type: ignore[misc]
+
+    def headers(self) -> list[tuple[str, str]]:
+        seconds = self.retry_after
+        out = [("retry-after", str(math.ceil(seconds))), ("retry-after-ms", str(math.ceil(seconds * 1000)))]
+        if seconds > _SDK_RETRY_HORIZON:
+            out.append(("x-should-retry", "false"))
+        return out
+
+
 class UpstreamFailed(SidecarError):
     status = 502
     code = "upstream_failed"
@@ -154,10 +190,17 @@ class UsageLogUnavailable(UpstreamFailed):
     code = "usage_log_unavailable"
 
 
+class QuotaBackendUnavailable(UpstreamFailed):
+    """``on_backend_error: reject`` and the quota store (Redis) failed or answered too late."""
+
+    status = 503
+    code = "quota_backend_unavailable"
+
+
 # OpenAI and Anthropic name their error types differently; both SDKs map on the HTTP status,
 # the type string is what a human reads in the exception.
 _OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-                 413: "invalid_request_error"}
+                 413: "invalid_request_error", 429: "rate_limit_exceeded"}
 _ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error",
                     403: "permission_error", 404: "not_found_error", 413: "request_too_large",
                     431: "invalid_request_error",

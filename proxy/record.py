@@ -11,6 +11,7 @@ from .usage.base import Api, Usage
 Outcome = Literal[
     "ok",                 # upstream answered (any status) and the client got all of it
     "rejected",           # refused by the sidecar before any upstream call (identity, route, size…)
+    "rate_limited",       # refused by a customer quota before any upstream call (never billed)
     "upstream_error",     # connect failure / reset / protocol error talking to Lava
     "timeout",            # connect, first-byte or idle timeout
     "client_disconnect",  # the client went away before the response was complete

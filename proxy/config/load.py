@@ -20,6 +20,7 @@ import yaml
 
 from ..errors import ConfigError, Problem
 from ..identity import CUSTOMER_ID_RE, METER_SLUG_RE, validate_metadata_pairs
+from ..quotas.config import read_quotas
 from ..secret import Secret
 from ..usage.base import Family
 from . import settings as c
@@ -285,6 +286,7 @@ def _build(r: Reader, env: Mapping[str, str]) -> c.Settings:
         meters=_meters(r),
         shutdown=shutdown,
         logging=logging_,
+        quotas=read_quotas(r.section("quotas"), env),
     )
     r.finish()
     return settings
