@@ -64,14 +64,14 @@ def h2load(url: str, *, n: int, c: int, body: bytes, headers: Sequence[tuple[str
         for name, value in headers:
             argv += ["-H", f"{name}: {value}"]
         argv.append(url)
-        cpu0, up0 = procfs.cpu_ticks(pids), procfs.cpu_ticks(upstream_pids)
+        cpu0, up0 = procfs.cpu_seconds(pids), procfs.cpu_seconds(upstream_pids)
         try:
             out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False).stdout
         except subprocess.TimeoutExpired as exc:  # bounded: whatever finished still counts
             out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        cpu1, up1 = procfs.cpu_ticks(pids), procfs.cpu_ticks(upstream_pids)
+        cpu1, up1 = procfs.cpu_seconds(pids), procfs.cpu_seconds(upstream_pids)
         log = log_path.read_text() if log_path.exists() else ""
     wall, rps = parse_finished(out)
     _, lat = parse_log(log)
     return LoadResult(n=n, ok=len(lat), errors=n - len(lat), wall_s=wall, rps=rps, latencies_us=lat,
-                      cpu_s=(cpu1 - cpu0) / procfs.CLK_TCK, upstream_cpu_s=(up1 - up0) / procfs.CLK_TCK)
+                      cpu_s=cpu1 - cpu0, upstream_cpu_s=up1 - up0)

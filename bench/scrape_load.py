@@ -160,7 +160,7 @@ async def _round(stack: Stack, args: argparse.Namespace, scrapers: int, work: Pa
              for _ in range(scrapers)]
     await asyncio.sleep(0.2 if scrapers else 0)  # the scrapers are going before the load starts
     pids = stack.sidecar.pids()
-    cpu0, scrapes0 = procfs.cpu_ticks(pids), count[0]
+    cpu0, scrapes0 = procfs.cpu_seconds(pids), count[0]
     try:
         proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.DEVNULL,
                                                     stderr=asyncio.subprocess.DEVNULL)
@@ -171,7 +171,7 @@ async def _round(stack: Stack, args: argparse.Namespace, scrapers: int, work: Pa
             proc.kill()  # the one we started, by its handle
             await proc.wait()
         wall = time.monotonic() - started
-        cpu, scrapes = (procfs.cpu_ticks(pids) - cpu0) / procfs.CLK_TCK, count[0] - scrapes0
+        cpu, scrapes = procfs.cpu_seconds(pids) - cpu0, count[0] - scrapes0
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
