@@ -3,14 +3,17 @@ outbound client to Lava, the request runtime and its seams) and ``aclose`` takes
 
 How it runs (listeners, signals, the drain) is ``lifecycle``'s job; what a request does is the
 pipeline's. A feature that joins the request path is built here and handed to ``Runtime`` as an
-admission or completion hook (``pipeline/seams.py``).
+admission or completion hook (``pipeline/seams.py``). ``reload`` applies what may change while
+serving (``RELOADABLE``); the rest of a new configuration waits for a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+import dataclasses
+import logging
+from dataclasses import dataclass, replace
 from typing import Final
 
 from aiohttp import web
@@ -19,11 +22,17 @@ from prometheus_client import CollectorRegistry
 from .admin import create_admin_app
 from .config import Settings
 from .gateway import make_client
+from .identity import IdentityResolver
 from .metering import Recorder
 from .pipeline import Runtime
+from .quotas.hooks import Quotas
+
+log = logging.getLogger("lava_sidecar.app")
 
 #: How long ``aclose`` waits for cancelled handlers to record before the usage log closes.
 _UNWIND_SECONDS: Final = 1.0
+#: What a reload changes while serving: limits change more often than deployments do.
+RELOADABLE: Final = ("quotas", "identity.api_keys")
 
 
 @dataclass(slots=True, eq=False)
@@ -34,6 +43,7 @@ class App:
     registry: CollectorRegistry
     recorder: Recorder
     runtime: Runtime
+    quotas: Quotas
     replay: asyncio.Task[int] | None = None
 
     @classmethod
@@ -48,15 +58,45 @@ class App:
             inflight_streams=lambda: rt.inflight.streams,
             ready=lambda: rt.readiness.ready,
         )
+        quotas = Quotas(registry, max_customers=settings.metrics.max_customers,
+                        customer_label=settings.metrics.customer_label)
         try:
             await gateway.start()
+            app = cls(settings, registry, recorder, rt, quotas)
+            await app._apply_quotas(settings)
         except BaseException:
+            await quotas.aclose()
+            await gateway.aclose()
             await recorder.aclose()
             raise
-        app = cls(settings, registry, recorder, rt)
         # Serving starts now; the history replays alongside (it can take seconds for large logs).
         app.replay = asyncio.create_task(recorder.replay_log(), name="usage-log-replay")
         return app
+
+    async def _apply_quotas(self, settings: Settings) -> None:
+        hooks = await self.quotas.apply(settings.quotas)
+        if hooks is not None:
+            rt = self.runtime
+            # Quotas admit first (a refusal should cost nothing else) and complete last.
+            rt.admission = (hooks, *rt.admission)
+            rt.completion = (*rt.completion, hooks)
+
+    async def reload(self, new: Settings) -> list[str]:
+        """Apply a new, already validated configuration's reloadable parts (``RELOADABLE``) at once.
+        Returns the other sections that differ: they take effect at the next restart."""
+        rt, old = self.runtime, self.runtime.settings
+        await self._apply_quotas(new)
+        if new.identity.api_keys != old.identity.api_keys:
+            identity = replace(old.identity, api_keys=new.identity.api_keys)
+            rt.identity = IdentityResolver(identity)
+        else:
+            identity = old.identity
+        rt.settings = replace(old, quotas=new.quotas, identity=identity)
+        later = [f.name for f in dataclasses.fields(new)
+                 if f.name not in ("quotas", "identity") and getattr(new, f.name) != getattr(old, f.name)]
+        if replace(new.identity, api_keys=()) != replace(old.identity, api_keys=()):
+            later.append("identity")
+        return later
 
     def admin(self) -> web.Application:
         """The admin listener's app: /metrics, /healthz, /readyz, /usage."""
@@ -71,5 +111,6 @@ class App:
                 await self.replay
         # Handlers cancelled just before still record as they unwind: a moment for them first.
         await self.runtime.inflight.idle(_UNWIND_SECONDS)
+        await self.quotas.aclose()
         await self.runtime.gateway.aclose()
         await self.recorder.aclose()
