@@ -142,3 +142,45 @@ async def test_tokens_per_minute_across_replicas(tmp_path: Path, redis_server: R
         assert statuses == [200] * 7 + [429] * 5
         assert gw.served == 7
         assert -(-100 // per_request) == 7
+
+
+async def test_a_stalled_redis_follows_the_policy_and_recovers(tmp_path: Path,
+                                                               redis_server: RedisServer) -> None:
+    """Redis paused (SIGSTOP) past the timeout: ``allow`` serves after at most timeout_ms,
+    ``reject`` answers 503 in shape; both keep serving and recover when Redis returns."""
+    limits = {"requests_per_minute": 1000}
+    async with counting_gateway() as gw, contextlib.AsyncExitStack() as stack:
+        procs = {}
+        for policy in ("allow", "reject"):
+            d = tmp_path / policy
+            d.mkdir()
+            quotas = {**redis_quotas(limits), "on_backend_error": policy}
+            quotas["redis"] = {**quotas["redis"], "timeout_ms": 100}
+            procs[policy] = await stack.enter_async_context(sidecar_process(
+                d, gw.url, env={"REDIS_URL": redis_server.url}, quotas=quotas))
+        async with aiohttp.ClientSession() as http:
+            assert [(await chat(http, p))[0] for p in procs.values()] == [200, 200]
+            redis_server.pause()
+            try:
+                allowed = [await chat(http, procs["allow"]) for _ in range(3)]
+                refused = [await chat(http, procs["reject"]) for _ in range(3)]
+            finally:
+                redis_server.resume()
+            assert [s for s, _ in allowed] == [200] * 3
+            assert [s for s, _ in refused] == [503] * 3
+            doc = refused[0][1]
+            assert doc is not None
+            assert doc["error"]["code"] == "quota_backend_unavailable"
+            assert "quotas.on_backend_error: reject" in doc["error"]["message"]
+
+            async def recovered() -> bool:
+                return (await chat(http, procs["reject"]))[0] == 200
+
+            await eventually(recovered, within=15)
+        assert gw.by_customer["cus_a"] >= 2 + 3 + 1
+        warnings = [d["msg"] for p in procs.values() for d in p.logs()
+                    if "quota backend" in d.get("msg", "")]
+        assert any("down" in m for m in warnings)
+        assert any("up again" in m for m in warnings)
+        # The Redis URL (it may carry a password) is never logged.
+        assert all(redis_server.url not in line for p in procs.values() for line in p.stderr)
