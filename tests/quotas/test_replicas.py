@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import redis
 
 from ..faults.process import SidecarProcess, eventually, sidecar_process
 from .countinggateway import COMPLETION_TOKENS, PROMPT_TOKENS, counting_gateway
@@ -118,7 +119,16 @@ async def test_concurrency_is_exact_across_replicas(tmp_path: Path, redis_server
         assert statuses[200] >= 5
         assert statuses[200] + statuses[429] == 30
         assert gw.served == statuses[200]
-        # Every slot came back: five more streams at once are all admitted.
+        # Every slot came back (each replica releases its leases one Redis call after its
+        # answers): five more streams at once are all admitted.
+        leases = redis.Redis.from_url(redis_server.url)
+        try:
+            async def released() -> bool:
+                return int(leases.zcard("lava-sidecar:{cus_a}:c")) == 0
+
+            await eventually(released, within=10)
+        finally:
+            leases.close()
         gw.max_inflight = 0
         async with aiohttp.ClientSession() as http:
             again = await asyncio.gather(*(chat(http, procs[i % 3], stream=True) for i in range(5)))
@@ -131,13 +141,22 @@ async def test_tokens_per_minute_across_replicas(tmp_path: Path, redis_server: R
                                                   {"tokens_per_minute": 100}) as procs:
         await well_inside_a_minute(20)
         statuses = []
-        async with aiohttp.ClientSession() as http:
-            for i in range(12):
-                status, _ = await chat(http, procs[i % 3], stream=i % 2 == 1)
-                statuses.append(status)
-                # Tokens are added when the record is made, one Redis call after the answer: give
-                # it a moment before the next replica asks.
-                await asyncio.sleep(0.2)
+        counters = redis.Redis.from_url(redis_server.url)
+        try:
+            async with aiohttp.ClientSession() as http:
+                for i in range(12):
+                    status, _ = await chat(http, procs[i % 3], stream=i % 2 == 1)
+                    statuses.append(status)
+                    # Tokens are added when the record is made, one Redis call after the answer:
+                    # wait for it to land before the next replica asks (else the test races it).
+                    counted = per_request * statuses.count(200)
+
+                    async def landed(counted: int = counted) -> bool:
+                        return int(counters.hget("lava-sidecar:{cus_a}:t", "c") or 0) == counted
+
+                    await eventually(landed, within=10)
+        finally:
+            counters.close()
         # Admitted while under 100: 0, 15, … 90 → seven requests (the seventh takes it to 105).
         assert statuses == [200] * 7 + [429] * 5
         assert gw.served == 7
