@@ -29,6 +29,7 @@ from typing import Final
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from .accesslog import ACCESS_LOGGER
 from .adminserver import AdminRunner
 from .app import App
 from .config import Listen, Settings
@@ -61,7 +62,10 @@ class Sidecar:
                  access_log: logging.Logger | None = None) -> None:
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
-        self._access_log = access_log
+        #: Where the inbound server logs the refusals it answers itself (the pipeline's own access
+        #: lines come from its completion hook, ``accesslog``).
+        self._access_log = access_log if access_log is not None else (
+            logging.getLogger(ACCESS_LOGGER) if settings.logging.access_log else None)
         self._app: App | None = None
         self._inbound: InboundServer | None = None
         self._admin: web.AppRunner | None = None
@@ -184,8 +188,7 @@ async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
     stop = stop or asyncio.Event()
     hangup = _Hangup()
     _capture_signals(stop, hangup)
-    access_log = logging.getLogger("lava_sidecar.access") if settings.logging.access_log else None
-    sidecar = Sidecar(settings, access_log=access_log)
+    sidecar = Sidecar(settings)
     try:
         await sidecar.startup(settings.listen, settings.admin_listen)
     except OSError as exc:

@@ -199,9 +199,6 @@ class HttpProtocol(asyncio.Protocol):
             if task is not None:
                 server.tasks.discard(task)
             self.current = None
-            if server.access_log is not None:
-                server.access_log.info('"%s %s" %d', ex.method, ex.raw_path.split("?", 1)[0],
-                                       ex.status)
         self._next(ex)
 
     def _next(self, ex: Exchange) -> None:
@@ -273,11 +270,18 @@ class HttpProtocol(asyncio.Protocol):
         ex.status, ex.finished = err.status, True
         if self._task is not None:
             self._task.cancel()
-        self._send_refusal(ex.raw_path, err)
+        self._send_refusal(ex.raw_path, err, handled=True)
 
-    def _send_refusal(self, path: str, err: RequestRejected) -> None:
+    def _send_refusal(self, path: str, err: RequestRejected, *, handled: bool = False) -> None:
         if self.transport is None:
             return
+        access = self._server.access_log
+        if access is not None and not handled:
+            # No handler ran, so the pipeline's access line (its completion hook) never comes.
+            target = path.partition("?")[0][:256]
+            access.info('"%s" %d error_code=%s outcome=rejected', target, err.status, err.code,
+                        extra={"path": target, "status": err.status, "error_code": err.code,
+                               "outcome": "rejected"})
         headers, body = self._server.render_refusal(path, err)
         self.transport.write(refusal_response(err.status, headers, body, self._server.http_date()))
         self._lingering = True
