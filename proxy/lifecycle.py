@@ -29,7 +29,6 @@ from typing import Final
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from .accesslog import ACCESS_LOGGER
 from .adminserver import AdminRunner
 from .app import App
 from .config import Listen, Settings
@@ -65,7 +64,7 @@ class Sidecar:
         #: Where the inbound server logs the refusals it answers itself (the pipeline's own access
         #: lines come from its completion hook, ``accesslog``).
         self._access_log = access_log if access_log is not None else (
-            logging.getLogger(ACCESS_LOGGER) if settings.logging.access_log else None)
+            logging.getLogger("lava_sidecar.access") if settings.logging.access_log else None)
         self._app: App | None = None
         self._inbound: InboundServer | None = None
         self._admin: web.AppRunner | None = None

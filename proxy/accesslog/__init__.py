@@ -7,6 +7,6 @@ key or a forward token (neither is on a record); the query string is left out (i
 log must not) and every free-text field is scrubbed and bounded.
 """
 
-from .line import ACCESS_LOGGER, AccessLog, access_fields
+from .line import AccessLog, access_fields
 
-__all__ = ["ACCESS_LOGGER", "AccessLog", "access_fields"]
+__all__ = ["AccessLog", "access_fields"]

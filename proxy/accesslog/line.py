@@ -11,7 +11,6 @@ if TYPE_CHECKING:
     from ..pipeline.context import RequestContext
     from ..record import RequestRecord
 
-ACCESS_LOGGER: Final = "lava_sidecar.access"
 #: Longest path kept in a line: a client's 8 KiB target must not make an 8 KiB log line.
 MAX_PATH: Final = 256
 
@@ -45,7 +44,7 @@ class AccessLog:
     __slots__ = ("_json", "_log")
 
     def __init__(self, fmt: Literal["json", "text"], logger: logging.Logger | None = None) -> None:
-        self._log = logger if logger is not None else logging.getLogger(ACCESS_LOGGER)
+        self._log = logger if logger is not None else logging.getLogger("lava_sidecar.access")
         self._json = fmt == "json"
 
     def complete(self, ctx: RequestContext, rec: RequestRecord) -> None:
