@@ -19,6 +19,7 @@ from typing import Final
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from .accesslog import AccessLog
 from .admin import create_admin_app
 from .config import Settings
 from .gateway import make_client
@@ -52,6 +53,8 @@ class App:
         recorder = await Recorder.open(settings, registry)
         gateway = make_client(settings.gateway, on_retry=recorder.metrics.connect_retry)
         rt = Runtime.build(settings, recorder, gateway)
+        if settings.logging.access_log:
+            rt.completion = (*rt.completion, AccessLog(settings.logging.format))
         rt.usage_log_healthy = recorder.usage_log_healthy
         recorder.metrics.watch(
             inflight_requests=lambda: rt.inflight.requests,

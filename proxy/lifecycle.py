@@ -37,6 +37,7 @@ from .errors import SidecarError, refusal
 from .inbound import InboundServer
 from .metering import Recorder
 from .pipeline import Runtime, make_handler
+from .probe import answering_probes
 from .routing import shape_for_path
 
 log = logging.getLogger("lava_sidecar.server")
@@ -60,7 +61,10 @@ class Sidecar:
                  access_log: logging.Logger | None = None) -> None:
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
-        self._access_log = access_log
+        #: Where the inbound server logs the refusals it answers itself (the pipeline's own access
+        #: lines come from its completion hook, ``accesslog``).
+        self._access_log = access_log if access_log is not None else (
+            logging.getLogger("lava_sidecar.access") if settings.logging.access_log else None)
         self._app: App | None = None
         self._inbound: InboundServer | None = None
         self._admin: web.AppRunner | None = None
@@ -98,7 +102,8 @@ class Sidecar:
         limits = self.settings.limits
         self._admin = AdminRunner(app.admin())
         await self._admin.setup()
-        self._inbound = InboundServer(make_handler(app.runtime), render_refusal=render_refusal,
+        self._inbound = InboundServer(answering_probes(make_handler(app.runtime), app.runtime.router),
+                                      render_refusal=render_refusal,
                                       max_header_bytes=limits.max_header_bytes,
                                       max_headers=limits.max_headers, access_log=self._access_log)
         try:
@@ -182,8 +187,7 @@ async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
     stop = stop or asyncio.Event()
     hangup = _Hangup()
     _capture_signals(stop, hangup)
-    access_log = logging.getLogger("lava_sidecar.access") if settings.logging.access_log else None
-    sidecar = Sidecar(settings, access_log=access_log)
+    sidecar = Sidecar(settings)
     try:
         await sidecar.startup(settings.listen, settings.admin_listen)
     except OSError as exc:

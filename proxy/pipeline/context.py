@@ -55,6 +55,8 @@ class RequestContext:
     usage: Usage = MISSING
     #: The recorder's charge estimate, set once the record is made (before the completion hooks).
     charge_usd: Decimal | None = None
+    #: Response bytes handed to the client's connection (head and framing included), known at the end.
+    bytes_out: int = 0
     _attached: dict[object, object] | None = None
 
     def attach(self, key: object, value: object) -> None:
