@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import logging
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -27,8 +26,6 @@ from .identity import IdentityResolver
 from .metering import Recorder
 from .pipeline import Runtime
 from .quotas.hooks import Quotas
-
-log = logging.getLogger("lava_sidecar.app")
 
 #: How long ``aclose`` waits for cancelled handlers to record before the usage log closes.
 _UNWIND_SECONDS: Final = 1.0
