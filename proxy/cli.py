@@ -44,6 +44,7 @@ COMMANDS: dict[str, str] = {
     "dev-gateway": "proxy.emulator.command",
     "billing": "proxy.billing.command",
     "demo": "proxy.demo.command",
+    "mcp": "proxy.mcp.command",
 }
 
 

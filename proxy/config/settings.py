@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final, Literal
 
+from ..mcp.config import McpSettings
 from ..quotas.config import QuotaSettings
 from ..secret import Secret
 from ..usage.base import Family
@@ -167,6 +168,7 @@ class Settings:
     shutdown: Shutdown = field(default_factory=Shutdown)
     logging: Logging = field(default_factory=Logging)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)  # default: no limits
+    mcp: McpSettings = field(default_factory=McpSettings)  # lava-sidecar mcp
 
     def provider(self, name: str) -> Provider | None:
         return next((p for p in self.providers if p.name == name), None)

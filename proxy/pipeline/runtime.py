@@ -14,7 +14,7 @@ from typing import Protocol
 from ..config import Settings
 from ..errors import ShuttingDown
 from ..gateway import UpstreamClient
-from ..identity import IdentityResolver
+from ..identity import CLIENT_HEADER, IdentityResolver
 from ..record import RequestRecord
 from ..routing import Router
 from ..tokens import TokenCache
@@ -159,5 +159,5 @@ class Runtime:
             gateway=gateway,
             sink=sink,
             control_headers=frozenset({ident.customer_header, ident.meter_header,
-                                       ident.metadata_header}),
+                                       ident.metadata_header, CLIENT_HEADER}),
         )
