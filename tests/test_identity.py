@@ -110,7 +110,8 @@ def test_metadata_violations_are_clear_400s(bad: str) -> None:
 
 def test_the_mcp_client_header_labels_the_request_mcp_and_changes_nothing_else() -> None:
     """``lava-sidecar mcp`` sends X-Lava-Client: mcp; the customer rules are the same, the label differs."""
-    assert resolve(BOUND, x_lava_customer_id="cus_1", x_lava_client="mcp") == ("cus_1", "default_meter", "mcp")
+    assert resolve(BOUND, x_lava_customer_id="cus_1", x_lava_client="mcp") == (
+        "cus_1", "default_meter", "mcp")
     assert resolve(BOUND, x_api_key="sk-team-a", x_lava_client="mcp") == ("cus_a", "meter_a", "mcp")
     # Any other value is ignored; merchant billing keeps its own label (it changes who pays).
     assert resolve(BOUND, x_lava_customer_id="cus_1", x_lava_client="other") == (

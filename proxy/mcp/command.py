@@ -135,8 +135,9 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
 
     mcp = settings.mcp
     try:
+        timeout = httpx.Timeout(mcp.timeout, connect=10.0)
         async with _sidecar(args, settings) as link, \
-                httpx.AsyncClient(timeout=httpx.Timeout(mcp.timeout, connect=10.0), trust_env=False) as http, \
+                httpx.AsyncClient(timeout=timeout, trust_env=False) as http, \
                 AsyncLavaClient(base_url=settings.gateway.url, secret_key=settings.secret_key,
                                 timeout=mcp.timeout) as lava:
             tools = Tools(settings, mcp, link, http, lava, customer=args.customer, meter=args.meter,

@@ -24,7 +24,16 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from .. import __version__
-from .tools import Bound, CallResult, LoginResult, PromptResult, ToolFailure, Tools
+from .tools import (
+    Bound,
+    CallResult,
+    LoginResult,
+    PromptResult,
+    ProvidersResult,
+    ToolFailure,
+    Tools,
+    UsageResult,
+)
 
 log = logging.getLogger("lava_sidecar.mcp")
 T = TypeVar("T")
@@ -66,7 +75,7 @@ def build_server(tools: Tools) -> MCPServer[Any]:
     def who(ctx: Context[Any, Any] | None, customer: str | None = None) -> Bound:
         return tools.bind(_headers(ctx), customer)
 
-    read_only = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
+    read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
     @server.tool(annotations=read_only)
     async def login(ctx: Context[Any, Any]) -> LoginResult:
@@ -75,7 +84,7 @@ def build_server(tools: Tools) -> MCPServer[Any]:
         the bound customer and meter, and the configured providers. Call this first."""
         return await _guard(tools.login(who(ctx)))
 
-    @server.tool(annotations=ToolAnnotations(openWorldHint=True))
+    @server.tool(annotations=ToolAnnotations(open_world_hint=True))
     async def prompt(
         model: Annotated[str, Field(description="Model id, e.g. gpt-4o-mini or claude-haiku-4-5.",
                                     min_length=1, max_length=200)],
@@ -97,7 +106,7 @@ def build_server(tools: Tools) -> MCPServer[Any]:
         return await _guard(tools.prompt(who(ctx, customer), model, messages, provider, max_tokens,
                                          temperature))
 
-    @server.tool(annotations=ToolAnnotations(openWorldHint=True))
+    @server.tool(annotations=ToolAnnotations(open_world_hint=True))
     async def call(
         provider: Annotated[str, Field(description="A configured provider name (see `providers`).",
                                        min_length=1, max_length=32)],
@@ -121,7 +130,7 @@ def build_server(tools: Tools) -> MCPServer[Any]:
         ctx: Context[Any, Any],
         list_models: Annotated[bool, Field(
             description="Also ask each provider for its model list (one logged request each).")] = False,
-    ) -> dict[str, Any]:
+    ) -> ProvidersResult:
         """List the providers this sidecar routes to: name, API family (openai or anthropic), base
         URL and the default one; with list_models, the models each offers."""
         return await _guard(tools.providers(who(ctx), list_models))
@@ -133,7 +142,7 @@ def build_server(tools: Tools) -> MCPServer[Any]:
             description="ISO 8601 start (default: today 00:00 UTC) for Lava's figures.",
             max_length=40)] = None,
         customer: CustomerArg = None,
-    ) -> dict[str, Any]:
+    ) -> UsageResult:
         """The bound customer's usage: the sidecar's totals (requests, tokens, estimated charge, as
         its /usage endpoint has them) and Lava's own billed figures for the same customer."""
         return await _guard(tools.usage(who(ctx, customer), since))
@@ -145,8 +154,8 @@ def build_server(tools: Tools) -> MCPServer[Any]:
 
 def _billing_tools(server: MCPServer[Any], tools: Tools) -> None:
     """Tools acting on the merchant account: registered only with billing admin allowed."""
-    writes = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False,
-                             openWorldHint=False)
+    writes = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
+                             open_world_hint=False)
 
     @server.tool(annotations=writes)
     async def create_meter(
@@ -190,7 +199,7 @@ def _billing_tools(server: MCPServer[Any], tools: Tools) -> None:
         return await _guard(tools.admin("create_checkout_session", plan_id=plan_id,
                                         origin_url=origin_url, customer_id=customer_id))
 
-    @server.tool(annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False))
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
     async def list_customers(
         limit: Annotated[int, Field(ge=1, le=100)] = 20,
         cursor: Annotated[str | None, Field(max_length=200)] = None,
@@ -198,7 +207,7 @@ def _billing_tools(server: MCPServer[Any], tools: Tools) -> None:
         """List the merchant's Lava customers (a page; pass next_cursor back for more)."""
         return await _guard(tools.admin("list_customers", limit=limit, cursor=cursor))
 
-    @server.tool(annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False))
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
     async def customer_subscription(
         customer_id: Annotated[str | None, Field(
             description="Default: the bound customer.", max_length=128)] = None,

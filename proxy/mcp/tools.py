@@ -11,13 +11,19 @@ No result, error or log line carries the merchant key or a forward token.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, TypedDict
+from typing import Any, Final
 
 import httpx
+
+# Pydantic (which the SDK builds output schemas with) reads TypedDicts from typing_extensions only
+# on Python < 3.12; it comes with the ``mcp`` extra.
+from typing_extensions import TypedDict
 
 from ..billing import AsyncLavaClient, LavaError
 from ..billing.output import to_json
@@ -83,6 +89,31 @@ class CallResult(TypedDict):
     truncated: bool
     customer: str | None
     lava_request_id: str | None
+
+
+class ProviderEntry(TypedDict, total=False):
+    name: str
+    family: str
+    base_url: str
+    sidecar_path: str
+    default: bool
+    models: list[str]
+    models_error: str
+
+
+class ProvidersResult(TypedDict):
+    providers: list[ProviderEntry]
+    default_provider: str
+
+
+class UsageResult(TypedDict):
+    customer: str | None
+    meter: str | None
+    start: str
+    #: The sidecar's ``/usage`` document for the customer (requests, tokens, estimated charge).
+    sidecar: dict[str, Any] | None
+    #: Lava's ``GET /usage`` report for the same customer from ``start``, or ``{"error": …}``.
+    lava: dict[str, Any]
 
 
 class LoginResult(TypedDict):
@@ -200,8 +231,8 @@ class Tools:
 
     def provider(self, name: str | None, model: str | None = None) -> Provider:
         if name is None:
-            name = ("anthropic" if model and model.startswith("claude") and self.settings.provider("anthropic")
-                    else self.settings.default_provider)
+            claude = bool(model and model.startswith("claude") and self.settings.provider("anthropic"))
+            name = "anthropic" if claude else self.settings.default_provider
         found = self.settings.provider(name)
         if found is None:
             known = ", ".join(p.name for p in self.settings.providers)
@@ -292,30 +323,29 @@ class Tools:
         ctype = resp.headers.get("content-type")
         parsed: Any = out.decode("utf-8", "replace")
         if not cut and ctype and "json" in ctype:
-            try:
+            with contextlib.suppress(ValueError):
                 parsed = json.loads(out)
-            except ValueError:
-                pass
         return CallResult(status=resp.status_code, content_type=ctype, body=parsed, truncated=cut,
                           customer=who.customer, lava_request_id=resp.headers.get("x-lava-request-id"))
 
-    async def providers(self, who: Bound, list_models: bool = False) -> dict[str, Any]:
-        out: list[dict[str, Any]] = []
+    async def providers(self, who: Bound, list_models: bool = False) -> ProvidersResult:
+        out: list[ProviderEntry] = []
         for p in self.settings.providers:
-            entry: dict[str, Any] = {"name": p.name, "family": p.family, "base_url": p.base_url,
-                                     "sidecar_path": p.prefix, "default": p.name == self.settings.default_provider}
+            entry = ProviderEntry(name=p.name, family=p.family, base_url=p.base_url, sidecar_path=p.prefix,
+                                  default=p.name == self.settings.default_provider)
             if list_models:
                 try:
                     listed = await self.call(who, p.name, "GET", "/models")
                     data = listed["body"].get("data") if isinstance(listed["body"], dict) else None
-                    entry["models"] = [m.get("id") for m in data if isinstance(m, dict)][:200] \
+                    ids = [str(m["id"]) for m in data if isinstance(m, dict) and "id" in m] \
                         if isinstance(data, list) else []
+                    entry["models"] = ids[:200]
                 except ToolFailure as exc:
                     entry["models_error"] = str(exc)
             out.append(entry)
-        return {"providers": out, "default_provider": self.settings.default_provider}
+        return ProvidersResult(providers=out, default_provider=self.settings.default_provider)
 
-    async def usage(self, who: Bound, since: str | None = None) -> dict[str, Any]:
+    async def usage(self, who: Bound, since: str | None = None) -> UsageResult:
         """The sidecar's ``/usage`` for the customer, and Lava's daily figures for it."""
         start = _day_start(since)
         sidecar: Any = None
@@ -331,8 +361,8 @@ class Tools:
             lava: Any = json.loads(to_json(report))
         except LavaError as exc:
             lava = {"error": f"{exc.status or 502} {exc.code}: {exc.message}"}
-        return {"customer": who.customer, "meter": who.meter, "start": start.isoformat(),
-                "sidecar": sidecar, "lava": lava}
+        return UsageResult(customer=who.customer, meter=who.meter, start=start.isoformat(),
+                           sidecar=sidecar, lava=lava)
 
     # -- billing admin (merchant account) -----------------------------------------------------
 
@@ -346,7 +376,7 @@ class Tools:
         """``op`` names a ``proxy.billing`` operation; the result as plain JSON."""
         self._admin()
         _size(kwargs, self.mcp.max_argument_bytes, "the arguments")
-        ops = {
+        ops: dict[str, Callable[..., Awaitable[object]]] = {
             "create_meter": self.lava.meters.create,
             "create_plan": self.lava.plans.create,
             "create_checkout_session": self.lava.checkout_sessions.create,
@@ -389,7 +419,8 @@ def _anthropic_request(model: str, messages: list[dict[str, Any]], max_tokens: i
 def _read_answer(family: str, answer: Any) -> tuple[str, str | None, Usage]:
     if not isinstance(answer, dict):
         raise ToolFailure(502, "answer_invalid", "the provider's answer was not a JSON object")
-    raw_usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
+    found = answer.get("usage")
+    raw_usage: dict[str, Any] = found if isinstance(found, dict) else {}
     if family == "anthropic":
         blocks = answer.get("content") or []
         text = "".join(b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")
