@@ -73,7 +73,10 @@ def build_server(tools: Tools) -> MCPServer[Any]:
                                        log_level="WARNING")
 
     def who(ctx: Context[Any, Any] | None, customer: str | None = None) -> Bound:
-        return tools.bind(_headers(ctx), customer)
+        try:
+            return tools.bind(_headers(ctx), customer)
+        except ToolFailure as exc:
+            raise ToolError(str(exc)) from None
 
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
@@ -213,7 +216,10 @@ def _billing_tools(server: MCPServer[Any], tools: Tools) -> None:
             description="Default: the bound customer.", max_length=128)] = None,
     ) -> dict[str, Any]:
         """A customer's active subscription and remaining credits (null when none)."""
-        target = customer_id or tools.bind().customer
+        try:
+            target = customer_id or tools.bind().customer
+        except ToolFailure as exc:
+            raise ToolError(str(exc)) from None
         if target is None:
             raise ToolError("400 customer_missing: name a customer_id (this server has no bound customer)")
         return {"subscription": await _guard(tools.admin("customer_subscription", customer_id=target))}

@@ -19,8 +19,9 @@ from ..conftest import TEST_SECRET
 METER = "chat-tokens"
 
 
-def write_config(tmp: Path, **mcp: Any) -> Path:
-    """A config file: usage log in ``tmp``, the meter's price (for /usage charges), the ``mcp:`` keys."""
+def write_config(tmp: Path, mcp: dict[str, Any] | None = None, **sections: Any) -> Path:
+    """A config file: usage log in ``tmp``, the meter's price (for /usage charges), the ``mcp:``
+    keys and any other sections given."""
     doc: dict[str, Any] = {
         "usage_log": {"path": str(tmp / "usage.jsonl"), "fsync_interval_seconds": 0.05},
         "meters": [{"slug": METER, "tier_type": "tokens_1m", "tiers": [{"start": 0, "rate": "3.00"}]}],
@@ -29,6 +30,7 @@ def write_config(tmp: Path, **mcp: Any) -> Path:
     }
     if mcp:
         doc["mcp"] = mcp
+    doc.update(sections)
     path = tmp / "sidecar.yaml"
     path.write_text(json.dumps(doc))  # JSON is YAML
     return path
