@@ -93,7 +93,9 @@ async def test_gateway_refusals_keep_their_status_and_code(tmp_path: Path) -> No
         async with Client(stdio_params(gw.url, config, "--customer", done.customer_id, "--meter", METER),
                           mode="legacy") as agent:
             ask = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "One more, please."}]}
-            for sent in range(1, 30):
+            sent = 0
+            while sent < 30:
+                sent += 1
                 result = await agent.call_tool("prompt", ask)
                 if result.is_error:
                     break
