@@ -12,11 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import select
 import signal
 import socket
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any, Literal, TypeVar
 
+import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
@@ -228,28 +232,67 @@ def _billing_tools(server: MCPServer[Any], tools: Tools) -> None:
 # -- running ----------------------------------------------------------------------------------
 
 async def run_stdio(server: MCPServer[Any]) -> None:
-    """Until stdin closes or SIGTERM/SIGINT: either way the caller's context managers unwind."""
-    async with _stop_on_signal():
-        await server.run_stdio_async()
-
-
-@contextlib.asynccontextmanager
-async def _stop_on_signal() -> Any:
-    task = asyncio.current_task()
+    """Until stdin closes or SIGTERM/SIGINT; either way the SDK's session ends as on end of input,
+    and the caller's context managers (the embedded sidecar's drain) unwind normally."""
     loop = asyncio.get_running_loop()
-    installed: list[signal.Signals] = []
-    if task is not None:
+    with _StdinRelay() as relay:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, task.cancel)
-                installed.append(sig)
-    try:
-        yield
-    except asyncio.CancelledError:
-        log.info("stop signal received: shutting down")
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
+                loop.add_signal_handler(sig, relay.stop)
+        try:
+            await server.run_stdio_async()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+
+class _StdinRelay:
+    """Standard input through a pipe this process can end: the SDK reads stdin in a worker thread
+    that a cancellation cannot interrupt, so a stop signal instead ends the input it reads (EOF).
+    A thread copies the real stdin into the pipe until end of input or ``stop``."""
+
+    def __init__(self) -> None:
+        self._real = os.dup(0)
+        read_end, self._write = os.pipe()
+        self._wake_r, self._wake_w = os.pipe()
+        os.dup2(read_end, 0)
+        os.close(read_end)
+        self._thread = threading.Thread(target=self._copy, name="lava-mcp-stdin", daemon=True)
+
+    def __enter__(self) -> _StdinRelay:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self._thread.join(timeout=5)
+        for fd in (self._real, self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            log.info("stop signal received: shutting down")
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+
+    def _copy(self) -> None:
+        poller = select.poll()
+        poller.register(self._real, select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
+        try:
+            while True:
+                ready = {fd for fd, _ in poller.poll()}
+                if self._wake_r in ready:
+                    return
+                data = os.read(self._real, 65536)
+                if not data:
+                    return
+                os.write(self._write, data)  # blocks while the SDK's reader is behind: back-pressure
+        except OSError:
+            return
+        finally:
+            os.close(self._write)  # the SDK's reader sees end of input
 
 
 def security_for(host: str, port: int, origins: tuple[str, ...]) -> TransportSecuritySettings:
@@ -266,9 +309,7 @@ def security_for(host: str, port: int, origins: tuple[str, ...]) -> TransportSec
 
 async def run_http(server: MCPServer[Any], host: str, port: int, origins: tuple[str, ...],
                    max_body: int, ready: Callable[[str], None]) -> None:
-    """Streamable HTTP at ``http://HOST:PORT/mcp`` until SIGTERM/SIGINT (uvicorn's handlers)."""
-    import uvicorn
-
+    """Streamable HTTP at ``http://HOST:PORT/mcp`` until SIGTERM/SIGINT."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -282,6 +323,29 @@ async def run_http(server: MCPServer[Any], host: str, port: int, origins: tuple[
                                      max_request_body_size=max_body, host=host)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                             timeout_graceful_shutdown=5)
+    http = _Uvicorn(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, http.stop)
     shown = f"[{host}]" if ":" in host else host
     ready(f"http://{shown}:{bound}/mcp")
-    await uvicorn.Server(config).serve(sockets=[sock])
+    try:
+        await http.serve(sockets=[sock])
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn's server with our signal handling: uvicorn's own re-raises the signal after its
+    graceful stop, which would end the process before the embedded sidecar drains and flushes."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def stop(self) -> None:
+        if self.should_exit:
+            self.force_exit = True  # a second signal: stop waiting for open connections
+        log.info("stop signal received: shutting down")
+        self.should_exit = True

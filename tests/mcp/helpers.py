@@ -66,11 +66,11 @@ async def wait_lines(tmp: Path, count: int) -> list[dict[str, Any]]:
 def start_http(gateway_url: str, config: Path, *args: str,
                stderr_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     """``lava-sidecar mcp --http 127.0.0.1:0 …`` and the URL it announces on stderr."""
-    err = stderr_path.open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "proxy", "mcp", "--http", "127.0.0.1:0", *args],
-        env={**os.environ, **server_env(gateway_url, config)}, stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL, stderr=err)
+    with stderr_path.open("wb") as err:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "proxy", "mcp", "--http", "127.0.0.1:0", *args],
+            env={**os.environ, **server_env(gateway_url, config)}, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=err)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         for line in stderr_path.read_text(errors="replace").splitlines():
