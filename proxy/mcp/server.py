@@ -65,6 +65,13 @@ async def _guard(work: Awaitable[T]) -> T:
         raise ToolError(str(exc)) from None
 
 
+def _tool(server: MCPServer[Any], annotations: ToolAnnotations) -> Callable[[Callable[..., Any]], None]:
+    """Register a tool; its description is its docstring on one line (models read it as prose)."""
+    def register(fn: Callable[..., Any]) -> None:
+        server.add_tool(fn, description=" ".join((fn.__doc__ or "").split()), annotations=annotations)
+    return register
+
+
 def _headers(ctx: Context[Any, Any] | None) -> dict[str, str]:
     """The HTTP request's headers when the call came over streamable HTTP; none on stdio."""
     request = getattr(ctx.request_context, "request", None) if ctx is not None else None
@@ -84,14 +91,14 @@ def build_server(tools: Tools) -> MCPServer[Any]:
 
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
-    @server.tool(annotations=read_only)
+    @_tool(server, annotations=read_only)
     async def login(ctx: Context[Any, Any]) -> LoginResult:
         """Check the configured Lava merchant key against the gateway and report who is billed:
         the gateway URL, the key type (live or test) and its last four characters (never the key),
         the bound customer and meter, and the configured providers. Call this first."""
         return await _guard(tools.login(who(ctx)))
 
-    @server.tool(annotations=ToolAnnotations(open_world_hint=True))
+    @_tool(server, annotations=ToolAnnotations(open_world_hint=True))
     async def prompt(
         model: Annotated[str, Field(description="Model id, e.g. gpt-4o-mini or claude-haiku-4-5.",
                                     min_length=1, max_length=200)],
@@ -113,7 +120,7 @@ def build_server(tools: Tools) -> MCPServer[Any]:
         return await _guard(tools.prompt(who(ctx, customer), model, messages, provider, max_tokens,
                                          temperature))
 
-    @server.tool(annotations=ToolAnnotations(open_world_hint=True))
+    @_tool(server, annotations=ToolAnnotations(open_world_hint=True))
     async def call(
         provider: Annotated[str, Field(description="A configured provider name (see `providers`).",
                                        min_length=1, max_length=32)],
@@ -132,7 +139,7 @@ def build_server(tools: Tools) -> MCPServer[Any]:
         HTTP status, content type and body (parsed JSON when it is JSON)."""
         return await _guard(tools.call(who(ctx, customer), provider, method, path, body))
 
-    @server.tool(annotations=read_only)
+    @_tool(server, annotations=read_only)
     async def providers(
         ctx: Context[Any, Any],
         list_models: Annotated[bool, Field(
@@ -142,7 +149,7 @@ def build_server(tools: Tools) -> MCPServer[Any]:
         URL and the default one; with list_models, the models each offers."""
         return await _guard(tools.providers(who(ctx), list_models))
 
-    @server.tool(annotations=read_only)
+    @_tool(server, annotations=read_only)
     async def usage(
         ctx: Context[Any, Any],
         since: Annotated[str | None, Field(
@@ -164,7 +171,7 @@ def _billing_tools(server: MCPServer[Any], tools: Tools) -> None:
     writes = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
                              open_world_hint=False)
 
-    @server.tool(annotations=writes)
+    @_tool(server, annotations=writes)
     async def create_meter(
         name: Annotated[str, Field(min_length=1, max_length=200)],
         rate: Annotated[str, Field(description='USD per unit of tier_type, e.g. "3.00" per 1M tokens.',
@@ -179,7 +186,7 @@ def _billing_tools(server: MCPServer[Any], tools: Tools) -> None:
         return await _guard(tools.admin("create_meter", name=name, rate=rate, tier_type=tier_type,
                                         meter_slug=meter_slug))
 
-    @server.tool(annotations=writes)
+    @_tool(server, annotations=writes)
     async def create_plan(
         name: Annotated[str, Field(min_length=1, max_length=200)],
         period_amount: Money,
@@ -193,7 +200,7 @@ def _billing_tools(server: MCPServer[Any], tools: Tools) -> None:
                                         meter_ids=meter_ids, included_credit=included_credit,
                                         billing_interval=billing_interval))
 
-    @server.tool(annotations=writes)
+    @_tool(server, annotations=writes)
     async def create_checkout_session(
         plan_id: Annotated[str, Field(min_length=1, max_length=128)],
         origin_url: Annotated[str, Field(description="The page the hosted checkout returns to.",
@@ -206,7 +213,7 @@ def _billing_tools(server: MCPServer[Any], tools: Tools) -> None:
         return await _guard(tools.admin("create_checkout_session", plan_id=plan_id,
                                         origin_url=origin_url, customer_id=customer_id))
 
-    @server.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
+    @_tool(server, annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
     async def list_customers(
         limit: Annotated[int, Field(ge=1, le=100)] = 20,
         cursor: Annotated[str | None, Field(max_length=200)] = None,
@@ -214,7 +221,7 @@ def _billing_tools(server: MCPServer[Any], tools: Tools) -> None:
         """List the merchant's Lava customers (a page; pass next_cursor back for more)."""
         return await _guard(tools.admin("list_customers", limit=limit, cursor=cursor))
 
-    @server.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
+    @_tool(server, annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
     async def customer_subscription(
         customer_id: Annotated[str | None, Field(
             description="Default: the bound customer.", max_length=128)] = None,
