@@ -142,12 +142,14 @@ def build_server(tools: Tools) -> MCPServer[Any]:
     @_tool(server, annotations=read_only)
     async def providers(
         ctx: Context[Any, Any],
-        list_models: Annotated[bool, Field(
-            description="Also ask each provider for its model list (one logged request each).")] = False,
+        models_for: Annotated[str | None, Field(
+            description="Also list this provider's models (one billed, logged request).",
+            max_length=32)] = None,
     ) -> ProvidersResult:
-        """List the providers this sidecar routes to: name, API family (openai or anthropic), base
-        URL and the default one; with list_models, the models each offers."""
-        return await _guard(tools.providers(who(ctx), list_models))
+        """List the providers this sidecar routes to (what `prompt` and `call` take as provider):
+        name, API family (openai or anthropic), base URL, the default one; with models_for, the
+        models that provider offers."""
+        return await _guard(tools.providers(who(ctx), models_for))
 
     @_tool(server, annotations=read_only)
     async def usage(

@@ -328,12 +328,16 @@ class Tools:
         return CallResult(status=resp.status_code, content_type=ctype, body=parsed, truncated=cut,
                           customer=who.customer, lava_request_id=resp.headers.get("x-lava-request-id"))
 
-    async def providers(self, who: Bound, list_models: bool = False) -> ProvidersResult:
+    async def providers(self, who: Bound, models_for: str | None = None) -> ProvidersResult:
+        """The configured providers; with ``models_for``, that one provider's model list (one
+        request through the sidecar, billed and logged like any other)."""
         out: list[ProviderEntry] = []
+        if models_for is not None:
+            self.provider(models_for)  # unknown: a tool error before anything is sent
         for p in self.settings.providers:
             entry = ProviderEntry(name=p.name, family=p.family, base_url=p.base_url, sidecar_path=p.prefix,
                                   default=p.name == self.settings.default_provider)
-            if list_models:
+            if p.name == models_for:
                 try:
                     listed = await self.call(who, p.name, "GET", "/models")
                     data = listed["body"].get("data") if isinstance(listed["body"], dict) else None

@@ -99,6 +99,7 @@ def test_stdio_stops_cleanly(tmp_path: Path, how: str) -> None:
     assert proc.wait(timeout=20) == 0
     err = (tmp_path / "err").read_text()
     assert "Traceback" not in err
+    assert TEST_SECRET not in err
     assert '"msg": "stopped"' in err  # the embedded sidecar drained and closed its usage log
     assert proc.stdout.read() == b""  # nothing but protocol on stdout
     proc.stdin.close()

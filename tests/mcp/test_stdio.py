@@ -105,12 +105,16 @@ async def test_the_whole_billing_flow_from_an_agent_over_stdio(tmp_path: Path) -
             assert {"name": "openai", "family": "openai", "base_url": "https://api.openai.com/v1",
                     "sidecar_path": "/openai/v1", "default": True} in listed["providers"]
             assert len(usage_lines(tmp_path)) == 3  # listing without models sends nothing
+            models = ok(await agent.call_tool("providers", {"models_for": "openai"}))
+            openai = next(p for p in models["providers"] if p["name"] == "openai")
+            assert openai["models"], openai
+            await _billed_once(gw, tmp_path, 4, customer, None)
 
             usage = ok(await agent.call_tool("usage", {}))
             mine = usage["sidecar"]["customers"][customer]["total"]
-            assert mine["requests"] == 3
+            assert mine["requests"] == 4
             lava = usage["lava"]["totals"]
-            assert int(lava["total_requests"]) == 3
+            assert int(lava["total_requests"]) == 4
             assert int(lava["total_usage_tokens"]) == mine["input_tokens"] + mine["output_tokens"]
 
             sub = ok(await agent.call_tool("customer_subscription", {}))["subscription"]
@@ -156,3 +160,29 @@ async def _billed_once(gw: RunningGateway, tmp: Path, count: int, customer: str,
     assert (seen.token.customer_id, seen.token.meter_slug) == (customer, METER)
     assert seen.header("x-lava-client") is None  # a control header: consumed, never forwarded
     assert line["lava_request_id"] == seen.request_id
+
+
+async def test_a_customer_argument_bills_that_customer_only_when_allowed(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"allow_customer_argument": True})
+    async with running_local_gateway(TEST_SECRET) as gw:
+        async with AsyncLavaClient(base_url=gw.url, secret_key=TEST_SECRET) as lava:
+            meter = await lava.meters.create(name="Chat", meter_slug=METER, rate="3.00")
+            plan = await lava.plans.create(name="Pro", period_amount="20", included_credit="20",
+                                           meter_ids=[meter.meter_id])
+            ids = []
+            for phone in ("+15550100031", "+15550100032"):
+                session = await lava.checkout_sessions.create(plan_id=plan.plan_id)
+                done = await lava.checkout_sessions.complete_local(session.checkout_session_id, phone=phone)
+                ids.append(done.customer_id)
+        bound, other = ids
+        assert bound is not None
+        assert other is not None
+        async with Client(stdio_params(gw.url, config, "--customer", bound, "--meter", METER)) as agent:
+            ask = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+            assert ok(await agent.call_tool("prompt", ask))["customer"] == bound
+            await _billed_once(gw, tmp_path, 1, bound, None)
+            assert ok(await agent.call_tool("prompt", {**ask, "customer": other}))["customer"] == other
+            await _billed_once(gw, tmp_path, 2, other, None)
+            usage = ok(await agent.call_tool("usage", {"customer": other}))
+            assert usage["sidecar"]["customers"][other]["total"]["requests"] == 1
+            assert int(usage["lava"]["totals"]["total_requests"]) == 1
