@@ -96,7 +96,11 @@ def build_server(tools: Tools) -> MCPServer[Any]:
         """Check the configured Lava merchant key against the gateway and report who is billed:
         the gateway URL, the key type (live or test) and its last four characters (never the key),
         the bound customer and meter, and the configured providers. Call this first."""
-        return await _guard(tools.login(who(ctx)))
+        try:
+            bound = tools.bound_if_any(_headers(ctx))
+        except ToolFailure as exc:
+            raise ToolError(str(exc)) from None
+        return await _guard(tools.login(bound))
 
     @_tool(server, annotations=ToolAnnotations(open_world_hint=True))
     async def prompt(
@@ -230,7 +234,7 @@ def _billing_tools(server: MCPServer[Any], tools: Tools) -> None:
     ) -> dict[str, Any]:
         """A customer's active subscription and remaining credits (null when none)."""
         try:
-            target = customer_id or tools.bind().customer
+            target = customer_id or tools.bound_if_any().customer
         except ToolFailure as exc:
             raise ToolError(str(exc)) from None
         if target is None:

@@ -221,6 +221,15 @@ class Tools:
                 "start the server with --customer cus_… (or send X-Lava-Customer-Id over HTTP)")) from None
         return Bound(resolved.billing.customer_id, resolved.billing.meter_slug)
 
+    def bound_if_any(self, headers: dict[str, str] | None = None) -> Bound:
+        """``bind`` for the tools that need no customer (``login``): none bound is an answer."""
+        try:
+            return self.bind(headers)
+        except ToolFailure as exc:
+            if exc.code not in ("customer_missing", "meter_missing"):
+                raise
+            return Bound(None, self._identity.default_meter)
+
     def _headers(self, who: Bound) -> dict[str, str]:
         out = {CLIENT_HEADER: "mcp", "Content-Type": "application/json"}
         if who.customer is not None:

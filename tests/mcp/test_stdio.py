@@ -44,6 +44,9 @@ async def _seed(gw: RunningGateway, config: Path) -> tuple[str, str]:
     async with Client(stdio_params(gw.url, config, "--allow-billing-admin"), mode="legacy") as agent:
         names = {t.name for t in (await agent.list_tools()).tools}
         assert names == BASE_TOOLS | ADMIN_TOOLS
+        login = ok(await agent.call_tool("login", {}))  # no customer bound yet: still an answer
+        assert (login["customer"], login["key_valid"], login["billing_admin"]) == (None, True, True)
+        assert "400 customer_missing" in (await agent.call_tool("customer_subscription", {})).content[0].text
         meter = ok(await agent.call_tool("create_meter", {"name": "Chat tokens", "rate": "3.00",
                                                           "meter_slug": METER}))
         plan = ok(await agent.call_tool("create_plan", {"name": "Pro", "period_amount": "20.00",
