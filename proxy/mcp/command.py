@@ -143,6 +143,7 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
             tools = Tools(settings, mcp, link, http, lava, customer=args.customer, meter=args.meter,
                           billing_admin=args.allow_billing_admin)
             server = build_server(tools)
+            _adopt_sdk_loggers()
             if args.http is None:
                 await run_stdio(server)
             else:
@@ -154,6 +155,19 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
         print(f"lava-sidecar mcp: cannot listen: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _adopt_sdk_loggers() -> None:
+    """The SDK's and uvicorn's warnings through the sidecar's handler (formatted, secrets scrubbed)
+    rather than the plain root handler the SDK installs."""
+    import logging
+
+    ours = logging.getLogger("lava_sidecar").handlers
+    for name in ("mcp", "uvicorn"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = list(ours)
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
 
 
 def _announce(url: str) -> None:

@@ -30,6 +30,7 @@ from ..billing.output import to_json
 from ..config import Identity, Provider, Settings
 from ..errors import ERROR_CODE_HEADER, IdentityError
 from ..identity import CLIENT_HEADER, IdentityResolver
+from ..redact import redact_text
 from .config import McpSettings
 
 #: The largest response body a tool reads back; beyond it the result says it was cut.
@@ -43,8 +44,10 @@ class ToolFailure(Exception):
     """A tool's refusal or a failed request, in the proxy's vocabulary (status, code, sentence)."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
+        # Whatever an upstream said, a key or token pattern in it never reaches the model.
+        message = redact_text(message)
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message = status, code[:64], message[:1000]
 
     def __str__(self) -> str:
         return f"{self.status} {self.code}: {self.message}"
@@ -283,7 +286,7 @@ class Tools:
         try:
             await self.lava.meters.list(limit=1)
         except LavaError as exc:
-            problem = f"{exc.status or 502} {exc.code}: {exc.message}"
+            problem = redact_text(f"{exc.status or 502} {exc.code}: {exc.message}")
         return LoginResult(gateway=self.settings.gateway.url, key_valid=problem is None, key_type=kind,
                            key_last4=last4, customer=who.customer, meter=who.meter,
                            providers=[p.name for p in self.settings.providers],
@@ -373,7 +376,7 @@ class Tools:
             report = await self.lava.usage.get(start=start, customer_id=who.customer)
             lava: Any = json.loads(to_json(report))
         except LavaError as exc:
-            lava = {"error": f"{exc.status or 502} {exc.code}: {exc.message}"}
+            lava = {"error": redact_text(f"{exc.status or 502} {exc.code}: {exc.message}")}
         return UsageResult(customer=who.customer, meter=who.meter, start=start.isoformat(),
                            sidecar=sidecar, lava=lava)
 

@@ -77,3 +77,11 @@ def test_unbound_server_says_how_to_bind() -> None:
         tools.bind()
     assert (info.value.status, info.value.code) == (401, "customer_missing")
     assert "--customer" in info.value.message
+
+
+def test_a_tool_error_never_carries_a_key_or_token() -> None:
+    failure = ToolFailure(401, "upstream_error",
+                          f"Incorrect API key provided: {TEST_SECRET} (Bearer abcdefgh12345)")
+    assert TEST_SECRET not in str(failure)
+    assert "abcdefgh12345" not in str(failure)
+    assert str(failure).startswith("401 upstream_error: Incorrect API key provided: [redacted]")
