@@ -80,6 +80,13 @@ async def _drive(gw: RunningGateway, url: str, tmp: Path, sidecar: str, admin: s
         assert (login["customer"], login["sidecar"], login["key_type"]) == (alice, sidecar, "test")
         answer = await agent.call_tool("prompt", ASK)
         assert not answer.is_error, answer.content[0].text
+        huge = {**ASK, "messages": [{"role": "user", "content": "x" * (10 * 1024 * 1024)}]}
+        big = await agent.call_tool("prompt", huge)
+        assert big.is_error
+        assert "413 argument_too_large" in big.content[0].text
+        leave = await agent.call_tool("call", {"provider": "openai", "path": "//evil.example/v1/x"})
+        assert leave.is_error
+        assert "400 path_invalid" in leave.content[0].text
     lines = await wait_lines(tmp, 1)
     assert [(x["customer"], x["identity"], x["status"]) for x in lines] == [(alice, "mcp", 200)]
     assert gw.last.token is not None
