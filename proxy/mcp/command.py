@@ -145,9 +145,12 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
             server = build_server(tools)
             _adopt_sdk_loggers()
             if args.http is None:
-                await run_stdio(server)
+                await run_stdio(server, max_line=settings.limits.max_body_bytes)
             else:
                 listen = parse_listen(args.http)
+                if listen.host not in ("127.0.0.1", "localhost", "::1"):
+                    print(f"lava-sidecar mcp: serving on {listen.host}, not loopback: anyone who can "
+                          "reach it can spend through this server", file=sys.stderr)
                 origins = tuple(dict.fromkeys((*mcp.allowed_origins, *args.allow_origin)))
                 await run_http(server, listen.host, listen.port, origins,
                                max_body=settings.limits.max_body_bytes, ready=_announce)

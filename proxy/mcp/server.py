@@ -244,11 +244,11 @@ def _billing_tools(server: MCPServer[Any], tools: Tools) -> None:
 
 # -- running ----------------------------------------------------------------------------------
 
-async def run_stdio(server: MCPServer[Any]) -> None:
+async def run_stdio(server: MCPServer[Any], max_line: int) -> None:
     """Until stdin closes or SIGTERM/SIGINT; either way the SDK's session ends as on end of input,
     and the caller's context managers (the embedded sidecar's drain) unwind normally."""
     loop = asyncio.get_running_loop()
-    with _StdinRelay() as relay:
+    with _StdinRelay(max_line) as relay:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, relay.stop)
@@ -262,9 +262,11 @@ async def run_stdio(server: MCPServer[Any]) -> None:
 class _StdinRelay:
     """Standard input through a pipe this process can end: the SDK reads stdin in a worker thread
     that a cancellation cannot interrupt, so a stop signal instead ends the input it reads (EOF).
-    A thread copies the real stdin into the pipe until end of input or ``stop``."""
+    A thread copies the real stdin into the pipe until end of input or ``stop``; a line longer than
+    ``max_line`` is cut off there (the SDK answers the fragment as invalid) and the rest dropped."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_line: int) -> None:
+        self._max_line = max_line
         self._real = os.dup(0)
         read_end, self._write = os.pipe()
         self._wake_r, self._wake_w = os.pipe()
@@ -293,15 +295,24 @@ class _StdinRelay:
         poller = select.poll()
         poller.register(self._real, select.POLLIN)
         poller.register(self._wake_r, select.POLLIN)
+        run, dropping = 0, False  # bytes of the current line so far; past the limit?
         try:
             while True:
-                ready = {fd for fd, _ in poller.poll()}
-                if self._wake_r in ready:
+                if self._wake_r in {fd for fd, _ in poller.poll()}:
                     return
                 data = os.read(self._real, 65536)
                 if not data:
                     return
-                os.write(self._write, data)  # blocks while the SDK's reader is behind: back-pressure
+                for piece in data.splitlines(keepends=True):
+                    ends = piece.endswith(b"\n")
+                    if not dropping and run + len(piece) > self._max_line:
+                        log.warning("an MCP message over %d bytes was dropped", self._max_line)
+                        os.write(self._write, b"\n")
+                        dropping = True
+                    if not dropping:
+                        os.write(self._write, piece)  # blocks while the SDK is behind: back-pressure
+                    run = 0 if ends else run + len(piece)
+                    dropping = dropping and not ends
         except OSError:
             return
         finally:

@@ -12,6 +12,7 @@ No result, error or log line carries the merchant key or a forward token.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -191,18 +192,15 @@ class Tools:
         self.settings, self.mcp, self.link, self.http, self.lava = settings, mcp, link, http, lava
         self.billing_admin = billing_admin or mcp.allow_billing_admin
         ident = settings.identity
-        self._identity: Identity = Identity(
-            customer_header=ident.customer_header, meter_header=ident.meter_header,
-            metadata_header=ident.metadata_header,
-            default_customer=customer or ident.default_customer,
-            default_meter=meter or ident.default_meter, unattributed=ident.unattributed,
-            api_keys=ident.api_keys, disable_billing=ident.disable_billing)
+        # --customer / --meter act as the default customer and meter: the same rules otherwise.
+        self._identity: Identity = dataclasses.replace(
+            ident, default_customer=customer or ident.default_customer,
+            default_meter=meter or ident.default_meter)
         self._resolver = IdentityResolver(self._identity)
 
     # -- who pays -----------------------------------------------------------------------------
 
-    def bind(self, headers: dict[str, str] | None = None, customer: str | None = None,
-             meter: str | None = None) -> Bound:
+    def bind(self, headers: dict[str, str] | None = None, customer: str | None = None) -> Bound:
         """``--customer`` / the identity rules over the MCP request's headers (HTTP; none on
         stdio); a ``customer`` argument only when ``mcp.allow_customer_argument`` is on."""
         if customer is not None and not self.mcp.allow_customer_argument:
@@ -214,8 +212,6 @@ class Tools:
                                    "authorization", "x-api-key", "api-key")}
         if customer is not None:
             wanted[self._identity.customer_header] = customer
-        if meter is not None:
-            wanted[self._identity.meter_header] = meter
         try:
             resolved = self._resolver.resolve(wanted)
         except IdentityError as exc:

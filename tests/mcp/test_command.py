@@ -73,8 +73,9 @@ def test_the_mcp_section_is_read_and_checked(tmp_path: Path) -> None:
 
 def _started(tmp: Path) -> subprocess.Popen[bytes]:
     """A stdio server with an embedded sidecar, past its initialize answer."""
+    config = write_config(tmp, limits={"max_body_bytes": 1024 * 1024})
     env = {**os.environ, "LAVA_SECRET_KEY": TEST_SECRET, "LAVA_GATEWAY_URL": "http://127.0.0.1:9",
-           "LAVA_SIDECAR_CONFIG": str(write_config(tmp))}
+           "LAVA_SIDECAR_CONFIG": str(config)}
     with (tmp / "err").open("wb") as err:
         proc = subprocess.Popen([sys.executable, "-m", "proxy", "mcp", "--customer", "cus_1", "--meter", "m"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=env, cwd=REPO)
@@ -103,4 +104,26 @@ def test_stdio_stops_cleanly(tmp_path: Path, how: str) -> None:
     assert '"msg": "stopped"' in err  # the embedded sidecar drained and closed its usage log
     assert proc.stdout.read() == b""  # nothing but protocol on stdout
     proc.stdin.close()
+    proc.stdout.close()
+
+
+def test_an_oversized_stdio_message_is_dropped_and_the_server_answers_on(tmp_path: Path) -> None:
+    proc = _started(tmp_path)
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    huge = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "login", "arguments": {"pad": "x" * (3 * 1024 * 1024)}}}
+    proc.stdin.write(json.dumps(huge).encode() + b"\n")
+    proc.stdin.write(json.dumps({"jsonrpc": "2.0", "id": 3, "method": "ping"}).encode() + b"\n")
+    proc.stdin.flush()
+    answers = []
+    while not answers or answers[-1].get("id") != 3:
+        line = proc.stdout.readline()
+        assert line, "the server closed its output"
+        answers.append(json.loads(line))
+    assert answers[-1]["result"] == {}
+    assert all(a.get("id") != 2 for a in answers)  # the oversized call never ran
+    proc.stdin.close()
+    assert proc.wait(timeout=20) == 0
+    assert "was dropped" in (tmp_path / "err").read_text()
     proc.stdout.close()
