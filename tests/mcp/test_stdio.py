@@ -87,14 +87,14 @@ async def test_the_whole_billing_flow_from_an_agent_over_stdio(tmp_path: Path) -
             assert answer["text"]
             assert answer["provider"] == "openai"
             assert answer["customer"] == customer
-            await _billed_once(gw, tmp_path, 1, customer, answer["usage"])
+            await _billed_once(agent, gw, tmp_path, 1, customer, answer["usage"])
 
             claude = ok(await agent.call_tool("prompt", {
                 "model": "claude-haiku-4-5", "max_tokens": 20,
                 "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]}))
             assert claude["provider"] == "anthropic"
             assert claude["text"]
-            await _billed_once(gw, tmp_path, 2, customer, claude["usage"])
+            await _billed_once(agent, gw, tmp_path, 2, customer, claude["usage"])
             assert gw.last.json()["system"] == "Be brief."
 
             emb = ok(await agent.call_tool("call", {
@@ -102,7 +102,7 @@ async def test_the_whole_billing_flow_from_an_agent_over_stdio(tmp_path: Path) -
                 "body": {"model": "text-embedding-3-small", "input": "hello"}}))
             assert emb["status"] == 200
             assert emb["body"]["data"]
-            await _billed_once(gw, tmp_path, 3, customer, None)
+            await _billed_once(agent, gw, tmp_path, 3, customer, None)
 
             listed = ok(await agent.call_tool("providers", {}))
             assert {"name": "openai", "family": "openai", "base_url": "https://api.openai.com/v1",
@@ -111,7 +111,7 @@ async def test_the_whole_billing_flow_from_an_agent_over_stdio(tmp_path: Path) -
             models = ok(await agent.call_tool("providers", {"models_for": "openai"}))
             openai = next(p for p in models["providers"] if p["name"] == "openai")
             assert openai["models"], openai
-            await _billed_once(gw, tmp_path, 4, customer, None)
+            await _billed_once(agent, gw, tmp_path, 4, customer, None)
 
             usage = ok(await agent.call_tool("usage", {}))
             mine = usage["sidecar"]["customers"][customer]["total"]
@@ -146,10 +146,11 @@ def _check_schemas(tools: dict[str, Any]) -> None:
         assert len(tool.description or "") > 40, tool.name
 
 
-async def _billed_once(gw: RunningGateway, tmp: Path, count: int, customer: str,
-                       usage: dict[str, Any] | None) -> None:
-    """The call left exactly one usage line, attributed to the bound customer via mcp, and the
-    gateway received that customer's forward token."""
+async def _billed_once(agent: Client, gw: RunningGateway, tmp: Path, count: int, customer: str,
+                       usage: dict[str, Any] | None, *, by_argument: bool = False) -> None:
+    """The call left exactly one usage line, attributed to the bound customer via mcp, counted in
+    the sidecar's /usage (as the usage tool reads it), and the gateway received that customer's
+    forward token."""
     lines = await wait_lines(tmp, count)
     assert len(lines) == count
     line = lines[-1]
@@ -163,6 +164,9 @@ async def _billed_once(gw: RunningGateway, tmp: Path, count: int, customer: str,
     assert (seen.token.customer_id, seen.token.meter_slug) == (customer, METER)
     assert seen.header("x-lava-client") is None  # a control header: consumed, never forwarded
     assert line["lava_request_id"] == seen.request_id
+    mine = sum(1 for x in lines if x["customer"] == customer)
+    doc = ok(await agent.call_tool("usage", {"customer": customer} if by_argument else {}))
+    assert doc["sidecar"]["customers"][customer]["total"]["requests"] == mine
 
 
 async def test_a_customer_argument_bills_that_customer_only_when_allowed(tmp_path: Path) -> None:
@@ -183,9 +187,9 @@ async def test_a_customer_argument_bills_that_customer_only_when_allowed(tmp_pat
         async with Client(stdio_params(gw.url, config, "--customer", bound, "--meter", METER)) as agent:
             ask = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
             assert ok(await agent.call_tool("prompt", ask))["customer"] == bound
-            await _billed_once(gw, tmp_path, 1, bound, None)
+            await _billed_once(agent, gw, tmp_path, 1, bound, None)
             assert ok(await agent.call_tool("prompt", {**ask, "customer": other}))["customer"] == other
-            await _billed_once(gw, tmp_path, 2, other, None)
+            await _billed_once(agent, gw, tmp_path, 2, other, None, by_argument=True)
             usage = ok(await agent.call_tool("usage", {"customer": other}))
             assert usage["sidecar"]["customers"][other]["total"]["requests"] == 1
             assert int(usage["lava"]["totals"]["total_requests"]) == 1
