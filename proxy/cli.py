@@ -23,6 +23,7 @@ Start here:
   lava-sidecar demo                      the whole flow locally, no account needed
   LAVA_SECRET_KEY=aks_live_… lava-sidecar serve
   lava-sidecar check-config --config config/sidecar.yaml
+  lava-sidecar mcp --customer cus_123 --meter chat-tokens   agents (MCP) billed the same way
 """
 
 

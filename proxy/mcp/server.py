@@ -4,7 +4,9 @@ with typed arguments (JSON Schema from the signatures), descriptions a model can
 
 Transports are the SDK's: stdio, and streamable HTTP behind its DNS-rebinding protection (the
 ``Host`` must be the address served, a browser ``Origin`` must be loopback or listed in
-``mcp.allowed_origins``), run by uvicorn on a socket bound here so SIGTERM ends it cleanly.
+``mcp.allowed_origins``), run by uvicorn on a socket bound here. SIGTERM/SIGINT end either one so
+that the caller's context managers unwind (the embedded sidecar drains): over HTTP by stopping
+uvicorn without its signal re-raise, over stdio by ending the input the SDK reads (``_StdinRelay``).
 """
 
 from __future__ import annotations
