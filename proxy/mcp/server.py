@@ -33,9 +33,14 @@ from .. import __version__
 from .tools import (
     Bound,
     CallResult,
+    CheckoutResult,
+    CustomersResult,
     LoginResult,
+    MeterResult,
+    PlanResult,
     PromptResult,
     ProvidersResult,
+    SubscriptionResult,
     ToolFailure,
     Tools,
     UsageResult,
@@ -188,11 +193,11 @@ def _billing_tools(server: MCPServer[Any], tools: Tools) -> None:
         meter_slug: Annotated[str | None, Field(
             description="The slug requests name (X-Lava-Meter / --meter).",
             pattern=r"^[A-Za-z0-9._-]{1,128}$")] = None,
-    ) -> dict[str, Any]:
+    ) -> MeterResult:
         """Create a Lava pricing meter (step 1 of billing setup). Returns the meter with its
         meter_id (for create_plan) and meter_slug (what requests are metered on)."""
-        return await _guard(tools.admin("create_meter", name=name, rate=rate, tier_type=tier_type,
-                                        meter_slug=meter_slug))
+        return MeterResult(meter=await _guard(tools.admin(
+            tools.lava.meters.create, name=name, rate=rate, tier_type=tier_type, meter_slug=meter_slug)))
 
     @_tool(server, annotations=writes)
     async def create_plan(
@@ -202,11 +207,11 @@ def _billing_tools(server: MCPServer[Any], tools: Tools) -> None:
                                               max_length=50)],
         included_credit: Money | None = None,
         billing_interval: Literal["day", "week", "month", "year"] = "month",
-    ) -> dict[str, Any]:
+    ) -> PlanResult:
         """Create a subscription plan over meters (step 2). Returns the plan with its plan_id."""
-        return await _guard(tools.admin("create_plan", name=name, period_amount=period_amount,
-                                        meter_ids=meter_ids, included_credit=included_credit,
-                                        billing_interval=billing_interval))
+        return PlanResult(plan=await _guard(tools.admin(
+            tools.lava.plans.create, name=name, period_amount=period_amount, meter_ids=meter_ids,
+            included_credit=included_credit, billing_interval=billing_interval)))
 
     @_tool(server, annotations=writes)
     async def create_checkout_session(
@@ -215,25 +220,27 @@ def _billing_tools(server: MCPServer[Any], tools: Tools) -> None:
                                          max_length=2048)] = "http://localhost:3000",
         customer_id: Annotated[str | None, Field(description="A returning customer.",
                                                  max_length=128)] = None,
-    ) -> dict[str, Any]:
-        """Start a checkout for a plan (step 3): the customer completes it on Lava's hosted page,
-        which creates their customer id and subscription."""
-        return await _guard(tools.admin("create_checkout_session", plan_id=plan_id,
-                                        origin_url=origin_url, customer_id=customer_id))
+    ) -> CheckoutResult:
+        """Start a checkout for a plan (step 3): the customer completes it on Lava's hosted page
+        (open it with checkout_session_token), which creates their customer id and subscription."""
+        return CheckoutResult(checkout_session=await _guard(tools.admin(
+            tools.lava.checkout_sessions.create, plan_id=plan_id, origin_url=origin_url,
+            customer_id=customer_id)))
 
     @_tool(server, annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
     async def list_customers(
         limit: Annotated[int, Field(ge=1, le=100)] = 20,
         cursor: Annotated[str | None, Field(max_length=200)] = None,
-    ) -> dict[str, Any]:
-        """List the merchant's Lava customers (a page; pass next_cursor back for more)."""
-        return await _guard(tools.admin("list_customers", limit=limit, cursor=cursor))
+    ) -> CustomersResult:
+        """List the merchant's Lava customers (a page; pass next_cursor back as cursor for more)."""
+        return CustomersResult(customers=await _guard(tools.admin(
+            tools.lava.customers.list, limit=limit, cursor=cursor)))
 
     @_tool(server, annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
     async def customer_subscription(
         customer_id: Annotated[str | None, Field(
             description="Default: the bound customer.", max_length=128)] = None,
-    ) -> dict[str, Any]:
+    ) -> SubscriptionResult:
         """A customer's active subscription and remaining credits (null when none)."""
         try:
             target = customer_id or tools.bound_if_any().customer
@@ -241,7 +248,8 @@ def _billing_tools(server: MCPServer[Any], tools: Tools) -> None:
             raise ToolError(str(exc)) from None
         if target is None:
             raise ToolError("400 customer_missing: name a customer_id (this server has no bound customer)")
-        return {"subscription": await _guard(tools.admin("customer_subscription", customer_id=target))}
+        found = await _guard(tools.admin(tools.lava.customers.subscription, customer_id=target))
+        return SubscriptionResult(subscription=found)
 
 
 # -- running ----------------------------------------------------------------------------------

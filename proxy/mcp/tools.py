@@ -18,7 +18,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import httpx
 
@@ -26,7 +26,8 @@ import httpx
 # on Python < 3.12; it comes with the ``mcp`` extra.
 from typing_extensions import TypedDict
 
-from ..billing import AsyncLavaClient, LavaError
+from ..billing import AsyncLavaClient, CheckoutSession, Customer, LavaError, Meter, Plan, Subscription
+from ..billing.models_usage import Page
 from ..billing.output import to_json
 from ..config import Identity, Provider, Settings
 from ..errors import ERROR_CODE_HEADER, IdentityError
@@ -34,6 +35,7 @@ from ..identity import CLIENT_HEADER, IdentityResolver
 from ..redact import redact_text
 from .config import McpSettings
 
+T = TypeVar("T")
 #: The largest response body a tool reads back; beyond it the result says it was cut.
 MAX_RESULT_BYTES: Final = 1024 * 1024
 _METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
@@ -118,6 +120,29 @@ class UsageResult(TypedDict):
     sidecar: dict[str, Any] | None
     #: Lava's ``GET /usage`` report for the same customer from ``start``, or ``{"error": …}``.
     lava: dict[str, Any]
+
+
+class MeterResult(TypedDict):
+    meter: Meter
+
+
+class PlanResult(TypedDict):
+    plan: Plan
+
+
+class CheckoutResult(TypedDict):
+    #: ``checkout_session_token`` is for the customer's browser (Lava's hosted checkout).
+    checkout_session: CheckoutSession
+
+
+class CustomersResult(TypedDict):
+    #: ``data``, ``has_more`` and ``next_cursor`` (pass it back as ``cursor``).
+    customers: Page[Customer]
+
+
+class SubscriptionResult(TypedDict):
+    #: The active subscription with its remaining credits; ``None`` when the customer has none.
+    subscription: Subscription | None
 
 
 class LoginResult(TypedDict):
@@ -384,22 +409,15 @@ class Tools:
                               "billing-admin tools act on the merchant account and are off; start "
                               "the server with --allow-billing-admin (or mcp.allow_billing_admin: true)")
 
-    async def admin(self, op: str, **kwargs: Any) -> Any:
-        """``op`` names a ``proxy.billing`` operation; the result as plain JSON."""
+    async def admin(self, op: Callable[..., Awaitable[T]], **kwargs: Any) -> T:
+        """One ``proxy.billing`` operation on the merchant account (a bound ``AsyncLavaClient``
+        method, e.g. ``tools.lava.meters.create``); its typed result."""
         self._admin()
         _size(kwargs, self.mcp.max_argument_bytes, "the arguments")
-        ops: dict[str, Callable[..., Awaitable[object]]] = {
-            "create_meter": self.lava.meters.create,
-            "create_plan": self.lava.plans.create,
-            "create_checkout_session": self.lava.checkout_sessions.create,
-            "list_customers": self.lava.customers.list,
-            "customer_subscription": self.lava.customers.subscription,
-        }
         try:
-            result = await ops[op](**kwargs)
+            return await op(**kwargs)
         except LavaError as exc:
             raise ToolFailure(exc.status or 502, exc.code, exc.message) from None
-        return json.loads(to_json(result))
 
 
 def _day_start(since: str | None) -> datetime:

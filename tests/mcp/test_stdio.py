@@ -48,11 +48,15 @@ async def _seed(gw: RunningGateway, config: Path) -> tuple[str, str]:
         assert (login["customer"], login["key_valid"], login["billing_admin"]) == (None, True, True)
         assert "400 customer_missing" in (await agent.call_tool("customer_subscription", {})).content[0].text
         meter = ok(await agent.call_tool("create_meter", {"name": "Chat tokens", "rate": "3.00",
-                                                          "meter_slug": METER}))
+                                                          "meter_slug": METER}))["meter"]
+        assert (meter["meter_slug"], meter["tiers"][0]["rate"]) == (METER, "3.00")
         plan = ok(await agent.call_tool("create_plan", {"name": "Pro", "period_amount": "20.00",
                                                         "included_credit": "20.00",
-                                                        "meter_ids": [meter["meter_id"]]}))
-        session = ok(await agent.call_tool("create_checkout_session", {"plan_id": plan["plan_id"]}))
+                                                        "meter_ids": [meter["meter_id"]]}))["plan"]
+        assert plan["linked_meters"][0]["meter_id"] == meter["meter_id"]
+        session = ok(await agent.call_tool("create_checkout_session",
+                                           {"plan_id": plan["plan_id"]}))["checkout_session"]
+        assert session["plan_id"] == plan["plan_id"]
     async with AsyncLavaClient(base_url=gw.url, secret_key=TEST_SECRET) as lava:
         done = await lava.checkout_sessions.complete_local(session["checkout_session_id"],
                                                            phone="+15550100001", first_name="Ada")
@@ -123,8 +127,9 @@ async def test_the_whole_billing_flow_from_an_agent_over_stdio(tmp_path: Path) -
             sub = ok(await agent.call_tool("customer_subscription", {}))["subscription"]
             assert (sub["plan_id"], sub["status"]) == (plan_id, "active")
             assert Decimal(sub["credits"]["total_remaining"]) < Decimal("20.00")  # the prompts were charged
-            customers = ok(await agent.call_tool("list_customers", {}))
-            assert customer in json.dumps(customers)
+            customers = ok(await agent.call_tool("list_customers", {}))["customers"]
+            assert customer in [c["customer_id"] for c in customers["data"]]
+            assert customers["has_more"] is False
 
 
 def _check_schemas(tools: dict[str, Any]) -> None:
@@ -142,6 +147,12 @@ def _check_schemas(tools: dict[str, Any]) -> None:
     assert out is not None
     assert {"text", "model", "usage", "customer"} <= set(out["properties"])
     assert tools["login"].output_schema["properties"]["key_last4"]["type"] == "string"
+    for name in ADMIN_TOOLS | BASE_TOOLS:  # every result is typed, none a bare object
+        schema = tools[name].output_schema
+        assert schema is not None, name
+        assert schema.get("properties"), name
+    meter_out = tools["create_meter"].output_schema
+    assert "meter_id" in meter_out["$defs"]["Meter"]["properties"]
     for tool in tools.values():
         assert len(tool.description or "") > 40, tool.name
 
