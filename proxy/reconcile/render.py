@@ -71,7 +71,17 @@ def _finding(f: Finding) -> dict[str, object]:
             "sidecar": _served(f.served), "lava": _billed(f.billed)}
 
 
+def _per_group(report: Report) -> dict[tuple[str | None, str | None], tuple[int, int]]:
+    """(disagreements, expected disagreements) per customer and meter, by the finding's side."""
+    out: dict[tuple[str | None, str | None], tuple[int, int]] = {}
+    for f in report.findings:
+        bad, fine = out.get((f.customer, f.meter), (0, 0))
+        out[(f.customer, f.meter)] = (bad, fine + 1) if f.kind.expected else (bad + 1, fine)
+    return out
+
+
 def to_json(report: Report, inputs: Inputs) -> str:
+    counts = _per_group(report)
     doc = {
         "agree": report.agrees,
         "window": {"since": when(report.window.since), "until": when(report.window.until)},
@@ -82,7 +92,12 @@ def to_json(report: Report, inputs: Inputs) -> str:
         "matched": report.matched,
         "not_sent_to_lava": report.not_sent,
         "refused_by_lava": report.refused_by_lava,
-        "groups": [{"customer": g.customer, "meter": g.meter, "agree": g.agrees,
+        "groups": [{"customer": g.customer, "meter": g.meter,
+                    # Agreement is per request: sums may differ by expected (partial) records.
+                    "agree": counts.get((g.customer, g.meter), (0, 0))[0] == 0,
+                    "sums_equal": g.agrees,
+                    "disagreements": counts.get((g.customer, g.meter), (0, 0))[0],
+                    "expected_disagreements": counts.get((g.customer, g.meter), (0, 0))[1],
                     "sidecar": _side(g.sidecar), "lava": _side(g.lava),
                     "difference": _difference(g)} for g in report.groups],
         "disagreements": [_finding(f) for f in report.disagreements],
