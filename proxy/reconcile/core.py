@@ -4,7 +4,7 @@ records on Lava's request id, summed per customer and meter, and every disagreem
 No I/O here: ``sources`` turns log lines and Lava's answers into ``Served`` and ``Billed``
 values; ``render`` prints the ``Report``.
 
-Rules (docs/reconcile.md says why):
+Rules (README, "Reconcile with Lava"):
 
 * A pair belongs to the window by the sidecar's start time; an unmatched record by its own time.
 * The sidecar side counts the requests it sent to Lava: lines without a Lava request id never
