@@ -118,5 +118,9 @@ def run(args: argparse.Namespace) -> int:
     except ReconcileFailed as exc:
         print(f"reconcile: {exc.message}", file=sys.stderr)
         return FAILED
+    except Exception as exc:  # a bug: still one sentence, and never a key (no repr of state)
+        print(f"reconcile: failed unexpectedly ({type(exc).__name__}); this is a bug, please "
+              "report it", file=sys.stderr)
+        return FAILED
     print(to_json(report, inputs) if args.json else to_text(report, inputs))
     return AGREE if report.agrees else DISAGREE
