@@ -30,8 +30,10 @@ from .scope import Scope, need
 from .views import JsonObj
 from .views import plan as plan_view
 
-MAX_TIERS = 20
-MAX_BUNDLES = 20
+#: Not Lava's rules (it documents none): bounds on what one local merchant can make, as wide as
+#: the REST layer's list bound so no request a client can send meets them first.
+MAX_TIERS = 100
+MAX_BUNDLES = 100
 MAX_PERIOD_AMOUNT = Decimal(10_000)
 
 
