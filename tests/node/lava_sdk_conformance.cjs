@@ -196,6 +196,10 @@ async function main() {
     check((await lava.secretKeys.list()).data.length >= 2, "the keys");
     await lava.secretKeys.delete(k.secret_key_id);
   });
+  await step("models.list", async () => {
+    const models = await lava.models.list();
+    check(models.object === "list" && models.data.some((m) => m.id === "gpt-4o-mini"), "an OpenAI-style model list");
+  });
   await step("subscriptions.deletePlan", async () => {
     check((await lava.subscriptions.deletePlan(free.plan_id)).deleted === true, "deleted: true");
   });
