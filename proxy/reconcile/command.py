@@ -4,6 +4,7 @@ agrees within the tolerance, 1 when something disagrees, 2 when it could not run
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -83,13 +84,12 @@ class _Progress:
     """A line on stderr every few seconds while Lava's pages come in, and one at the end."""
 
     def __init__(self) -> None:
-        self.started = self.last = time.monotonic()
-        self.said = False
+        self.last = time.monotonic()
 
     def __call__(self, pages: int, kept: int) -> None:
         now = time.monotonic()
         if now - self.last >= PROGRESS_EVERY:
-            self.last, self.said = now, True
+            self.last = now
             print(f"reconcile: {pages} pages of Lava request records read, {kept} in the window…",
                   file=sys.stderr, flush=True)
 
@@ -99,13 +99,17 @@ def run(args: argparse.Namespace) -> int:
     from .render import to_json, to_text
     from .sources import ReconcileFailed, audit
 
+    def failed(sentence: str) -> int:
+        print(f"reconcile: {sentence}", file=sys.stderr)
+        if args.json:  # a script still gets its one document
+            print(json.dumps({"agree": None, "error": sentence}))
+        return FAILED
+
     window = Window(args.since, args.until if args.until is not None else time.time())
     if window.since is not None and window.until is not None and window.since >= window.until:
-        print("reconcile: --since must be before --until", file=sys.stderr)
-        return FAILED
+        return failed("--since must be before --until")
     if args.timeout <= 0:
-        print("reconcile: --timeout must be above 0", file=sys.stderr)
-        return FAILED
+        return failed("--timeout must be above 0")
 
     def say(note: str) -> None:
         print(f"reconcile: {note}", file=sys.stderr, flush=True)
@@ -116,11 +120,9 @@ def run(args: argparse.Namespace) -> int:
                                secret_key=_secret(), timeout=args.timeout, progress=_Progress(),
                                said=say)
     except ReconcileFailed as exc:
-        print(f"reconcile: {exc.message}", file=sys.stderr)
-        return FAILED
+        return failed(exc.message)
     except Exception as exc:  # a bug: still one sentence, and never a key (no repr of state)
-        print(f"reconcile: failed unexpectedly ({type(exc).__name__}); this is a bug, please "
-              "report it", file=sys.stderr)
-        return FAILED
+        return failed(f"failed unexpectedly ({type(exc).__name__}); this is a bug, please "
+                      "report it")
     print(to_json(report, inputs) if args.json else to_text(report, inputs))
     return AGREE if report.agrees else DISAGREE

@@ -247,6 +247,11 @@ async def test_could_not_run_is_exit_2_with_a_sentence(tmp_path: Path) -> None:
     assert down.returncode == 2
     assert "cannot reach Lava at http://127.0.0.1:" in down.stderr
     plainly(down)
+    as_json = await reconcile("--usage-log", str(log), "--json",
+                              gateway=f"http://127.0.0.1:{closed_port()}")
+    assert as_json.returncode == 2
+    assert as_json.json()["agree"] is None
+    assert as_json.json()["error"].startswith("cannot reach Lava")
 
     nokey = await reconcile("--usage-log", str(log), gateway="http://127.0.0.1:9", key=None)
     assert nokey.returncode == 2
