@@ -21,6 +21,7 @@ from .config import Settings
 from .gateway import make_client
 from .metering import Recorder
 from .pipeline import Runtime
+from .prices.refresh import PriceCatalog
 
 #: How long ``aclose`` waits for cancelled handlers to record before the usage log closes.
 _UNWIND_SECONDS: Final = 1.0
@@ -35,6 +36,8 @@ class App:
     recorder: Recorder
     runtime: Runtime
     replay: asyncio.Task[int] | None = None
+    #: Lists Lava's meters into the recorder's pricing in the background (``pricing.from_lava``).
+    prices: PriceCatalog | None = None
 
     @classmethod
     async def open(cls, settings: Settings, *, registry: CollectorRegistry | None = None) -> App:
@@ -56,6 +59,12 @@ class App:
         app = cls(settings, registry, recorder, rt)
         # Serving starts now; the history replays alongside (it can take seconds for large logs).
         app.replay = asyncio.create_task(recorder.replay_log(), name="usage-log-replay")
+        if settings.pricing.from_lava:
+            # Also alongside: until the first listing, meters not in ``meters:`` are charged null.
+            app.prices = PriceCatalog(settings.pricing, recorder.pricing,
+                                      base_url=settings.gateway.url,
+                                      secret_key=settings.secret_key, registry=registry)
+            app.prices.start()
         return app
 
     def admin(self) -> web.Application:
@@ -65,6 +74,8 @@ class App:
     async def aclose(self) -> None:
         """Call after the last request has ended: nothing more can be recorded, so flushing the
         usage log now loses nothing."""
+        if self.prices is not None:
+            await self.prices.aclose()
         if self.replay is not None:
             self.replay.cancel()
             with contextlib.suppress(asyncio.CancelledError):
