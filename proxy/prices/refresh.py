@@ -40,13 +40,14 @@ class PriceCatalog:
     listing now (the loop and tests use it); ``loaded`` is set after the first good one."""
 
     def __init__(self, cfg: PricingSettings, pricing: Pricing, *, base_url: str,
-                 secret_key: Secret, registry: CollectorRegistry,
+                 secret_key: Secret, registry: CollectorRegistry, page_size: int = PAGE_SIZE,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._cfg = cfg
         self._pricing = pricing
         self._base_url = base_url
         self._key = secret_key
         self._clock = clock
+        self._page = page_size
         self._client: AsyncLavaClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._state: tuple[object, ...] = ("starting",)
@@ -108,7 +109,7 @@ class PriceCatalog:
             self._client = AsyncLavaClient(base_url=self._base_url, secret_key=self._key,
                                            timeout=self._cfg.timeout_seconds)
         meters: list[Meter] = []
-        async for m in self._client.meters.iter(limit=PAGE_SIZE):
+        async for m in self._client.meters.iter(limit=self._page):
             if len(meters) == MAX_METERS:
                 return meters, True
             meters.append(m)
