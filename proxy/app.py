@@ -57,15 +57,21 @@ class App:
             await recorder.aclose()
             raise
         app = cls(settings, registry, recorder, rt)
-        # Serving starts now; the history replays alongside (it can take seconds for large logs).
-        app.replay = asyncio.create_task(recorder.replay_log(), name="usage-log-replay")
         if settings.pricing.from_lava:
-            # Also alongside: until the first listing, meters not in ``meters:`` are charged null.
+            # Alongside serving: until the first listing, meters not in ``meters:`` are charged null.
             app.prices = PriceCatalog(settings.pricing, recorder.pricing,
                                       base_url=settings.gateway.url,
                                       secret_key=settings.secret_key, registry=registry)
             app.prices.start()
+        # Serving starts now; the history replays alongside (it can take seconds for large logs).
+        app.replay = asyncio.create_task(app._replay(), name="usage-log-replay")
         return app
+
+    async def _replay(self) -> int:
+        # The history is priced like live traffic: with Lava's catalog once its first listing ended.
+        if self.prices is not None:
+            await self.prices.tried.wait()
+        return await self.recorder.replay_log()
 
     def admin(self) -> web.Application:
         """The admin listener's app: /metrics, /healthz, /readyz, /usage."""

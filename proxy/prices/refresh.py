@@ -37,7 +37,8 @@ _NAMED: Final = 5
 
 class PriceCatalog:
     """Lists Lava's meters into ``pricing``; ``start`` the loop, ``aclose`` it. ``refresh`` runs one
-    listing now (the loop and tests use it); ``loaded`` is set after the first good one."""
+    listing now (the loop and tests use it); ``loaded`` is set after the first good one, ``tried``
+    after the first one, good or not."""
 
     def __init__(self, cfg: PricingSettings, pricing: Pricing, *, base_url: str,
                  secret_key: Secret, registry: CollectorRegistry, page_size: int = PAGE_SIZE,
@@ -53,6 +54,8 @@ class PriceCatalog:
         self._state: tuple[object, ...] = ("starting",)
         self._failing = False
         self.loaded = asyncio.Event()
+        #: Set when the first listing has ended, well or not (the usage-log replay waits for it).
+        self.tried = asyncio.Event()
         #: When the catalog in use was listed (``clock`` seconds), ``None`` before the first one.
         self.listed_at: float | None = None
         self.rates: dict[str, MeterRate] = {}
@@ -89,6 +92,12 @@ class PriceCatalog:
 
     async def refresh(self) -> bool:
         """One listing; ``True`` when it replaced the catalog. Never raises (but cancellation)."""
+        try:
+            return await self._refresh()
+        finally:
+            self.tried.set()
+
+    async def _refresh(self) -> bool:
         try:
             async with asyncio.timeout(self._cfg.timeout_seconds):
                 meters, more = await self._list()
@@ -149,6 +158,6 @@ class PriceCatalog:
                 keep = f"keeping the last good catalog ({len(self.rates)} meters)"
             log.warning("prices: listing meters from Lava failed (%s: %s); %s; retrying every "
                         "%gs", kind, detail[:300], keep, self._cfg.refresh_seconds,
-                        exc_info=not isinstance(exc, LavaError | TimeoutError))
+                        exc_info=None if isinstance(exc, LavaError | TimeoutError) else exc)
 
         self._changed(("failing", kind, getattr(exc, "status", None)), say)
