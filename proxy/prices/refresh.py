@@ -1,11 +1,12 @@
 """The background task that keeps the price catalog current.
 
-At start (never delaying readiness) and every ``pricing.refresh_seconds`` it lists every page of
-the merchant's meters from Lava (``GET /v1/meters`` through ``proxy.billing``, the merchant key as
-the bearer), converts them (``convert``) and hands the result to ``Pricing.use_catalog``: one
-assignment, so a request is priced with the old catalog or the new one, never a mix. A listing that
-fails keeps the last good catalog. The log gets one line per change of state (first catalog,
-failing, failing differently, working again), not one per attempt.
+At start (never delaying readiness) and every ``pricing.refresh_seconds`` (sooner after a
+failure, backing off) it lists every page of the merchant's meters from Lava (``GET /v1/meters``
+through ``proxy.billing``, the merchant key as the bearer), converts them (``convert``) and hands
+the result to ``Pricing.use_catalog``: one assignment, so a request is priced with the old catalog
+or the new one, never a mix. A listing that fails keeps the last good catalog. The log gets one
+line per change of state (first catalog, failing, failing differently, working again), not one
+per attempt.
 """
 
 from __future__ import annotations
@@ -33,6 +34,16 @@ MAX_METERS: Final = 10_000
 PAGE_SIZE: Final = 100
 #: Meters named in one log line at most.
 _NAMED: Final = 5
+#: After a failed listing the next comes sooner (0.5 s, doubling, up to ``refresh_seconds``): a
+#: sidecar that starts before its network does should not wait five minutes for its prices.
+FIRST_RETRY_SECONDS: Final = 0.5
+
+
+def next_delay(refresh_seconds: float, failures: int) -> float:
+    """Seconds to the next listing after ``failures`` failed ones in a row (0: the last was good)."""
+    if failures <= 0:
+        return refresh_seconds
+    return min(refresh_seconds, FIRST_RETRY_SECONDS * 2.0 ** min(failures - 1, 30))
 
 
 class PriceCatalog:
@@ -86,9 +97,10 @@ class PriceCatalog:
             self._client = None
 
     async def _run(self) -> None:
+        failures = 0
         while True:
-            await self.refresh()
-            await asyncio.sleep(self._cfg.refresh_seconds)
+            failures = 0 if await self.refresh() else failures + 1
+            await asyncio.sleep(next_delay(self._cfg.refresh_seconds, failures))
 
     async def refresh(self) -> bool:
         """One listing; ``True`` when it replaced the catalog. Never raises (but cancellation)."""
@@ -156,8 +168,8 @@ class PriceCatalog:
                 keep = "no prices from Lava yet: charges for meters not in meters: are null"
             else:
                 keep = f"keeping the last good catalog ({len(self.rates)} meters)"
-            log.warning("prices: listing meters from Lava failed (%s: %s); %s; retrying every "
-                        "%gs", kind, detail[:300], keep, self._cfg.refresh_seconds,
+            log.warning("prices: listing meters from Lava failed (%s: %s); %s; retrying, then "
+                        "every %gs", kind, detail[:300], keep, self._cfg.refresh_seconds,
                         exc_info=None if isinstance(exc, LavaError | TimeoutError) else exc)
 
         self._changed(("failing", kind, getattr(exc, "status", None)), say)

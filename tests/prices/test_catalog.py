@@ -20,11 +20,12 @@ from proxy.emulator.accounts import LocalAccounts
 from proxy.emulator.server import RunningGateway, running_local_gateway
 from proxy.metering import Pricing
 from proxy.prices import PricingSettings
-from proxy.prices.refresh import PriceCatalog
+from proxy.prices.refresh import PriceCatalog, next_delay
 from proxy.secret import Secret
 from proxy.usage.base import Usage
 
 from ..conftest import TEST_SECRET
+from ..faults.process import free_port
 
 D = Decimal
 M = 1_000_000
@@ -167,3 +168,29 @@ async def test_the_loop_lists_at_start_and_again_every_refresh() -> None:
                 await asyncio.sleep(0.02)
         await cat.aclose()
     assert pricing.charge("c", "late", tokens(M)) == D(1)
+
+
+def test_after_a_failure_the_next_listing_comes_sooner_backing_off() -> None:
+    assert [next_delay(300, k) for k in range(0, 6)] == [300, 0.5, 1, 2, 4, 8]
+    assert next_delay(300, 12) == 300  # never later than the period
+    assert next_delay(300, 10_000) == 300
+    assert next_delay(0.2, 3) == 0.2
+
+
+async def test_a_sidecar_started_before_lava_gets_its_prices_soon_after() -> None:
+    port = free_port()
+    pricing, reg = Pricing([]), CollectorRegistry()
+    cat = PriceCatalog(PricingSettings(timeout_seconds=5), pricing,  # refresh: every 300 s
+                       base_url=f"http://127.0.0.1:{port}", secret_key=KEY, registry=reg)
+    cat.start()
+    async with asyncio.timeout(10):
+        await cat.tried.wait()
+    assert not cat.loaded.is_set()
+    async with running_local_gateway(KEY, port=port) as gw, \
+            AsyncLavaClient(base_url=gw.url, secret_key=KEY) as client:
+        await client.meters.create(name="Chat", meter_slug="chat", rate="3.00")
+        async with asyncio.timeout(20):  # retries at 0.5, 1, 2, 4 s: well before 300 s
+            await cat.loaded.wait()
+        await cat.aclose()
+    assert pricing.charge("c", "chat", tokens(M)) == D(3)
+    assert (gauge(reg, "lava_sidecar_price_catalog_refresh_errors_total") or 0) >= 1
