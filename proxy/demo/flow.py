@@ -167,6 +167,10 @@ async def run_demo(*, keep_running: bool, port: int, out: TextIO) -> int:
                                        port=port if keep_running else 0) as sidecar:
                 print(f"local Lava gateway on {gateway.url}, sidecar on {sidecar.url}\n", file=out)
                 await _prices_listed(sidecar)
+                listed = len(sidecar.app.prices.rates) if sidecar.app.prices else 0
+                pinned = len(sidecar.settings.meters)
+                print(f"prices: {listed} meter(s) listed from the local Lava, {pinned} in the "
+                      f"sidecar's config\n", file=out)
                 return await _traffic(gateway, sidecar, lava, secret, rows, keep_running, out)
 
 
