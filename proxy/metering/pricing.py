@@ -15,7 +15,7 @@ meter has no price is charged ``None``: unknown, never 0.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Final, Literal
@@ -147,13 +147,16 @@ class Pricing:
     plus the arithmetic over the meter's few tiers.
     """
 
-    __slots__ = ("_accounts", "_meters", "_pinned", "_used")
+    __slots__ = ("_accounts", "_meters", "_pinned", "_used", "on_unknown")
 
     def __init__(self, meters: Iterable[MeterPrice], *, max_accounts: int = MAX_ACCOUNTS) -> None:
         self._pinned: dict[str, MeterRate] = {m.slug: MeterRate.pinned(m) for m in meters}
         self._meters: dict[str, MeterRate] = dict(self._pinned)
         self._used: dict[tuple[str, str], Decimal] = {}
         self._accounts = LabelCap(max_accounts)
+        #: Told the slug of a measured response whose meter has no price (the catalog may be
+        #: behind Lava: it lists again soon). Must be O(1) and never raise.
+        self.on_unknown: Callable[[str], None] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -177,6 +180,8 @@ class Pricing:
             return None
         price = self._meters.get(meter)
         if price is None:
+            if self.on_unknown is not None:
+                self.on_unknown(meter)
             return None
         used = units(price.tier_type, usage)
         if used is None:

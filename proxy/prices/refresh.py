@@ -6,13 +6,16 @@ through ``proxy.billing``, the merchant key as the bearer), converts them (``con
 the result to ``Pricing.use_catalog``: one assignment, so a request is priced with the old catalog
 or the new one, never a mix. A listing that fails keeps the last good catalog. The log gets one
 line per change of state (first catalog, failing, failing differently, working again), not one
-per attempt.
+per attempt. A measured response on a meter the catalog lacks (one created in Lava since the last
+listing) brings the next listing forward, at most every ``RELIST_SECONDS``; a slug that listing
+does not price either asks no more until the next periodic listing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import time
@@ -37,6 +40,12 @@ _NAMED: Final = 5
 #: After a failed listing the next comes sooner (0.5 s, doubling, up to ``refresh_seconds``): a
 #: sidecar that starts before its network does should not wait five minutes for its prices.
 FIRST_RETRY_SECONDS: Final = 0.5
+#: A measured response on a meter the catalog lacks (created in Lava since the last listing) brings
+#: the next listing forward, but never to less than this after the previous one started.
+RELIST_SECONDS: Final = 10.0
+#: Unknown slugs remembered between listings (asked about, or listed and still not in Lava).
+_MAX_ASKED: Final = 1000
+_MAX_ABSENT: Final = 10_000
 
 
 def next_delay(refresh_seconds: float, failures: int) -> float:
@@ -53,6 +62,7 @@ class PriceCatalog:
 
     def __init__(self, cfg: PricingSettings, pricing: Pricing, *, base_url: str,
                  secret_key: Secret, registry: CollectorRegistry, page_size: int = PAGE_SIZE,
+                 relist_seconds: float = RELIST_SECONDS,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._cfg = cfg
         self._pricing = pricing
@@ -60,6 +70,14 @@ class PriceCatalog:
         self._key = secret_key
         self._clock = clock
         self._page = page_size
+        self._relist = relist_seconds
+        self._wake = asyncio.Event()
+        #: Slugs that woke the loop since the last listing, and those a listing then did not
+        #: price either (they wake it no more until the next periodic listing).
+        self._asked: set[str] = set()
+        self._absent: set[str] = set()
+        #: Listings attempted so far.
+        self.listings = 0
         self._client: AsyncLavaClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._state: tuple[object, ...] = ("starting",)
@@ -84,9 +102,18 @@ class PriceCatalog:
         return math.inf if self.listed_at is None else max(self._clock() - self.listed_at, 0.0)
 
     def start(self) -> None:
+        self._pricing.on_unknown = self._unknown
         self._task = asyncio.create_task(self._run(), name="price-catalog")
 
+    def _unknown(self, slug: str) -> None:
+        # On the loop thread (the recorder's): set lookups and an Event set, O(1), cannot fail.
+        if slug in self._absent or slug in self._asked or len(self._asked) >= _MAX_ASKED:
+            return
+        self._asked.add(slug)
+        self._wake.set()
+
     async def aclose(self) -> None:
+        self._pricing.on_unknown = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -97,13 +124,33 @@ class PriceCatalog:
             self._client = None
 
     async def _run(self) -> None:
-        failures = 0
+        failures, woken = 0, False
+        loop = asyncio.get_running_loop()
         while True:
-            failures = 0 if await self.refresh() else failures + 1
-            await asyncio.sleep(next_delay(self._cfg.refresh_seconds, failures))
+            if not woken:  # a periodic listing: every slug may ask again
+                self._absent.clear()
+            asked, self._asked = self._asked, set()
+            self._wake.clear()
+            started = loop.time()
+            if await self.refresh():
+                failures = 0
+                still = (s for s in asked if not self._pricing.priced(s))
+                self._absent.update(itertools.islice(still, max(_MAX_ABSENT - len(self._absent), 0)))
+            else:
+                failures += 1
+            delay = next_delay(self._cfg.refresh_seconds, failures)
+            woken = False
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    woken = await self._wake.wait()
+            # Woken by an unknown meter: list again, but not sooner than ``relist_seconds``.
+            rest = started + min(self._relist, delay) - loop.time()
+            if rest > 0:
+                await asyncio.sleep(rest)
 
     async def refresh(self) -> bool:
         """One listing; ``True`` when it replaced the catalog. Never raises (but cancellation)."""
+        self.listings += 1
         try:
             return await self._refresh()
         finally:

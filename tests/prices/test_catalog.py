@@ -194,3 +194,36 @@ async def test_a_sidecar_started_before_lava_gets_its_prices_soon_after() -> Non
         await cat.aclose()
     assert pricing.charge("c", "chat", tokens(M)) == D(3)
     assert (gauge(reg, "lava_sidecar_price_catalog_refresh_errors_total") or 0) >= 1
+
+
+async def test_a_meter_created_in_lava_since_the_last_listing_is_listed_soon() -> None:
+    async with lava() as (gw, client):
+        pricing, reg = Pricing([]), CollectorRegistry()
+        cat = PriceCatalog(PricingSettings(), pricing, base_url=gw.url, secret_key=KEY,  # 300 s
+                           registry=reg, relist_seconds=0.1)
+        cat.start()
+        await asyncio.wait_for(cat.loaded.wait(), 10)
+        await client.meters.create(name="New", meter_slug="new", rate="2.00")
+        # A response on it, before the catalog knows it: null, and the next listing comes early.
+        assert pricing.charge("c", "new", tokens(M)) is None
+        async with asyncio.timeout(10):
+            while True:  # bounded wait, not a timing assertion
+                if pricing.priced("new"):
+                    break
+                await asyncio.sleep(0.02)
+        assert pricing.charge("c", "new", tokens(M)) == D(2)
+        # A slug Lava does not have either wakes one listing, then no more until the period.
+        before, listed_at = cat.listings, cat.listed_at
+        for _ in range(50):
+            assert pricing.charge("c", "ghost", tokens(1)) is None
+        async with asyncio.timeout(10):
+            while True:
+                if cat.listed_at != listed_at:  # that listing ended
+                    break
+                await asyncio.sleep(0.02)
+        for _ in range(50):
+            pricing.charge("c", "ghost", tokens(1))
+        await asyncio.sleep(0.5)  # five relist intervals: nothing may happen (a non-event)
+        assert cat.listings == before + 1
+        await cat.aclose()
+    assert pricing.on_unknown is None
