@@ -3,14 +3,17 @@ outbound client to Lava, the request runtime and its seams) and ``aclose`` takes
 
 How it runs (listeners, signals, the drain) is ``lifecycle``'s job; what a request does is the
 pipeline's. A feature that joins the request path is built here and handed to ``Runtime`` as an
-admission or completion hook (``pipeline/seams.py``).
+admission or completion hook (``pipeline/seams.py``). ``reload`` applies what may change while
+serving (``RELOADABLE``); the rest of a new configuration waits for a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+import dataclasses
+import logging
+from dataclasses import dataclass, replace
 from typing import Final
 
 from aiohttp import web
@@ -19,12 +22,18 @@ from prometheus_client import CollectorRegistry
 from .admin import create_admin_app
 from .config import Settings
 from .gateway import make_client
+from .identity import IdentityResolver
 from .metering import Recorder
 from .pipeline import Runtime
 from .prices.refresh import PriceCatalog
+from .quotas.hooks import Quotas
+
+log = logging.getLogger("lava_sidecar.app")
 
 #: How long ``aclose`` waits for cancelled handlers to record before the usage log closes.
 _UNWIND_SECONDS: Final = 1.0
+#: What a reload changes while serving: limits change more often than deployments do.
+RELOADABLE: Final = ("quotas", "identity.api_keys")
 
 
 @dataclass(slots=True, eq=False)
@@ -35,6 +44,7 @@ class App:
     registry: CollectorRegistry
     recorder: Recorder
     runtime: Runtime
+    quotas: Quotas
     replay: asyncio.Task[int] | None = None
     #: Lists Lava's meters into the recorder's pricing in the background (``pricing.from_lava``).
     prices: PriceCatalog | None = None
@@ -51,12 +61,17 @@ class App:
             inflight_streams=lambda: rt.inflight.streams,
             ready=lambda: rt.readiness.ready,
         )
+        quotas = Quotas(registry, max_customers=settings.metrics.max_customers,
+                        customer_label=settings.metrics.customer_label)
         try:
             await gateway.start()
+            app = cls(settings, registry, recorder, rt, quotas)
+            await app._apply_quotas(settings)
         except BaseException:
+            await quotas.aclose()
+            await gateway.aclose()
             await recorder.aclose()
             raise
-        app = cls(settings, registry, recorder, rt)
         if settings.pricing.from_lava:
             # Alongside serving: until the first listing, meters not in ``meters:`` are charged null.
             app.prices = PriceCatalog(settings.pricing, recorder.pricing,
@@ -73,6 +88,31 @@ class App:
             await self.prices.tried.wait()
         return await self.recorder.replay_log()
 
+    async def _apply_quotas(self, settings: Settings) -> None:
+        hooks = await self.quotas.apply(settings.quotas)
+        if hooks is not None:
+            rt = self.runtime
+            # Quotas admit first (a refusal should cost nothing else) and complete last.
+            rt.admission = (hooks, *rt.admission)
+            rt.completion = (*rt.completion, hooks)
+
+    async def reload(self, new: Settings) -> list[str]:
+        """Apply a new, already validated configuration's reloadable parts (``RELOADABLE``) at once.
+        Returns the other sections that differ: they take effect at the next restart."""
+        rt, old = self.runtime, self.runtime.settings
+        await self._apply_quotas(new)
+        if new.identity.api_keys != old.identity.api_keys:
+            identity = replace(old.identity, api_keys=new.identity.api_keys)
+            rt.identity = IdentityResolver(identity)
+        else:
+            identity = old.identity
+        rt.settings = replace(old, quotas=new.quotas, identity=identity)
+        later = [f.name for f in dataclasses.fields(new)
+                 if f.name not in ("quotas", "identity") and getattr(new, f.name) != getattr(old, f.name)]
+        if replace(new.identity, api_keys=()) != replace(old.identity, api_keys=()):
+            later.append("identity")
+        return later
+
     def admin(self) -> web.Application:
         """The admin listener's app: /metrics, /healthz, /readyz, /usage."""
         return create_admin_app(self.registry, self.recorder.totals, self.runtime.readiness)
@@ -88,5 +128,6 @@ class App:
                 await self.replay
         # Handlers cancelled just before still record as they unwind: a moment for them first.
         await self.runtime.inflight.idle(_UNWIND_SECONDS)
+        await self.quotas.aclose()
         await self.runtime.gateway.aclose()
         await self.recorder.aclose()

@@ -150,7 +150,7 @@ class RequestCycle:
         if self.extractor is not None:
             self._settle_usage(self.extractor)
         rec = to_record(ctx, perf_counter())
-        rt.sink.record(rec)
+        ctx.charge_usd = rt.sink.record(rec)
         for hook in rt.completion:
             try:
                 hook.complete(ctx, rec)

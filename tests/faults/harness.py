@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +67,8 @@ class Sidecar:
     admin_url: str
     registry: CollectorRegistry
     usage_log: Path
+    #: Async callables run before the sidecar stops (SDK clients a test opened).
+    closers: list[Callable[[], Awaitable[None]]] = dataclasses.field(default_factory=list)
 
     @property
     def runtime(self) -> Runtime:
@@ -116,7 +118,12 @@ async def running_sidecar(tmp: Path, gateway_url: str, *, client: str = "aiohttp
     settings = fault_settings(gateway_url, tmp, client, gateway, **replace)
     async with embedded_sidecar(settings) as sc:
         log_path = Path(settings.usage_log.path or tmp / "usage.jsonl")
-        yield Sidecar(settings, sc, sc.url, sc.admin_url, sc.registry, log_path)
+        side = Sidecar(settings, sc, sc.url, sc.admin_url, sc.registry, log_path)
+        try:
+            yield side
+        finally:
+            for close in side.closers:
+                await close()
 
 
 async def until(predicate: Callable[[], bool], within: float = 10.0) -> None:
