@@ -110,8 +110,10 @@ class MeterRate:
     def cost(self, before: Decimal, used: Decimal, provider_cost: Decimal | None) -> Decimal | None:
         """The charge for units ``[before, before + used)``; ``None`` for a percentage meter
         without the provider's cost (a markup of an unknown base is unknown)."""
-        if self.rate_type == "percentage" and provider_cost is None:
+        fixed = self.rate_type == "fixed"
+        if not fixed and provider_cost is None:
             return None
+        base = provider_cost if provider_cost is not None else _ZERO  # read for percentage only
         lo, hi = before, before + used
         per = _PER[self.tier_type]
         total = _ZERO
@@ -123,19 +125,18 @@ class MeterRate:
                 continue
             touched = True
             n = b - a
-            if self.rate_type == "fixed":
+            if fixed:
                 total += lava_round(n / per * band.rate)
             else:
-                assert provider_cost is not None
-                total += lava_round(provider_cost * n / used * band.rate / _HUNDRED)
-        if not touched and provider_cost is not None and self.rate_type == "percentage":
+                total += lava_round(base * n / used * band.rate / _HUNDRED)
+        if not touched and not fixed:
             # Nothing countable in the tier unit, yet the provider cost something: Lava prices it
             # all at the tier the customer has reached.
             rate = self.bands[0].rate
             for band in self.bands:
                 if band.start <= before:
                     rate = band.rate
-            total = lava_round(provider_cost * rate / _HUNDRED)
+            total = lava_round(base * rate / _HUNDRED)
         return total
 
 
