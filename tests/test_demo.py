@@ -1,5 +1,6 @@
 """``lava-sidecar demo``: the seed flow end to end (meter → plan → checkout → forward tokens →
-usage per customer) against the local Lava, and the sidecar agreeing with what it billed."""
+usage per customer) against the local Lava, and the sidecar agreeing with what it billed, to ten
+decimal places for every customer, with prices listed from Lava (no ``meters:`` in config)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ async def test_demo_agrees_with_the_gateway_and_shows_the_402() -> None:
     out = io.StringIO()
     assert await run_demo(keep_running=False, port=0, out=out) == 0
     text = out.getvalue()
+    # The charges below come from Lava's prices: nothing is copied into meters:.
+    assert "prices: 1 meter(s) listed from the local Lava, 0 in the sidecar's config" in text
     rows = [line for line in text.splitlines() if line.endswith(("agree", "DIFFER"))]
     assert len(rows) == 3
     assert [line.split()[0] for line in rows] == ["Alice", "Bob", "Carol"]

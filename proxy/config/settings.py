@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final, Literal
 
+from ..prices.config import PricingSettings
 from ..quotas.config import QuotaSettings
 from ..secret import Secret
 from ..usage.base import Family
@@ -167,6 +168,7 @@ class Settings:
     shutdown: Shutdown = field(default_factory=Shutdown)
     logging: Logging = field(default_factory=Logging)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)  # default: no limits
+    pricing: PricingSettings = field(default_factory=PricingSettings)  # prices listed from Lava
 
     def provider(self, name: str) -> Provider | None:
         return next((p for p in self.providers if p.name == name), None)

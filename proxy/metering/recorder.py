@@ -49,7 +49,9 @@ class Recorder:
         files are opened and their sizes fixed *before* the writer starts, so ``replay_log`` later
         reads exactly the history and never a line this process writes.
         """
-        metrics = Metrics(registry, settings.metrics, version=version, priced=bool(settings.meters))
+        # Prices may come from Lava's catalog: the charge family exists whenever prices can.
+        priced = bool(settings.meters) or settings.pricing.from_lava
+        metrics = Metrics(registry, settings.metrics, version=version, priced=priced)
         cfg = settings.usage_log
         ledger = Ledger(cfg, observer=metrics) if cfg.path is not None else None
         rec = cls(settings, metrics, ledger, Totals(), Pricing(settings.meters))
@@ -94,8 +96,9 @@ class Recorder:
         """For ``Runtime.usage_log_healthy``: false while the log cannot be written."""
         return self.ledger is None or self.ledger.healthy
 
-    def record(self, rec: RequestRecord) -> None:
-        """Account for one finished request. Never blocks, never raises."""
+    def record(self, rec: RequestRecord) -> Decimal | None:
+        """Account for one finished request and return its charge estimate (None: not priced).
+        Never blocks, never raises."""
         try:
             charge = self._charge(rec)
         except Exception:
@@ -115,9 +118,10 @@ class Recorder:
             self.metrics.observe(rec, charge)
         except Exception:
             self._failed(rec, "metrics")
+        return charge
 
     def _charge(self, rec: RequestRecord) -> Decimal | None:
-        if rec.outcome == "rejected":
+        if rec.outcome in ("rejected", "rate_limited"):  # refused before it left: nothing billed
             return None
         return self.pricing.charge(rec.customer_id, rec.meter_slug, rec.usage)
 

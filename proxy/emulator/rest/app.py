@@ -21,7 +21,7 @@ from . import admin, catalog, customers, models, reports
 from .context import Ctx, Handler, Route
 from .input import parse_body
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("lava_sidecar.emulator.rest")
 
 #: Management bodies are small JSON objects; anything bigger is a mistake.
 MAX_BODY = 256 * 1024
