@@ -21,5 +21,10 @@ async def test_demo_agrees_with_the_gateway_and_shows_the_402() -> None:
     assert all(line.endswith("agree") for line in rows)
     assert all(float(line.split()[5]) > 0 for line in rows)  # everyone was charged
     assert "Carol's credit ran out" in text
+    # The closing check is `lava-sidecar reconcile`, request by request: all matched, none differ.
+    (line,) = [x for x in text.splitlines() if x.startswith("lava-sidecar reconcile")]
+    assert " 0 disagree" in line, line
+    assert "1 refused by Lava before billing" in line, line  # Carol's 402
+    assert text.rstrip().endswith("The sidecar's numbers agree with what Lava billed.")
     assert "402" in text
     assert "aks_test_" not in text  # the key is only printed with --keep-running

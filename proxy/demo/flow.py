@@ -1,5 +1,6 @@
 """The demo's script: seed a local Lava through ``proxy.billing``, send SDK traffic through the
-sidecar, then reconcile what the sidecar measured with what the gateway billed."""
+sidecar, then reconcile what the sidecar measured with what the gateway billed: per customer from
+``/usage`` beside Lava's ``/usage``, then request by request with ``lava-sidecar reconcile``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import dataclasses
 import secrets
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -22,6 +24,8 @@ from ..config import load_settings
 from ..emulator.providers import Pacing
 from ..emulator.server import RunningGateway, running_local_gateway
 from ..lifecycle import Sidecar, running_sidecar
+from ..reconcile import Window
+from ..reconcile.sources import audit
 from ..secret import Secret
 
 METER_SLUG = "chat-tokens"
@@ -138,6 +142,32 @@ async def _report(lava: AsyncLavaClient, sidecar: Sidecar, rows: list[Row],
     return agree
 
 
+async def _durable(sidecar: Sidecar, requests: int) -> None:
+    """Until every request is recorded and its usage-log line written and synced (bounded)."""
+    recorder = sidecar.recorder
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10.0
+    while loop.time() < deadline:
+        ledger = recorder.ledger
+        if recorder.totals.records >= requests and (ledger is None or ledger.pending == 0):
+            return
+        await asyncio.sleep(0.02)
+
+
+async def _reconcile(gateway: RunningGateway, secret: Secret, usage_log: str, since: float,
+                     out: TextIO) -> bool:
+    """``lava-sidecar reconcile`` over this run's usage log: every request joined with Lava's."""
+    report, _ = await asyncio.to_thread(audit, [usage_log], Window(since, None),
+                                        base_url=gateway.url, secret_key=secret)
+    print(f"\nlava-sidecar reconcile --usage-log {Path(usage_log).name}: {report.matched} "
+          f"requests matched with Lava's records, {len(report.disagreements)} disagree"
+          + (f", {report.refused_by_lava} refused by Lava before billing"
+             if report.refused_by_lava else "") + ".", file=out)
+    for f in report.disagreements:
+        print(f"  {f.lava_request_id}: {f.kind.sentence}", file=out)
+    return report.agrees
+
+
 def _settings(secret: Secret, gateway_url: str, tmp: Path, port: int) -> c.Settings:
     # No ``meters:``: the sidecar lists the prices from (local) Lava, as it would from Lava.
     settings = load_settings(None, {"LAVA_SECRET_KEY": secret.reveal(), "LAVA_GATEWAY_URL": gateway_url})
@@ -176,12 +206,17 @@ async def run_demo(*, keep_running: bool, port: int, out: TextIO) -> int:
 
 async def _traffic(gateway: RunningGateway, sidecar: Sidecar, lava: AsyncLavaClient,
                    secret: Secret, rows: list[Row], keep_running: bool, out: TextIO) -> int:
+    began = time.time()
     alice, bob, carol = rows
     await asyncio.gather(_openai(sidecar.url, alice), _anthropic(sidecar.url, alice),
                          _openai(sidecar.url, bob), _anthropic(sidecar.url, bob))
     await _until_refused(sidecar.url, carol)
-    await asyncio.sleep(0.05)  # the last response's usage is recorded as its handler unwinds
+    # The last response's usage is recorded as its handler unwinds, then written.
+    await _durable(sidecar, sum(r.requests for r in rows))
     agree = await _report(lava, sidecar, rows, out)
+    usage_log = sidecar.settings.usage_log.path
+    if usage_log is not None:
+        agree &= await _reconcile(gateway, secret, usage_log, began - 1, out)
     print("\nThe sidecar's numbers agree with what Lava billed." if agree else
           "\nThe sidecar and the gateway DISAGREE: this is a bug, please report it.", file=out)
     if keep_running:
