@@ -25,6 +25,7 @@ from .gateway import make_client
 from .identity import IdentityResolver
 from .metering import Recorder
 from .pipeline import Runtime
+from .prices.refresh import PriceCatalog
 from .quotas.hooks import Quotas
 
 #: How long ``aclose`` waits for cancelled handlers to record before the usage log closes.
@@ -43,6 +44,8 @@ class App:
     runtime: Runtime
     quotas: Quotas
     replay: asyncio.Task[int] | None = None
+    #: Lists Lava's meters into the recorder's pricing in the background (``pricing.from_lava``).
+    prices: PriceCatalog | None = None
 
     @classmethod
     async def open(cls, settings: Settings, *, registry: CollectorRegistry | None = None) -> App:
@@ -69,9 +72,21 @@ class App:
             await gateway.aclose()
             await recorder.aclose()
             raise
+        if settings.pricing.from_lava:
+            # Alongside serving: until the first listing, meters not in ``meters:`` are charged null.
+            app.prices = PriceCatalog(settings.pricing, recorder.pricing,
+                                      base_url=settings.gateway.url,
+                                      secret_key=settings.secret_key, registry=registry)
+            app.prices.start()
         # Serving starts now; the history replays alongside (it can take seconds for large logs).
-        app.replay = asyncio.create_task(recorder.replay_log(), name="usage-log-replay")
+        app.replay = asyncio.create_task(app._replay(), name="usage-log-replay")
         return app
+
+    async def _replay(self) -> int:
+        # The history is priced like live traffic: with Lava's catalog once its first listing ended.
+        if self.prices is not None:
+            await self.prices.tried.wait()
+        return await self.recorder.replay_log()
 
     async def _apply_quotas(self, settings: Settings) -> None:
         hooks = await self.quotas.apply(settings.quotas)
@@ -105,6 +120,8 @@ class App:
     async def aclose(self) -> None:
         """Call after the last request has ended: nothing more can be recorded, so flushing the
         usage log now loses nothing."""
+        if self.prices is not None:
+            await self.prices.aclose()
         if self.replay is not None:
             self.replay.cancel()
             with contextlib.suppress(asyncio.CancelledError):

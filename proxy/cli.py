@@ -24,6 +24,7 @@ Start here:
   LAVA_SECRET_KEY=aks_live_… lava-sidecar serve
   lava-sidecar check-config --config config/sidecar.yaml
   lava-sidecar mcp --customer cus_123 --meter chat-tokens   agents (MCP) billed the same way
+  lava-sidecar reconcile --usage-log usage.jsonl   audit Lava's bill against the usage log
 """
 
 
@@ -46,6 +47,7 @@ COMMANDS: dict[str, str] = {
     "billing": "proxy.billing.command",
     "demo": "proxy.demo.command",
     "mcp": "proxy.mcp.command",
+    "reconcile": "proxy.reconcile.command",
 }
 
 

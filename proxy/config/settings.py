@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Final, Literal
 
 from ..mcp.config import McpSettings
+from ..prices.config import PricingSettings
 from ..quotas.config import QuotaSettings
 from ..secret import Secret
 from ..usage.base import Family
@@ -169,6 +170,7 @@ class Settings:
     logging: Logging = field(default_factory=Logging)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)  # default: no limits
     mcp: McpSettings = field(default_factory=McpSettings)  # lava-sidecar mcp
+    pricing: PricingSettings = field(default_factory=PricingSettings)  # prices listed from Lava
 
     def provider(self, name: str) -> Provider | None:
         return next((p for p in self.providers if p.name == name), None)

@@ -49,7 +49,9 @@ class Recorder:
         files are opened and their sizes fixed *before* the writer starts, so ``replay_log`` later
         reads exactly the history and never a line this process writes.
         """
-        metrics = Metrics(registry, settings.metrics, version=version, priced=bool(settings.meters))
+        # Prices may come from Lava's catalog: the charge family exists whenever prices can.
+        priced = bool(settings.meters) or settings.pricing.from_lava
+        metrics = Metrics(registry, settings.metrics, version=version, priced=priced)
         cfg = settings.usage_log
         ledger = Ledger(cfg, observer=metrics) if cfg.path is not None else None
         rec = cls(settings, metrics, ledger, Totals(), Pricing(settings.meters))

@@ -22,6 +22,7 @@ from proxy.lifecycle import Sidecar as RunningSidecar
 from proxy.lifecycle import running_sidecar as embedded_sidecar
 from proxy.metering import Recorder
 from proxy.pipeline import Runtime
+from proxy.prices import PricingSettings
 
 from ..conftest import TEST_SECRET
 from ..stack import stack_settings
@@ -100,6 +101,9 @@ class Sidecar:
 
 def fault_settings(gateway_url: str, tmp: Path, client: str, gateway: dict[str, Any] | None = None,
                    **replace: Any) -> c.Settings:
+    # These gateways speak only the forward path, and some count every request and connection:
+    # no price listing unless a test asks (tests/prices covers it against the local Lava).
+    replace.setdefault("pricing", PricingSettings(from_lava=False))
     settings = stack_settings(gateway_url, tmp, **replace)
     gw = dataclasses.replace(settings.gateway, client=client, **{**FAST_GATEWAY, **(gateway or {})})
     return dataclasses.replace(settings, gateway=gw)
