@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 import httptools
@@ -29,6 +30,10 @@ MAX_PIPELINED: Final = 8
 #: After a response ends a request whose body was not read, how long unread bytes are drained so
 #: the client can read the response (closing with unread data would reset the connection).
 LINGER_SECONDS: Final = 2.0
+#: The client transport's write buffer: above high the response waits (and Lava is not read),
+#: below low it goes on.
+WRITE_HIGH_WATER: Final = 32 * 1024
+WRITE_LOW_WATER: Final = 8 * 1024
 
 
 class _HeadTooLarge(Exception):
@@ -74,6 +79,9 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        # Stated, not left to the loop: what a client that stops reading costs before the relay
+        # stops reading from Lava for it (pause_writing above high, resume_writing below low).
+        transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)  # type: ignore[attr-defined]
         self._server.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -306,10 +314,19 @@ class HttpProtocol(asyncio.Protocol):
         if self.transport is not None and not self.lost:
             self.transport.write(data)
 
-    async def drain(self) -> None:
+    async def drain(self, hold: tuple[Callable[[], None], Callable[[], None]] | None = None) -> None:
+        """Until the transport's buffer is below its low-water mark. ``hold``: (pause, resume)
+        called around the wait (the relay stops reading from Lava meanwhile)."""
         if self._write_paused and not self.lost:
             waiter = self._drain_waiter = self._server.loop.create_future()
-            await waiter
+            if hold is None:
+                await waiter
+            else:
+                hold[0]()
+                try:
+                    await waiter
+                finally:
+                    hold[1]()
         if self.lost:
             raise ClientGone("the client disconnected")
 
