@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Final
 
 from multidict import CIMultiDict
 
+from ..errors import SidecarError
 from . import head as h
 
 if TYPE_CHECKING:
@@ -34,9 +35,9 @@ class Exchange:
     (``body_complete``/``take_body`` when it all arrived, else ``read``), and the response
     (``start`` → ``write``… → ``write_eof``, or ``respond`` in one go; ``abort`` cuts it)."""
 
-    __slots__ = ("_buffered", "_chunks", "_conn", "_continue", "_framing", "_head", "_stall", "_waiter",
-                 "body_complete", "bytes_sent", "content_length", "finished", "headers", "http11",
-                 "keep_alive", "method", "raw_path", "started", "status")
+    __slots__ = ("_buffered", "_chunks", "_conn", "_continue", "_error", "_framing", "_head", "_stall",
+                 "_waiter", "body_complete", "bytes_sent", "content_length", "finished", "headers",
+                 "http11", "keep_alive", "method", "raw_path", "started", "status")
 
     def __init__(self, conn: HttpProtocol, method: str, raw_path: str, headers: CIMultiDict[str], *,
                  http11: bool, keep_alive: bool, content_length: int | None, has_body: bool,
@@ -53,6 +54,8 @@ class Exchange:
         self._chunks: list[bytes] = []
         self._buffered = 0
         self._waiter: asyncio.Future[None] | None = None
+        #: Why the rest of the body will never come (it stalled): raised by ``read``.
+        self._error: SidecarError | None = None
         self._continue = expect_continue and has_body
         self._head: bytes | None = None
         self._framing = h.NONE
@@ -77,6 +80,12 @@ class Exchange:
             self._conn.pause_reading()
         self.wake()
 
+    def fail(self, err: SidecarError) -> None:
+        """The body will not complete (``BodyTimeout``): ``read`` raises ``err`` once the bytes
+        that did arrive are taken."""
+        self._error = err
+        self.wake()
+
     def end_of_body(self) -> None:
         self.body_complete = True
         self.wake()
@@ -96,7 +105,8 @@ class Exchange:
         return data
 
     async def read(self) -> bytes:
-        """The next piece of the body; ``b""`` at its end. Raises ``ClientGone``."""
+        """The next piece of the body; ``b""`` at its end. Raises ``ClientGone``, or the error the
+        body failed with (``BodyTimeout``)."""
         if self._continue:
             # The client waits for this before it sends the body (curl does, for large uploads).
             self._continue = False
@@ -104,6 +114,8 @@ class Exchange:
         while not self._chunks:
             if self.body_complete:
                 return b""
+            if self._error is not None:
+                raise self._error
             if self._conn.lost:
                 raise ClientGone("the client disconnected while sending its request body")
             self._waiter = asyncio.get_running_loop().create_future()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Final
 import httptools
 from multidict import CIMultiDict
 
-from ..errors import HeadTooLarge, InvalidHttp, RequestRejected, SidecarError
+from ..errors import BodyTimeout, HeadTimeout, HeadTooLarge, InvalidHttp, RequestRejected, SidecarError
 from .exchange import ClientGone, Exchange
 from .head import refusal_response
 
@@ -51,9 +51,10 @@ class _HeadTooLarge(Exception):
 class HttpProtocol(asyncio.Protocol):
     """``busy`` while a request is handled; ``since`` is when it last went idle (loop time)."""
 
-    __slots__ = ("_deferred", "_drain_waiter", "_head_bytes", "_headers", "_lingering", "_parser",
-                 "_parsing", "_pending", "_reading_paused", "_server", "_task", "_url",
-                 "_write_paused", "current", "lost", "since", "transport")
+    __slots__ = ("_deadline", "_deferred", "_drain_waiter", "_head_at", "_head_bytes", "_headers",
+                 "_in_head", "_lingering", "_parser", "_parsing", "_pending", "_reading_paused",
+                 "_server", "_task", "_timer", "_url", "_write_paused", "current", "lost", "since",
+                 "transport")
 
     def __init__(self, server: InboundServer) -> None:
         self._server = server
@@ -72,6 +73,13 @@ class HttpProtocol(asyncio.Protocol):
         self._lingering = False
         #: Input refused behind requests already parsed: (target for its shape, error), sent after them.
         self._deferred: tuple[str, RequestRejected] | None = None
+        # The slow-client clock (limits.header_timeout_seconds, body_idle_timeout_seconds): one
+        # timer handle at a time, armed only when a head or body is left unfinished by a read, and
+        # moved lazily (a read just sets ``_deadline``; the timer re-arms itself when it fires early).
+        self._in_head = False
+        self._head_at = 0.0
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
         self.lost = False
         self.since = server.loop.time()
 
@@ -86,6 +94,9 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._server.connections.discard(self)
         self._pending.clear()
         self._wake_writer()
@@ -111,6 +122,9 @@ class HttpProtocol(asyncio.Protocol):
             cause = exc.__context__
             self._refuse(cause.error() if isinstance(cause, _HeadTooLarge) else InvalidHttp(
                 f"The request is not valid HTTP/1.1 ({_describe(exc)})."))
+            return
+        if self._in_head or self._parsing is not None:
+            self._watch()
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -131,6 +145,8 @@ class HttpProtocol(asyncio.Protocol):
         self._url = b""
         self._headers = []
         self._head_bytes = 0
+        self._in_head = True
+        self._head_at = self._server.loop.time()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -147,6 +163,7 @@ class HttpProtocol(asyncio.Protocol):
             raise _HeadTooLarge("header count")
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
         parser = self._parser
         headers: CIMultiDict[str] = CIMultiDict(
             [(n.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
@@ -177,6 +194,72 @@ class HttpProtocol(asyncio.Protocol):
         ex, self._parsing = self._parsing, None
         if ex is not None:
             ex.end_of_body()
+
+    # -- the slow-client clock -------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        """A read left a head or a body unfinished: put it on the clock. A body's deadline moves
+        with every read (it bounds the silence between bytes); a head's is fixed at its start."""
+        server = self._server
+        if self._parsing is not None:
+            self._deadline = server.loop.time() + server.body_idle_timeout
+        else:
+            self._deadline = self._head_at + server.header_timeout
+        timer = self._timer
+        if timer is not None and timer.when() > self._deadline:
+            timer.cancel()  # armed for a later deadline (a body's) than this head's
+            timer = None
+        if timer is None:
+            self._timer = server.loop.call_at(self._deadline, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        if self.lost or self._lingering:
+            return
+        server = self._server
+        loop = server.loop
+        now = loop.time()
+        ex = self._parsing
+        if ex is None and not self._in_head:
+            return  # finished in time: the clock stops
+        if self._reading_paused:
+            # The sidecar stopped reading (a handler not taking its body yet, pipelined requests
+            # waiting): the silence is ours, not the client's.
+            self._deadline = now + (server.body_idle_timeout if ex is not None
+                                    else server.header_timeout)
+        elif now >= self._deadline:
+            if ex is not None:
+                self._body_expired(ex)
+            else:
+                self._head_expired()
+            return
+        self._timer = loop.call_at(self._deadline, self._expire)
+
+    def _body_expired(self, ex: Exchange) -> None:
+        """The body stalled: its handler's next read raises the 408 (it answers it in the caller's
+        shape and records the request, which was attributed by then); nothing more is read."""
+        server = self._server
+        server.count_timeout("body")
+        self._lingering = True
+        ex.fail(BodyTimeout(
+            f"The request body stalled: no byte arrived for {server.body_idle_timeout:g} s "
+            "(limits.body_idle_timeout_seconds). Send the body without pauses; the request was "
+            "not forwarded."))
+
+    def _head_expired(self) -> None:
+        """The head did not complete in time: 408 (in the shape its path so far announces) and
+        close; no handler ran, so nothing is recorded."""
+        server = self._server
+        server.count_timeout("head")
+        self._lingering = True  # nothing more of it is parsed
+        err = HeadTimeout(
+            f"The request head (request line and headers) did not arrive within "
+            f"{server.header_timeout:g} s (limits.header_timeout_seconds); send it in one go.")
+        if self.current is None and not self._pending:
+            self._send_refusal(self._url.decode("latin-1"), err)
+        else:
+            # Answered after the responses in progress, in order (``_next``).
+            self._deferred = (self._url.decode("latin-1"), err)
 
     # -- serving ---------------------------------------------------------------------------------
 

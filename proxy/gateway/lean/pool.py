@@ -23,12 +23,12 @@ class Pool:
         "_connecting",
         "_conns",
         "_idle",
-        "read_buffer",
         "_keepalive",
         "_limit",
         "_loop",
         "_waiters",
         "closed",
+        "read_buffer",
         "watchdog",
     )
 
