@@ -31,8 +31,9 @@ from .base import (
 if TYPE_CHECKING:
     from aiohttp.client_proto import ResponseHandler
 
-#: aiohttp reads at most this much per ``readany``; bigger means fewer loop turns for big bodies.
-READ_CHUNK_LIMIT = 2**16
+#: aiohttp's read buffer limit: it stops reading the socket at twice this unread. Small, so a
+#: stream whose client stopped reading holds little more than one socket read (issue 16).
+READ_CHUNK_LIMIT = 2**14
 
 
 def map_client_error(exc: BaseException, *, sent: bool) -> UpstreamError:

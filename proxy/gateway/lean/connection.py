@@ -26,7 +26,7 @@ MAX_HEADERS: Final = 256
 HIGH_WATER: Final = 32 * 1024
 #: Most bytes one read takes from Lava's socket (the loops' own default is 256 KiB): with the
 #: high-water mark, the bound on what a stream holds for a client that stopped reading.
-READ_SIZE: Final = 64 * 1024
+READ_SIZE: Final = 32 * 1024
 
 
 @dataclass(frozen=True, slots=True)
