@@ -370,9 +370,9 @@ class HttpProtocol(asyncio.Protocol):
         if access is not None and not handled:
             # No handler ran, so the pipeline's access line (its completion hook) never comes.
             target = path.partition("?")[0][:256]
-            access.info('"%s" %d error_code=%s outcome=rejected', target, err.status, err.code,
-                        extra={"path": target, "status": err.status, "error_code": err.code,
-                               "outcome": "rejected"})
+            access.info('"%s" %d error_code=%s outcome=%s', target, err.status, err.code,
+                        err.outcome, extra={"path": target, "status": err.status,
+                                            "error_code": err.code, "outcome": err.outcome})
         headers, body = self._server.render_refusal(path, err)
         self.transport.write(refusal_response(err.status, headers, body, self._server.http_date()))
         self._lingering = True
