@@ -154,12 +154,11 @@ class MetadataInvalid(RequestRejected):
 
 
 class RequestTimeout(RequestRejected):
-    """The client sent its request too slowly. Recorded as a ``timeout`` (the request may have been
-    attributed already); nothing was sent to Lava for it."""
+    """The client sent its request too slowly. Refused like any other request the sidecar will not
+    serve (``rejected``, counted by its code): nothing was sent to Lava for it."""
 
     status = 408
     code = "request_timeout"
-    outcome = "timeout"
 
 
 class HeadTimeout(RequestTimeout):

@@ -13,7 +13,7 @@ Outcome = Literal[
     "rejected",           # refused by the sidecar before any upstream call (identity, route, size…)
     "rate_limited",       # refused by a customer quota before any upstream call (never billed)
     "upstream_error",     # connect failure / reset / protocol error talking to Lava
-    "timeout",            # connect, first-byte or idle timeout; or the client's body stalled (408)
+    "timeout",            # connect, first-byte or idle timeout
     "client_disconnect",  # the client went away before the response was complete
     "shutdown",           # still running when the shutdown grace ended: cut by the sidecar
 ]

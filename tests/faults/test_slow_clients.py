@@ -3,7 +3,7 @@
 - a request head trickled a byte at a time gets a 408 within ``limits.header_timeout_seconds``, in
   the shape its path announces, and no usage line (nothing was attributed);
 - a body that stalls longer than ``limits.body_idle_timeout_seconds`` gets a 408 and exactly one
-  usage line (``timeout``); nothing reaches Lava; one that pauses less is served;
+  usage line (``rejected``, ``request_body_timeout``); nothing reaches Lava; one that pauses less is served;
 - bodies that would take the memory held for request bodies over ``limits.max_buffered_body_bytes``
   get a 503 after a short wait, counted, while small requests go on being served;
 - 50 SSE clients that never read cost a bounded amount of memory each (back-pressure stops reading
@@ -23,10 +23,11 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from proxy.bounds import ClientBounds
 from proxy.emulator.server import running_gateway
 
 from ..conftest import TEST_SECRET
-from .harness import CHAT, CUSTOMER, MESSAGES, body_for, call, who
+from .harness import CHAT, CUSTOMER, MESSAGES, body_for, call, fault_stack, only, who
 from .process import SidecarProcess, eventually, sidecar_process
 from .rawgateways import endless_gateway
 
@@ -185,7 +186,7 @@ async def test_a_stalled_body_gets_408_and_exactly_one_usage_line(tmp_path: Path
     assert len(timed_out) == 2
     for rec in timed_out:
         assert (rec["customer"], rec["outcome"], rec["error_code"], rec["partial"]) == \
-            (CUSTOMER, "timeout", "request_body_timeout", False)
+            (CUSTOMER, "rejected", "request_body_timeout", False)
     assert sorted(r["provider"] for r in timed_out) == ["anthropic", "openai"]
     assert [r["outcome"] for r in records if r["status"] == 200] == ["ok"]
 
@@ -234,8 +235,8 @@ async def test_the_body_buffer_cap_refuses_with_503_and_keeps_serving(tmp_path: 
         await eventually(lambda: lines_are(sp, 5), 5)
     by_code = sorted((r["status"], r["outcome"], r["error_code"]) for r in sp.records())
     assert by_code == [(200, "ok", None), (200, "ok", None),
-                       (408, "timeout", "request_body_timeout"),
-                       (408, "timeout", "request_body_timeout"),
+                       (408, "rejected", "request_body_timeout"),
+                       (408, "rejected", "request_body_timeout"),
                        (503, "rejected", "request_buffer_full")]
     assert len(gw.seen) == 2
 
@@ -296,3 +297,29 @@ async def test_50_stalled_sse_readers_cost_a_bounded_buffer_each(tmp_path: Path,
         await eventually(lambda: lines_are(sp, 10 + streams), 20)
     outcomes = [r["outcome"] for r in sp.records()]
     assert outcomes.count("client_disconnect") == streams
+
+
+async def test_a_streamed_upload_that_stalls_gets_408_and_is_never_completed_upstream(
+        tmp_path: Path, client_kind: str) -> None:
+    """A large non-JSON body streams to Lava as it arrives; when it stalls, the upload is cut (Lava
+    never gets a complete request) and the client gets the 408. Its line is partial: the request
+    had begun to leave."""
+    size = 4 * 1024 * 1024
+    async with fault_stack(tmp_path, client_kind, bounds=ClientBounds(body_idle_timeout=1.0)) as s:
+        host, port = s.side.url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        head = (f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: {host}\r\n"
+                f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {size}\r\n"
+                + "".join(f"{k}: {v}\r\n" for k, v in who().items()) + "\r\n").encode()
+        writer.write(head + b"--x\r\n" + b"a" * (size // 2))
+        async with asyncio.timeout(20):
+            status, _, err = parse_reply(await read_reply(reader))
+        writer.close()
+        assert status == 408
+        assert err["error"]["code"] == "request_body_timeout"
+        await s.side.settled()
+        assert [seen.complete for seen in s.gw.seen] in ([], [False])
+        assert s.side.sample("lava_sidecar_rejected_requests_total", reason="request_body_timeout") == 1
+    rec = only(s.side.records())
+    assert (rec["customer"], rec["status"], rec["outcome"], rec["error_code"]) == \
+        (CUSTOMER, 408, "rejected", "request_body_timeout")
