@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import yaml
 
+from ..bounds.config import read_client_bounds
 from ..errors import ConfigError, Problem
 from ..identity import CUSTOMER_ID_RE, METER_SLUG_RE, validate_metadata_pairs
 from ..prices.config import read_pricing
@@ -236,6 +237,7 @@ def _build(r: Reader, env: Mapping[str, str]) -> c.Settings:
         max_headers=lim.get("max_headers", int, dl.max_headers, positive),
         max_sse_line_bytes=lim.get("max_sse_line_bytes", int, dl.max_sse_line_bytes, positive),
     )
+    bounds = read_client_bounds(lim, limits.max_body_bytes)
     lim.finish()
     ms, dm = r.section("metrics"), c.Metrics()
     metrics = c.Metrics(
@@ -281,6 +283,7 @@ def _build(r: Reader, env: Mapping[str, str]) -> c.Settings:
         static_metadata=static_pairs,
         allow_metadata_header=allow_header,
         limits=limits,
+        bounds=bounds,
         metrics=metrics,
         usage_log=usage_log,
         estimate_missing_usage=estimate,
