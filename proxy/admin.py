@@ -56,7 +56,7 @@ def create_admin_app(registry: CollectorRegistry, totals: Totals,
     async def usage(request: web.Request) -> web.Response:
         customer = request.query.get("customer")
         # Empty selects the merchant-billed requests (customer ""), which is a real bucket.
-        if customer and not CUSTOMER_ID_RE.match(customer):
+        if customer and not CUSTOMER_ID_RE.fullmatch(customer):
             return web.json_response(
                 {"error": {"code": "customer_id_invalid",
                            "message": "customer must be 1-128 of A-Z a-z 0-9 . _ : -"}},

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from .accesslog import AccessLog
 from .admin import create_admin_app
+from .bounds import BoundsMetrics
 from .config import Settings
 from .gateway import make_client
 from .identity import IdentityResolver
@@ -43,6 +44,8 @@ class App:
     recorder: Recorder
     runtime: Runtime
     quotas: Quotas
+    #: Client timeouts and the body buffer (``proxy.bounds``); the inbound server counts into it.
+    bounds: BoundsMetrics
     replay: asyncio.Task[int] | None = None
     #: Lists Lava's meters into the recorder's pricing in the background (``pricing.from_lava``).
     prices: PriceCatalog | None = None
@@ -65,7 +68,7 @@ class App:
                         customer_label=settings.metrics.customer_label)
         try:
             await gateway.start()
-            app = cls(settings, registry, recorder, rt, quotas)
+            app = cls(settings, registry, recorder, rt, quotas, BoundsMetrics(registry, rt.body_budget))
             await app._apply_quotas(settings)
         except BaseException:
             await quotas.aclose()

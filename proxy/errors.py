@@ -3,6 +3,7 @@
     SidecarError                    anything the sidecar itself refuses or fails at
     ├── ConfigError                 settings that do not validate (every problem listed)
     ├── ShuttingDown                the shutdown grace ended before the request did (503)
+    ├── BodyBufferFull              request bodies in memory at limits.max_buffered_body_bytes (503)
     ├── RequestRejected             the caller's request cannot be served (4xx)
     │   ├── IdentityError           no customer / malformed customer or meter (400, 401)
     │   ├── RouteNotFound           no configured provider serves this path (404)
@@ -12,6 +13,9 @@
     │   ├── UriTooLong              the admin listener's request target over its limit (414)
     │   ├── InvalidHttp             not valid HTTP/1.1 (400)
     │   ├── MetadataInvalid         X-Lava-Metadata breaks Lava's rules (400)
+    │   ├── RequestTimeout          the client was too slow sending its request (408)
+    │   │   ├── HeadTimeout         the head not complete within limits.header_timeout_seconds
+    │   │   └── BodyTimeout         the body stalled beyond limits.body_idle_timeout_seconds
     │   └── QuotaExceeded           a customer quota refuses the request (429, retry-after)
     └── UpstreamFailed              the hop to Lava failed (5xx)
         ├── GatewayUnreachable      connect refused, DNS, reset before a response (502)
@@ -85,6 +89,17 @@ class ShuttingDown(SidecarError):
     outcome = "shutdown"
 
 
+class BodyBufferFull(SidecarError):
+    """Taking this body would put the request bodies held in memory over the cap; the request
+    waited briefly for room first. Nothing was sent; retrying in a moment usually succeeds."""
+
+    status = 503
+    code = "request_buffer_full"
+
+    def headers(self) -> list[tuple[str, str]]:
+        return [("retry-after", "1")]
+
+
 class RequestRejected(SidecarError):
     status = 400
     code = "invalid_request"
@@ -136,6 +151,22 @@ class InvalidHttp(RequestRejected):
 
 class MetadataInvalid(RequestRejected):
     code = "metadata_invalid"
+
+
+class RequestTimeout(RequestRejected):
+    """The client sent its request too slowly. Refused like any other request the sidecar will not
+    serve (``rejected``, counted by its code): nothing was sent to Lava for it."""
+
+    status = 408
+    code = "request_timeout"
+
+
+class HeadTimeout(RequestTimeout):
+    code = "request_header_timeout"
+
+
+class BodyTimeout(RequestTimeout):
+    code = "request_body_timeout"
 
 
 QuotaKind = Literal["requests", "tokens", "concurrency", "spend"]

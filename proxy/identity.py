@@ -24,9 +24,9 @@ from .tokens import Billing
 if TYPE_CHECKING:  # the config loader imports this module's rules: no runtime cycle
     from .config import Identity
 
-CUSTOMER_ID_RE: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-METER_SLUG_RE: Final = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
-_METADATA_KEY_RE: Final = re.compile(r"^[A-Za-z0-9_]{1,255}$")
+CUSTOMER_ID_RE: Final = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+METER_SLUG_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_METADATA_KEY_RE: Final = re.compile(r"[A-Za-z0-9_]{1,255}")
 MAX_METADATA_PAIRS: Final = 100
 #: A control header naming the sidecar's own client; its only recognised value is ``mcp``.
 CLIENT_HEADER: Final = "x-lava-client"
@@ -45,7 +45,7 @@ def validate_metadata_pairs(pairs: Mapping[object, object]) -> str | None:
     if len(pairs) > MAX_METADATA_PAIRS:
         return f"at most {MAX_METADATA_PAIRS} metadata pairs, got {len(pairs)}"
     for key, value in pairs.items():
-        if not isinstance(key, str) or not _METADATA_KEY_RE.match(key):
+        if not isinstance(key, str) or not _METADATA_KEY_RE.fullmatch(key):
             return (f"metadata key {str(key)[:40]!r} must be 1-255 ASCII letters, digits or "
                     "underscores")
         if not isinstance(value, str) or not 1 <= len(value) <= 255:
@@ -79,7 +79,7 @@ def merge_metadata(static: tuple[tuple[str, str], ...], header_value: str | None
 
 
 def _check(value: str, pattern: re.Pattern[str], what: str, header: str) -> str:
-    if not pattern.match(value):
+    if not pattern.fullmatch(value):
         shown = value[:64].encode("ascii", "backslashreplace").decode()
         raise IdentityError(
             f"{header} {shown!r} is not a valid {what}: use 1-128 characters from "

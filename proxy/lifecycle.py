@@ -102,10 +102,14 @@ class Sidecar:
         limits = self.settings.limits
         self._admin = AdminRunner(app.admin())
         await self._admin.setup()
+        bounds = self.settings.bounds
         self._inbound = InboundServer(answering_probes(make_handler(app.runtime), app.runtime.router),
                                       render_refusal=render_refusal,
                                       max_header_bytes=limits.max_header_bytes,
-                                      max_headers=limits.max_headers, access_log=self._access_log)
+                                      max_headers=limits.max_headers, access_log=self._access_log,
+                                      header_timeout=bounds.header_timeout,
+                                      body_idle_timeout=bounds.body_idle_timeout,
+                                      on_timeout=app.bounds.client_timeout)
         try:
             site = web.TCPSite(self._admin, admin_listen.host, admin_listen.port)
             await site.start()

@@ -18,8 +18,8 @@ from .errors import RouteNotFound, Shape
 from .usage.base import Api
 
 # RFC 3986 pchar plus "/" and "%" (escapes are checked separately below).
-_PATH_OK: Final = re.compile(r"^(/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+/?$")
-_QUERY_OK: Final = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*$")
+_PATH_OK: Final = re.compile(r"(/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+/?")
+_QUERY_OK: Final = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*")
 # Encoded slashes and backslashes, and control characters (no API path has one; CR/LF would be
 # a header-injection attempt on any hop that decodes the path).
 _BAD_ESCAPE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})|%2[Ff]|%5[Cc]|%[01][0-9A-Fa-f]|%7[Ff]")
@@ -137,11 +137,11 @@ _FORWARD_CACHE: Final = 4096
 
 
 def check_path(path: str, query: str) -> None:
-    if not _PATH_OK.match(path) or _BAD_ESCAPE.search(path) or _DOT_SEGMENT.search(path):
+    if not _PATH_OK.fullmatch(path) or _BAD_ESCAPE.search(path) or _DOT_SEGMENT.search(path):
         raise RouteNotFound(
             "The request path is not allowed: it must be a plain API path without '.' or '..' "
             "segments, encoded slashes or control characters, or empty segments.")
-    if query and (not _QUERY_OK.match(query) or "%00" in query):
+    if query and (not _QUERY_OK.fullmatch(query) or "%00" in query):
         raise RouteNotFound("The query string holds characters that are not allowed in a URL.")
 
 

@@ -54,7 +54,7 @@ def test_merchant_billing_only_when_configured() -> None:
     assert resolve(Identity(unattributed="merchant")) == (None, None, "merchant")
 
 
-@pytest.mark.parametrize("bad", ["", "a b", "cus\r\nX-Evil: 1", "ü", "x" * 129, "a/b", "a\x00"])
+@pytest.mark.parametrize("bad", ["", "a b", "cus\r\nX-Evil: 1", "ü", "x" * 129, "a/b", "a\x00", "cus_1\n"])
 def test_invalid_customer_ids_are_400(bad: str) -> None:
     with pytest.raises(IdentityError) as info:
         IdentityResolver(BOUND).resolve({"x-lava-customer-id": bad})

@@ -40,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
         print("Run `lava-sidecar check-config` after fixing them.", file=sys.stderr)
         return 2
     configure(settings.logging)
+    from ..bounds.malloc import map_large_allocations
+
+    map_large_allocations()  # RSS follows what is held (a stalled stream's buffers), see there
     # Read again the same way on SIGHUP or when it changes (quotas, identity.api_keys).
     path = args.config or os.environ.get("LAVA_SIDECAR_CONFIG")
     source = ConfigSource(path, tuple(overrides.items())) if path else None

@@ -33,10 +33,10 @@ def run(args: argparse.Namespace) -> int:
     if args.customer and not args.meter:
         print("--customer needs --meter: Lava pairs a customer with a meter", file=sys.stderr)
         return 2
-    if args.customer and not CUSTOMER_ID_RE.match(args.customer):
+    if args.customer and not CUSTOMER_ID_RE.fullmatch(args.customer):
         print("--customer: use 1-128 characters from A-Z a-z 0-9 . _ : -", file=sys.stderr)
         return 2
-    if args.meter and not METER_SLUG_RE.match(args.meter):
+    if args.meter and not METER_SLUG_RE.fullmatch(args.meter):
         print("--meter: use 1-128 characters from A-Z a-z 0-9 . _ -", file=sys.stderr)
         return 2
     token = mint(settings.secret_key, Billing(args.customer, args.meter,

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import yaml
 
+from ..bounds.config import read_client_bounds
 from ..errors import ConfigError, Problem
 from ..identity import CUSTOMER_ID_RE, METER_SLUG_RE, validate_metadata_pairs
 from ..mcp.config import read_mcp
@@ -39,8 +40,8 @@ from .fields import (
 from .providers import BUILTIN_PROVIDERS, prefix_for
 
 __all__ = ["load_settings", "parse_listen"]
-_HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-_PROVIDER_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+_HEADER_NAME_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
+_PROVIDER_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 
 def _merchant_key(r: Reader, env: Mapping[str, str]) -> Secret:
@@ -66,7 +67,7 @@ def _providers(r: Reader, env: Mapping[str, str]) -> tuple[c.Provider, ...]:
     section = r.section("providers")
     for name in section.data:
         p = section.section(str(name))
-        if not _PROVIDER_NAME_RE.match(str(name)):
+        if not _PROVIDER_NAME_RE.fullmatch(str(name)):
             p.problem("", "provider names are lowercase letters, digits, - and _")
             continue
         base = table.get(name)
@@ -96,13 +97,13 @@ def _identity(r: Reader, env: Mapping[str, str]) -> c.Identity:
     s = r.section("identity")
 
     def header(v: str) -> str | None:
-        return None if _HEADER_NAME_RE.match(v) else "must be an HTTP header name"
+        return None if _HEADER_NAME_RE.fullmatch(v) else "must be an HTTP header name"
 
     def customer(v: str) -> str | None:
-        return None if CUSTOMER_ID_RE.match(v) else "must be 1-128 of A-Z a-z 0-9 . _ : -"
+        return None if CUSTOMER_ID_RE.fullmatch(v) else "must be 1-128 of A-Z a-z 0-9 . _ : -"
 
     def meter(v: str) -> str | None:
-        return None if METER_SLUG_RE.match(v) else "must be 1-128 of A-Z a-z 0-9 . _ -"
+        return None if METER_SLUG_RE.fullmatch(v) else "must be 1-128 of A-Z a-z 0-9 . _ -"
 
     d = c.Identity()
     bindings: list[c.ApiKeyBinding] = []
@@ -237,6 +238,7 @@ def _build(r: Reader, env: Mapping[str, str]) -> c.Settings:
         max_headers=lim.get("max_headers", int, dl.max_headers, positive),
         max_sse_line_bytes=lim.get("max_sse_line_bytes", int, dl.max_sse_line_bytes, positive),
     )
+    bounds = read_client_bounds(lim, limits.max_body_bytes)
     lim.finish()
     ms, dm = r.section("metrics"), c.Metrics()
     metrics = c.Metrics(
@@ -282,6 +284,7 @@ def _build(r: Reader, env: Mapping[str, str]) -> c.Settings:
         static_metadata=static_pairs,
         allow_metadata_header=allow_header,
         limits=limits,
+        bounds=bounds,
         metrics=metrics,
         usage_log=usage_log,
         estimate_missing_usage=estimate,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final, Literal
 
+from ..bounds.config import ClientBounds
 from ..mcp.config import McpSettings
 from ..prices.config import PricingSettings
 from ..quotas.config import QuotaSettings
@@ -162,6 +163,8 @@ class Settings:
     static_metadata: tuple[tuple[str, str], ...] = ()
     allow_metadata_header: bool = True
     limits: Limits = field(default_factory=Limits)
+    #: limits.header_timeout_seconds, body_idle_timeout_seconds, max_buffered_body_bytes.
+    bounds: ClientBounds = field(default_factory=ClientBounds)
     metrics: Metrics = field(default_factory=Metrics)
     usage_log: UsageLog = field(default_factory=UsageLog)
     estimate_missing_usage: bool = False

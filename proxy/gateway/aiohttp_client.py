@@ -8,6 +8,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -27,8 +28,12 @@ from .base import (
     unreachable,
 )
 
-#: aiohttp reads at most this much per ``readany``; bigger means fewer loop turns for big bodies.
-READ_CHUNK_LIMIT = 2**16
+if TYPE_CHECKING:
+    from aiohttp.client_proto import ResponseHandler
+
+#: aiohttp's read buffer limit: it stops reading the socket at twice this unread. Small, so a
+#: stream whose client stopped reading holds little more than one socket read (issue 16).
+READ_CHUNK_LIMIT = 2**14
 
 
 def map_client_error(exc: BaseException, *, sent: bool) -> UpstreamError:
@@ -60,6 +65,8 @@ class AiohttpResponse:
     _idle_timeout: float
     #: perf_counter() when the response headers arrived (for the overhead figure).
     received_at: float
+    #: The connection's protocol while ``pause_reading`` holds it paused.
+    _held: ResponseHandler | None = None
 
     def header_items(self) -> list[tuple[str, str]]:
         # Raw bytes keep the upstream's own header casing; latin-1 round-trips any octet.
@@ -84,6 +91,20 @@ class AiohttpResponse:
             raise broken_body() from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise map_client_error(exc, sent=True) from exc
+
+    def pause_reading(self) -> None:
+        # aiohttp pauses its protocol itself when its buffer fills; this pause is ours only when
+        # it was reading, so ``resume_reading`` never undoes aiohttp's own.
+        conn = self._resp.connection
+        protocol = conn.protocol if conn is not None else None
+        if protocol is not None and not getattr(protocol, "_reading_paused", True):
+            protocol.pause_reading()
+            self._held = protocol
+
+    def resume_reading(self) -> None:
+        protocol, self._held = self._held, None
+        if protocol is not None:
+            protocol.resume_reading()
 
     def close(self, *, reusable: bool) -> None:
         """Return the connection to the pool when the body was read to the end, else drop it."""

@@ -128,6 +128,15 @@ class UpstreamResponse(Protocol):
         """Return the connection to the pool when the body was read to the end, else drop it."""
         ...
 
+    def pause_reading(self) -> None:
+        """Stop reading from Lava: the client is not taking what was already relayed (its write
+        buffer is above the high-water mark). What sits in the socket waits in the kernel."""
+        ...
+
+    def resume_reading(self) -> None:
+        """The client's write buffer drained below the low-water mark: read from Lava again."""
+        ...
+
 
 class UpstreamClient(Protocol):
     """Sends requests to Lava's forward endpoint over pooled keep-alive connections.

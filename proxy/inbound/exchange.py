@@ -7,10 +7,12 @@ write: a syscall per response saved, and the head of a short answer never travel
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 from multidict import CIMultiDict
 
+from ..errors import SidecarError
 from . import head as h
 
 if TYPE_CHECKING:
@@ -18,6 +20,9 @@ if TYPE_CHECKING:
 
 #: Body bytes buffered for a handler that is not reading before the socket stops being read.
 HIGH_WATER: Final = 256 * 1024
+#: A chunk at least this big goes out as (size line, data, CRLF) rather than one framed copy: a
+#: stalled client then holds the relayed bytes once, not twice; small chunks are cheaper copied.
+_NO_COPY_CHUNK: Final = 16 * 1024
 _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
@@ -30,9 +35,9 @@ class Exchange:
     (``body_complete``/``take_body`` when it all arrived, else ``read``), and the response
     (``start`` → ``write``… → ``write_eof``, or ``respond`` in one go; ``abort`` cuts it)."""
 
-    __slots__ = ("_buffered", "_chunks", "_conn", "_continue", "_framing", "_head", "_waiter",
-                 "body_complete", "bytes_sent", "content_length", "finished", "headers", "http11",
-                 "keep_alive", "method", "raw_path", "started", "status")
+    __slots__ = ("_buffered", "_chunks", "_conn", "_continue", "_error", "_framing", "_head", "_stall",
+                 "_waiter", "body_complete", "bytes_sent", "content_length", "finished", "headers",
+                 "http11", "keep_alive", "method", "raw_path", "started", "status")
 
     def __init__(self, conn: HttpProtocol, method: str, raw_path: str, headers: CIMultiDict[str], *,
                  http11: bool, keep_alive: bool, content_length: int | None, has_body: bool,
@@ -49,9 +54,13 @@ class Exchange:
         self._chunks: list[bytes] = []
         self._buffered = 0
         self._waiter: asyncio.Future[None] | None = None
+        #: Why the rest of the body will never come (it stalled): raised by ``read``.
+        self._error: SidecarError | None = None
         self._continue = expect_continue and has_body
         self._head: bytes | None = None
         self._framing = h.NONE
+        #: Called when a write must wait for the client to drain, and when it may go on.
+        self._stall: tuple[Callable[[], None], Callable[[], None]] | None = None
         self.status = 0
         self.started = False  # the response head was built (it may still be held)
         self.finished = False  # the whole response was handed to the transport
@@ -69,6 +78,12 @@ class Exchange:
         self._buffered += len(data)
         if self._buffered > HIGH_WATER:
             self._conn.pause_reading()
+        self.wake()
+
+    def fail(self, err: SidecarError) -> None:
+        """The body will not complete (``BodyTimeout``): ``read`` raises ``err`` once the bytes
+        that did arrive are taken."""
+        self._error = err
         self.wake()
 
     def end_of_body(self) -> None:
@@ -90,7 +105,8 @@ class Exchange:
         return data
 
     async def read(self) -> bytes:
-        """The next piece of the body; ``b""`` at its end. Raises ``ClientGone``."""
+        """The next piece of the body; ``b""`` at its end. Raises ``ClientGone``, or the error the
+        body failed with (``BodyTimeout``)."""
         if self._continue:
             # The client waits for this before it sends the body (curl does, for large uploads).
             self._continue = False
@@ -98,6 +114,8 @@ class Exchange:
         while not self._chunks:
             if self.body_complete:
                 return b""
+            if self._error is not None:
+                raise self._error
             if self._conn.lost:
                 raise ClientGone("the client disconnected while sending its request body")
             self._waiter = asyncio.get_running_loop().create_future()
@@ -124,17 +142,31 @@ class Exchange:
         """Send a held head now, alone (an SSE stream whose first event is slow)."""
         self._send(b"")
 
+    def hold_while_stalled(self, pause: Callable[[], None], resume: Callable[[], None]) -> None:
+        """While a ``write`` waits for the client to drain its buffer (above the transport's
+        high-water mark), ``pause`` is in force; ``resume`` once it is below the low-water mark.
+        The relay stops reading from Lava this way; the fast path (no wait) never calls either."""
+        self._stall = (pause, resume)
+
     async def write(self, data: bytes) -> None:
-        if self._conn.lost:
+        conn = self._conn
+        if conn.lost:
             raise ClientGone("the client disconnected")
         framing = self._framing
         if framing == h.CHUNKED:
             # An empty chunk is the body's end: writing nothing must not end it.
+            if len(data) >= _NO_COPY_CHUNK:
+                self._send(b"%x\r\n" % len(data))
+                conn.write_raw(data)
+                conn.write_raw(b"\r\n")
+                self.bytes_sent += len(data) + 2
+                await conn.drain(self._stall)
+                return
             data = h.chunk(data) if data else b""
         elif framing == h.NONE:
             data = b""
         if self._send(data):
-            await self._conn.drain()
+            await conn.drain(self._stall)
 
     async def write_eof(self) -> None:
         if self._conn.lost:

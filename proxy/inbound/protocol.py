@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 import httptools
 from multidict import CIMultiDict
 
-from ..errors import HeadTooLarge, InvalidHttp, RequestRejected, SidecarError
+from ..errors import BodyTimeout, HeadTimeout, HeadTooLarge, InvalidHttp, RequestRejected, SidecarError
 from .exchange import ClientGone, Exchange
 from .head import refusal_response
 
@@ -29,6 +30,10 @@ MAX_PIPELINED: Final = 8
 #: After a response ends a request whose body was not read, how long unread bytes are drained so
 #: the client can read the response (closing with unread data would reset the connection).
 LINGER_SECONDS: Final = 2.0
+#: The client transport's write buffer: above high the response waits (and Lava is not read),
+#: below low it goes on.
+WRITE_HIGH_WATER: Final = 32 * 1024
+WRITE_LOW_WATER: Final = 8 * 1024
 
 
 class _HeadTooLarge(Exception):
@@ -46,9 +51,10 @@ class _HeadTooLarge(Exception):
 class HttpProtocol(asyncio.Protocol):
     """``busy`` while a request is handled; ``since`` is when it last went idle (loop time)."""
 
-    __slots__ = ("_deferred", "_drain_waiter", "_head_bytes", "_headers", "_lingering", "_parser",
-                 "_parsing", "_pending", "_reading_paused", "_server", "_task", "_url",
-                 "_write_paused", "current", "lost", "since", "transport")
+    __slots__ = ("_deadline", "_deferred", "_drain_waiter", "_head_at", "_head_bytes", "_headers",
+                 "_in_head", "_lingering", "_parser", "_parsing", "_pending", "_reading_paused",
+                 "_server", "_task", "_timer", "_url", "_write_paused", "current", "lost", "since",
+                 "transport")
 
     def __init__(self, server: InboundServer) -> None:
         self._server = server
@@ -67,6 +73,13 @@ class HttpProtocol(asyncio.Protocol):
         self._lingering = False
         #: Input refused behind requests already parsed: (target for its shape, error), sent after them.
         self._deferred: tuple[str, RequestRejected] | None = None
+        # The slow-client clock (limits.header_timeout_seconds, body_idle_timeout_seconds): one
+        # timer handle at a time, armed only when a head or body is left unfinished by a read, and
+        # moved lazily (a read just sets ``_deadline``; the timer re-arms itself when it fires early).
+        self._in_head = False
+        self._head_at = 0.0
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
         self.lost = False
         self.since = server.loop.time()
 
@@ -74,10 +87,16 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        # Stated, not left to the loop: what a client that stops reading costs before the relay
+        # stops reading from Lava for it (pause_writing above high, resume_writing below low).
+        transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)  # type: ignore[attr-defined]
         self._server.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._server.connections.discard(self)
         self._pending.clear()
         self._wake_writer()
@@ -103,6 +122,9 @@ class HttpProtocol(asyncio.Protocol):
             cause = exc.__context__
             self._refuse(cause.error() if isinstance(cause, _HeadTooLarge) else InvalidHttp(
                 f"The request is not valid HTTP/1.1 ({_describe(exc)})."))
+            return
+        if self._in_head or self._parsing is not None:
+            self._watch()
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -123,6 +145,8 @@ class HttpProtocol(asyncio.Protocol):
         self._url = b""
         self._headers = []
         self._head_bytes = 0
+        self._in_head = True
+        self._head_at = self._server.loop.time()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -139,6 +163,7 @@ class HttpProtocol(asyncio.Protocol):
             raise _HeadTooLarge("header count")
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
         parser = self._parser
         headers: CIMultiDict[str] = CIMultiDict(
             [(n.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
@@ -169,6 +194,72 @@ class HttpProtocol(asyncio.Protocol):
         ex, self._parsing = self._parsing, None
         if ex is not None:
             ex.end_of_body()
+
+    # -- the slow-client clock -------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        """A read left a head or a body unfinished: put it on the clock. A body's deadline moves
+        with every read (it bounds the silence between bytes); a head's is fixed at its start."""
+        server = self._server
+        if self._parsing is not None:
+            self._deadline = server.loop.time() + server.body_idle_timeout
+        else:
+            self._deadline = self._head_at + server.header_timeout
+        timer = self._timer
+        if timer is not None and timer.when() > self._deadline:
+            timer.cancel()  # armed for a later deadline (a body's) than this head's
+            timer = None
+        if timer is None:
+            self._timer = server.loop.call_at(self._deadline, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        if self.lost or self._lingering:
+            return
+        server = self._server
+        loop = server.loop
+        now = loop.time()
+        ex = self._parsing
+        if ex is None and not self._in_head:
+            return  # finished in time: the clock stops
+        if self._reading_paused:
+            # The sidecar stopped reading (a handler not taking its body yet, pipelined requests
+            # waiting): the silence is ours, not the client's.
+            self._deadline = now + (server.body_idle_timeout if ex is not None
+                                    else server.header_timeout)
+        elif now >= self._deadline:
+            if ex is not None:
+                self._body_expired(ex)
+            else:
+                self._head_expired()
+            return
+        self._timer = loop.call_at(self._deadline, self._expire)
+
+    def _body_expired(self, ex: Exchange) -> None:
+        """The body stalled: its handler's next read raises the 408 (it answers it in the caller's
+        shape and records the request, which was attributed by then); nothing more is read."""
+        server = self._server
+        server.count_timeout("body")
+        self._lingering = True
+        ex.fail(BodyTimeout(
+            f"The request body stalled: no byte arrived for {server.body_idle_timeout:g} s "
+            "(limits.body_idle_timeout_seconds). Send the body without pauses; the request was "
+            "not forwarded."))
+
+    def _head_expired(self) -> None:
+        """The head did not complete in time: 408 (in the shape its path so far announces) and
+        close; no handler ran, so nothing is recorded."""
+        server = self._server
+        server.count_timeout("head")
+        self._lingering = True  # nothing more of it is parsed
+        err = HeadTimeout(
+            f"The request head (request line and headers) did not arrive within "
+            f"{server.header_timeout:g} s (limits.header_timeout_seconds); send it in one go.")
+        if self.current is None and not self._pending:
+            self._send_refusal(self._url.decode("latin-1"), err)
+        else:
+            # Answered after the responses in progress, in order (``_next``).
+            self._deferred = (self._url.decode("latin-1"), err)
 
     # -- serving ---------------------------------------------------------------------------------
 
@@ -279,9 +370,9 @@ class HttpProtocol(asyncio.Protocol):
         if access is not None and not handled:
             # No handler ran, so the pipeline's access line (its completion hook) never comes.
             target = path.partition("?")[0][:256]
-            access.info('"%s" %d error_code=%s outcome=rejected', target, err.status, err.code,
-                        extra={"path": target, "status": err.status, "error_code": err.code,
-                               "outcome": "rejected"})
+            access.info('"%s" %d error_code=%s outcome=%s', target, err.status, err.code,
+                        err.outcome, extra={"path": target, "status": err.status,
+                                            "error_code": err.code, "outcome": err.outcome})
         headers, body = self._server.render_refusal(path, err)
         self.transport.write(refusal_response(err.status, headers, body, self._server.http_date()))
         self._lingering = True
@@ -306,10 +397,19 @@ class HttpProtocol(asyncio.Protocol):
         if self.transport is not None and not self.lost:
             self.transport.write(data)
 
-    async def drain(self) -> None:
+    async def drain(self, hold: tuple[Callable[[], None], Callable[[], None]] | None = None) -> None:
+        """Until the transport's buffer is below its low-water mark. ``hold``: (pause, resume)
+        called around the wait (the relay stops reading from Lava meanwhile)."""
         if self._write_paused and not self.lost:
             waiter = self._drain_waiter = self._server.loop.create_future()
-            await waiter
+            if hold is None:
+                await waiter
+            else:
+                hold[0]()
+                try:
+                    await waiter
+                finally:
+                    hold[1]()
         if self.lost:
             raise ClientGone("the client disconnected")
 

@@ -7,21 +7,26 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import Final, Literal
 
 from ..errors import SidecarError
 from .exchange import Exchange
 from .head import HttpDate
 from .protocol import HttpProtocol
 
+#: Which part of a request the client was too slow sending.
+Phase = Literal["head", "body"]
 Handler = Callable[[Exchange], Awaitable[None]]
 #: The app's answer to input the server refuses itself: given the request target and the error,
 #: the response headers and body. The server adds only framing: it knows nothing of API shapes.
 RenderRefusal = Callable[[str, SidecarError], tuple[list[tuple[str, str]], bytes]]
 
 #: A connection with no request in progress is closed after this long (aiohttp's default too).
-#: It also bounds a client that trickles a request head: the clock runs from when it went idle.
+#: (A head that starts arriving is bounded by ``header_timeout`` instead.)
 KEEPALIVE_SECONDS: Final = 75.0
+#: ``limits.header_timeout_seconds`` and ``limits.body_idle_timeout_seconds``' defaults.
+HEADER_TIMEOUT_SECONDS: Final = 10.0
+BODY_IDLE_TIMEOUT_SECONDS: Final = 30.0
 _SWEEP_SECONDS: Final = 5.0
 
 
@@ -30,7 +35,10 @@ class InboundServer:
                  max_headers: int,
                  access_log: logging.Logger | None = None,
                  keepalive_seconds: float = KEEPALIVE_SECONDS,
-                 cancel_on_disconnect: bool = True) -> None:
+                 cancel_on_disconnect: bool = True,
+                 header_timeout: float = HEADER_TIMEOUT_SECONDS,
+                 body_idle_timeout: float = BODY_IDLE_TIMEOUT_SECONDS,
+                 on_timeout: Callable[[Phase], None] | None = None) -> None:
         self.handler = handler
         self.render_refusal = render_refusal
         self.max_header_bytes = max_header_bytes
@@ -39,6 +47,11 @@ class InboundServer:
         #: handler serves are the handler's to log.
         self.access_log = access_log
         self.keepalive_seconds = keepalive_seconds
+        #: A request head must complete within this, from its first byte (408 otherwise).
+        self.header_timeout = header_timeout
+        #: Longest silence between two bytes of a request body being read (408 otherwise).
+        self.body_idle_timeout = body_idle_timeout
+        self._on_timeout = on_timeout
         #: A handler whose client left is cancelled (its next await raises); off, it learns from
         #: its next write (``ClientGone``). Off only in tests of the relay's write-failure path.
         self.cancel_on_disconnect = cancel_on_disconnect
@@ -50,6 +63,10 @@ class InboundServer:
         self.http_date = HttpDate()
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.Task[None] | None = None
+
+    def count_timeout(self, phase: Phase) -> None:
+        if self._on_timeout is not None:
+            self._on_timeout(phase)
 
     async def listen(self, host: str, port: int, *, backlog: int = 1024) -> tuple[str, int]:
         server = await self.loop.create_server(lambda: HttpProtocol(self), host, port,

@@ -88,9 +88,9 @@ def _argument_problems(args: argparse.Namespace) -> list[str]:
     from ..identity import CUSTOMER_ID_RE, METER_SLUG_RE
 
     out = []
-    if args.customer is not None and not CUSTOMER_ID_RE.match(args.customer):
+    if args.customer is not None and not CUSTOMER_ID_RE.fullmatch(args.customer):
         out.append("--customer: must be 1-128 of A-Z a-z 0-9 . _ : -")
-    if args.meter is not None and not METER_SLUG_RE.match(args.meter):
+    if args.meter is not None and not METER_SLUG_RE.fullmatch(args.meter):
         out.append("--meter: must be 1-128 of A-Z a-z 0-9 . _ -")
     for name in ("sidecar", "sidecar_admin"):
         value = getattr(args, name)

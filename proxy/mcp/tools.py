@@ -40,7 +40,7 @@ T = TypeVar("T")
 MAX_RESULT_BYTES: Final = 1024 * 1024
 _METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 #: A provider path: slash-separated plain segments, an optional plain query string.
-_PATH_RE: Final = re.compile(r"^(/[A-Za-z0-9._~:@!$&'()*+,;=-]+)+/?(\?[A-Za-z0-9._~:@!$&'()*+,;=/?%-]*)?$")
+_PATH_RE: Final = re.compile(r"(/[A-Za-z0-9._~:@!$&'()*+,;=-]+)+/?(\?[A-Za-z0-9._~:@!$&'()*+,;=/?%-]*)?")
 
 
 class ToolFailure(Exception):
@@ -173,7 +173,7 @@ def check_path(path: str) -> str:
     if (not path.startswith("/") or path.startswith("//") or "://" in path or "\\" in path
             or "%2e" in lowered or "%2f" in lowered or "%5c" in lowered
             or any(seg in (".", "..") for seg in bare.split("/")[1:])
-            or not _PATH_RE.match(path)):
+            or not _PATH_RE.fullmatch(path)):  # whole: '$' would let a trailing newline in
         raise ToolFailure(400, "path_invalid",
                           "path must be a plain path below the provider's API root, e.g. /embeddings "
                           "or /messages: no '..' or '.' segments, no '//', no scheme or host, no "

@@ -40,7 +40,7 @@ OVERHEAD_HEADER = "x-lava-sidecar-overhead-ms"
 class RequestCycle:
     """One request's phases; each leaves what it learned on ``ctx``."""
 
-    __slots__ = ("body", "ctx", "ex", "extractor", "metadata", "rt", "up")
+    __slots__ = ("body", "body_held", "ctx", "ex", "extractor", "metadata", "rt", "up")
 
     def __init__(self, rt: Runtime, ex: Exchange) -> None:
         self.rt, self.ex = rt, ex
@@ -48,6 +48,7 @@ class RequestCycle:
                                   ex.headers, shape_for_path(ex.raw_path))
         self.metadata: str | None = None
         self.body: bytes | AsyncIterator[bytes] = b""
+        self.body_held = 0  # room the body holds in rt.body_budget, given back in finish
         self.extractor: Extractor | None = None
         self.up: UpstreamResponse | None = None
 
@@ -76,7 +77,7 @@ class RequestCycle:
         route, resolved = ctx.route, ctx.resolved
         if route is None or resolved is None:  # pragma: no cover - admit() set both or raised
             raise RuntimeError("forward() before admit()")
-        body = await read_body(ex, rt.settings.limits.max_body_bytes)
+        body, self.body_held = await read_body(ex, rt.settings.limits.max_body_bytes, rt.body_budget)
         if isinstance(body, bytes):
             ctx.facts, body = inspect(route.api, body, ex.headers.get("Content-Type"),
                                       inject_stream_usage=route.provider.inject_stream_usage)
@@ -147,6 +148,7 @@ class RequestCycle:
         rt, ctx = self.rt, self.ctx
         if self.up is not None:
             self.up.close(reusable=ctx.relay.upstream_done)
+        rt.body_budget.give(self.body_held)
         if self.extractor is not None:
             self._settle_usage(self.extractor)
         ctx.bytes_out = self.ex.bytes_sent

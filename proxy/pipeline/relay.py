@@ -97,7 +97,11 @@ async def relay(ex: Exchange, up: UpstreamResponse, st: RelayState, *,
     head_timer = asyncio.get_running_loop().call_later(_SSE_HEAD_HOLD, ex.send_head) \
         if is_sse else None
     feed: Callable[[bytes], None] | None = extractor.feed
-    # The last two pieces written: enough to tell where an SSE stream stands if it breaks.
+    # While the client's write buffer is above its high-water mark, Lava is not read either: a
+    # client that stops reading costs the chunk in hand, not everything Lava can send meanwhile.
+    ex.hold_while_stalled(up.pause_reading, up.resume_reading)
+    # The ends of the last two pieces written: enough to tell where an SSE stream stands if it
+    # breaks (only their last bytes: holding whole pieces kept two chunks alive per stalled stream).
     prev = last = b""
     try:
         async for chunk in up.chunks():
@@ -108,7 +112,7 @@ async def relay(ex: Exchange, up: UpstreamResponse, st: RelayState, *,
             try:
                 if out:
                     await ex.write(out)
-                    prev, last = last, out
+                    prev, last = last, out[-4:]
             finally:
                 # Lava served this chunk, and bills it, whether or not the client took it: it is
                 # read for usage even when the write failed or was cancelled (client gone).
@@ -132,7 +136,7 @@ async def relay(ex: Exchange, up: UpstreamResponse, st: RelayState, *,
             ex.abort()
             return
         try:
-            await ex.write(sse_error_event(shape, err, after=prev[-4:] + last[-4:]))
+            await ex.write(sse_error_event(shape, err, after=prev + last))
         except ConnectionResetError:
             st.client_gone = True
             return
@@ -144,7 +148,7 @@ async def relay(ex: Exchange, up: UpstreamResponse, st: RelayState, *,
             raise
         uncancel()
         st.shutdown = True
-        await _end_cut(ex, shape, is_sse, prev[-4:] + last[-4:])
+        await _end_cut(ex, shape, is_sse, prev + last)
         return
     finally:
         if head_timer is not None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
+from ..bounds import BodyBudget
 from ..config import Settings
 from ..errors import ShuttingDown
 from ..gateway import UpstreamClient
@@ -130,6 +131,8 @@ class Runtime:
     sink: Sink
     #: Lower-case names of the sidecar's own control headers, consumed, never forwarded.
     control_headers: frozenset[str]
+    #: Request bodies held in memory, capped (limits.max_buffered_body_bytes).
+    body_budget: BodyBudget
     ids: RequestIds = field(default_factory=RequestIds)
     inflight: Inflight = field(default_factory=Inflight)
     readiness: Readiness = field(default_factory=Readiness)
@@ -160,4 +163,6 @@ class Runtime:
             sink=sink,
             control_headers=frozenset({ident.customer_header, ident.meter_header,
                                        ident.metadata_header, CLIENT_HEADER}),
+            body_budget=BodyBudget(settings.bounds.max_buffered_body_bytes,
+                                   settings.bounds.buffer_wait),
         )

@@ -68,6 +68,12 @@ class ScriptedUpstream:
     def close(self, *, reusable: bool) -> None:
         self.closed = True
 
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
 
 @dataclass
 class Server:

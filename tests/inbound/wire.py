@@ -9,6 +9,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from proxy.inbound import Exchange, InboundServer
 from proxy.inbound.server import Handler
@@ -92,12 +93,14 @@ async def read_reply(reader: asyncio.StreamReader, *, method: str = "GET",
 @contextlib.asynccontextmanager
 async def serving(handler: Handler, *, max_header_bytes: int = 8192, max_headers: int = 100,
                   keepalive_seconds: float = 75.0, cancel_on_disconnect: bool = True,
-                  access_log: logging.Logger | None = None,
+                  access_log: logging.Logger | None = None, **options: Any,
                   ) -> AsyncIterator[tuple[InboundServer, int]]:
+    """``options``: more ``InboundServer`` keywords (``header_timeout``, ``on_timeout``...)."""
     server = InboundServer(handler, render_refusal=render_refusal,
                            max_header_bytes=max_header_bytes, max_headers=max_headers,
                            keepalive_seconds=keepalive_seconds,
-                           cancel_on_disconnect=cancel_on_disconnect, access_log=access_log)
+                           cancel_on_disconnect=cancel_on_disconnect, access_log=access_log,
+                           **options)
     _, port = await server.listen("127.0.0.1", 0)
     try:
         yield server, port

@@ -45,6 +45,9 @@ def test_help_and_argument_problems() -> None:
     assert res.returncode == 2
     for word in ("--customer", "--http", "--sidecar"):
         assert word in res.stderr
+    res = run("mcp", "--customer", "cus_1\n", LAVA_SECRET_KEY=TEST_SECRET)  # matched whole
+    assert res.returncode == 2
+    assert "--customer" in res.stderr
     res = run("mcp")  # no key
     assert res.returncode == 2
     assert "LAVA_SECRET_KEY" in res.stderr

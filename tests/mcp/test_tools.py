@@ -43,6 +43,12 @@ def test_no_accepted_path_leaves_the_provider(path: str) -> None:
     assert "." not in url.path.split("/")
 
 
+@pytest.mark.parametrize("path", ["/embeddings\n", "/models\r", "/models\x00", "/a b", "/\u00e9"])
+def test_control_characters_and_trailing_newlines_are_refused(path: str) -> None:
+    with pytest.raises(ToolFailure):
+        check_path(path)
+
+
 def test_the_key_is_shown_as_its_type_and_last_four() -> None:
     assert key_facts("aks_live_abcdefghijklmnop1234") == ("live", "1234")
     assert key_facts(TEST_SECRET) == ("test", TEST_SECRET[-4:])

@@ -75,7 +75,7 @@ def create_meter(scope: Scope, *, name: str, rate_type: RateType, tier_type: Tie
     tiers = check_tiers(tiers, rate_type)
     if meter_slug is not None:
         # What the sidecar (and a forward token) can carry: a slug it cannot send is no use.
-        if not METER_SLUG_RE.match(meter_slug):
+        if not METER_SLUG_RE.fullmatch(meter_slug):
             raise Invalid("meter_slug: 1-128 characters from A-Z a-z 0-9 . _ -",
                           code="invalid_meter_slug")
         if scope.meter_slugs.get(meter_slug) is not None:

@@ -21,7 +21,12 @@ if TYPE_CHECKING:
 _INF: Final = math.inf
 MAX_HEAD_BYTES: Final = 64 * 1024
 MAX_HEADERS: Final = 256
-HIGH_WATER: Final = 256 * 1024
+#: Body bytes parsed and not yet taken by the relay before the socket stops being read. Small: a
+#: client that stops reading holds at most this plus one read (``READ_SIZE``) per stream.
+HIGH_WATER: Final = 32 * 1024
+#: Most bytes one read takes from Lava's socket (the loops' own default is 256 KiB): with the
+#: high-water mark, the bound on what a stream holds for a client that stopped reading.
+READ_SIZE: Final = 32 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +52,12 @@ class _TooManyHeaders(Exception):
     pass
 
 
-class Connection(asyncio.Protocol):
+class Connection(asyncio.BufferedProtocol):
     """Carries one exchange at a time. ``resp`` is the exchange in progress, None while pooled."""
 
     __slots__ = ("_drain", "_head_bytes", "_interim", "_limits", "_loop", "_pool", "_raw", "_reason",
-                 "_stale", "_stall", "buffered", "closed", "deadline", "idle_since", "key", "last_read",
-                 "parser", "reading_paused", "resp", "transport", "writing_paused")
+                 "_stale", "_stall", "buffered", "closed", "deadline", "held", "idle_since", "key",
+                 "last_read", "parser", "reading_paused", "resp", "transport", "writing_paused")
 
     def __init__(self, pool: Pool, key: str, loop: asyncio.AbstractEventLoop, limits: Limits) -> None:
         self._pool = pool
@@ -70,6 +75,8 @@ class Connection(asyncio.Protocol):
         #: Body bytes parsed and not yet taken by the reader.
         self.buffered = 0
         self.reading_paused = False
+        #: The relay's client is not draining: reading stays paused until ``unhold``.
+        self.held = False
         self.writing_paused = False
         self._drain: asyncio.Future[None] | None = None
         self._raw: list[tuple[bytes, bytes]] = []
@@ -85,6 +92,7 @@ class Connection(asyncio.Protocol):
         self.resp = resp
         self.deadline = deadline
         self.buffered = 0
+        self.held = False
         self._raw = resp.raw
         self._reason = b""
         self._head_bytes = 0
@@ -100,6 +108,7 @@ class Connection(asyncio.Protocol):
             self.resp = None
         if self.closed:
             return
+        self.held = False
         if self.reading_paused:
             self.resume()
         self._pool.release(self)
@@ -144,6 +153,22 @@ class Connection(asyncio.Protocol):
 
     # -- flow control ----------------------------------------------------------------------------
 
+    @property
+    def high_water(self) -> int:
+        return self._limits.high_water
+
+    def hold(self) -> None:
+        """Stop reading until ``unhold``: the relay's client stopped taking bytes."""
+        self.held = True
+        if not self.reading_paused and not self.closed and self.transport is not None:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def unhold(self) -> None:
+        self.held = False
+        if self.buffered <= self._limits.high_water:
+            self.resume()
+
     def resume(self) -> None:
         if self.reading_paused and not self.closed and self.transport is not None:
             self.reading_paused = False
@@ -175,7 +200,13 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._pool.read_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self._pool.read_buffer[:nbytes])
+
+    def data_received(self, data: bytes | memoryview) -> None:
         resp = self.resp
         if resp is None or resp.state >= DONE:
             # Bytes nobody asked for: this connection's framing can no longer be trusted.

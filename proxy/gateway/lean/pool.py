@@ -8,7 +8,7 @@ from collections import deque
 from typing import Final
 
 from ..base import first_byte_timeout
-from .connection import Connection
+from .connection import READ_SIZE, Connection
 from .watchdog import Watchdog
 
 #: Deadlines closer together than this share one watchdog wake-up, at most.
@@ -28,6 +28,7 @@ class Pool:
         "_loop",
         "_waiters",
         "closed",
+        "read_buffer",
         "watchdog",
     )
 
@@ -41,6 +42,9 @@ class Pool:
         self._connecting = 0
         self._waiters: deque[tuple[str, asyncio.Future[Connection | None]]] = deque()
         self.closed = False
+        #: One read buffer for every connection of this pool: the loop fills it and the parser
+        #: copies what it keeps before the next read, so no connection holds a read's worth idle.
+        self.read_buffer = memoryview(bytearray(READ_SIZE))
         self.watchdog = Watchdog(loop, lambda: self._conns, min(resolution, _MAX_RESOLUTION))
 
     def take_idle(self, key: str) -> Connection | None:

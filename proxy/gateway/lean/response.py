@@ -23,6 +23,8 @@ HEAD: Final = 0  # request (being) written, waiting for the final response head
 BODY: Final = 1  # head received, body arriving
 DONE: Final = 2  # message received to its end
 FAILED: Final = 3  # ended by an error (``error``)
+#: Waiting pieces are joined into one (one write instead of many) while they total at most this.
+_JOIN_LIMIT: Final = 64 * 1024
 
 
 class LeanResponse:
@@ -86,12 +88,20 @@ class LeanResponse:
         body = self.body
         while True:
             if body:
-                data = body[0] if len(body) == 1 else b"".join(body)
-                body.clear()
                 conn = self._conn
+                if len(body) == 1:
+                    data = body.pop()
+                elif conn is None or conn.buffered <= _JOIN_LIMIT:
+                    data = b"".join(body)
+                    body.clear()
+                else:
+                    # Plenty waiting (the relay fell behind): pieces go out as they were read,
+                    # never copied into one big piece a stalled client would then hold.
+                    data = body.pop(0)
                 if conn is not None:
-                    conn.buffered = 0
-                    if conn.reading_paused:
+                    conn.buffered = conn.buffered - len(data) if body else 0
+                    if conn.reading_paused and not conn.held \
+                            and conn.buffered <= conn.high_water // 2:
                         conn.resume()
                 return data
             if self.state == DONE:
@@ -106,6 +116,16 @@ class LeanResponse:
                 # carry another request.
                 self.close(reusable=False)
                 raise
+
+    def pause_reading(self) -> None:
+        conn = self._conn
+        if conn is not None:
+            conn.hold()
+
+    def resume_reading(self) -> None:
+        conn = self._conn
+        if conn is not None:
+            conn.unhold()
 
     def close(self, *, reusable: bool) -> None:
         """Return the connection to the pool when the body was read to the end, else drop it."""
