@@ -23,6 +23,7 @@ Start here:
   lava-sidecar demo                      the whole flow locally, no account needed
   LAVA_SECRET_KEY=aks_live_… lava-sidecar serve
   lava-sidecar check-config --config config/sidecar.yaml
+  lava-sidecar mcp --customer cus_123 --meter chat-tokens   agents (MCP) billed the same way
   lava-sidecar reconcile --usage-log usage.jsonl   audit Lava's bill against the usage log
 """
 
@@ -45,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "dev-gateway": "proxy.emulator.command",
     "billing": "proxy.billing.command",
     "demo": "proxy.demo.command",
+    "mcp": "proxy.mcp.command",
     "reconcile": "proxy.reconcile.command",
 }
 

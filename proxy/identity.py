@@ -2,7 +2,9 @@
 
 Precedence: the customer header, then a local API key bound in config, then the configured default
 customer; with none of these the request is refused unless config bills the merchant. The meter
-comes from the meter header, else the key binding, else the default meter.
+comes from the meter header, else the key binding, else the default meter. A request carrying
+``X-Lava-Client: mcp`` (sent only by ``lava-sidecar mcp``, consumed like the other control
+headers) is labelled ``via="mcp"``: the same customer rules, a different label in the usage log.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ CUSTOMER_ID_RE: Final = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 METER_SLUG_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _METADATA_KEY_RE: Final = re.compile(r"[A-Za-z0-9_]{1,255}")
 MAX_METADATA_PAIRS: Final = 100
+#: A control header naming the sidecar's own client; its only recognised value is ``mcp``.
+CLIENT_HEADER: Final = "x-lava-client"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +37,7 @@ class Resolved:
     """The identity of one request: who is billed, and how that was decided (a bounded label)."""
 
     billing: Billing
-    via: str  # "header" | "api_key" | "default" | "merchant"
+    via: str  # "header" | "api_key" | "default" | "merchant" | "mcp"
 
 
 def validate_metadata_pairs(pairs: Mapping[object, object]) -> str | None:
@@ -142,7 +146,9 @@ class IdentityResolver:
                     "identity.default_customer (identity.unattributed: merchant bills you instead).",
                     code="customer_missing", status=401)
             via = "merchant"
-        elif meter is None:
+        elif headers.get(CLIENT_HEADER) == "mcp":
+            via = "mcp"
+        if customer is not None and meter is None:
             raise IdentityError(
                 "No meter for this customer: send the X-Lava-Meter header with the meter slug or "
                 "set identity.default_meter in the sidecar config.", code="meter_missing", status=400)

@@ -30,7 +30,7 @@ class RequestRecord:
     started_at: float               # unix seconds, wall clock
     customer_id: str | None         # None: billed to the merchant (or refused before identity)
     meter_slug: str | None
-    identity_via: str               # header | api_key | default | merchant | none
+    identity_via: str               # header | api_key | default | merchant | mcp | none
     provider: str                   # configured provider name, "" when no route matched
     api: Api
     model: str | None               # requested model, else the model the response named

@@ -106,3 +106,25 @@ def test_metadata_violations_are_clear_400s(bad: str) -> None:
         merge_metadata((), bad)
     assert info.value.status == 400
     assert "X-Lava-Metadata" in info.value.message
+
+
+def test_the_mcp_client_header_labels_the_request_mcp_and_changes_nothing_else() -> None:
+    """``lava-sidecar mcp`` sends X-Lava-Client: mcp; the customer rules are the same, the label differs."""
+    assert resolve(BOUND, x_lava_customer_id="cus_1", x_lava_client="mcp") == (
+        "cus_1", "default_meter", "mcp")
+    assert resolve(BOUND, x_api_key="sk-team-a", x_lava_client="mcp") == ("cus_a", "meter_a", "mcp")
+    # Any other value is ignored; merchant billing keeps its own label (it changes who pays).
+    assert resolve(BOUND, x_lava_customer_id="cus_1", x_lava_client="other") == (
+        "cus_1", "default_meter", "header")
+    assert resolve(Identity(unattributed="merchant"), x_lava_client="mcp") == (None, None, "merchant")
+    with pytest.raises(IdentityError):
+        resolve(Identity(), x_lava_client="mcp")
+
+
+def test_the_client_header_is_a_control_header_never_forwarded() -> None:
+    from proxy.config import load_settings
+    from proxy.identity import CLIENT_HEADER
+    from proxy.pipeline.runtime import Runtime
+
+    settings = load_settings(None, {"LAVA_SECRET_KEY": "aks_test_x0123456789"})
+    assert CLIENT_HEADER in Runtime.build(settings, None, None).control_headers  # type: ignore[arg-type]

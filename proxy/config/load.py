@@ -21,6 +21,7 @@ import yaml
 from ..bounds.config import read_client_bounds
 from ..errors import ConfigError, Problem
 from ..identity import CUSTOMER_ID_RE, METER_SLUG_RE, validate_metadata_pairs
+from ..mcp.config import read_mcp
 from ..prices.config import read_pricing
 from ..quotas.config import read_quotas
 from ..secret import Secret
@@ -291,6 +292,7 @@ def _build(r: Reader, env: Mapping[str, str]) -> c.Settings:
         shutdown=shutdown,
         logging=logging_,
         quotas=read_quotas(r.section("quotas"), env),
+        mcp=read_mcp(r.section("mcp")),
         pricing=read_pricing(r.section("pricing")),
     )
     r.finish()

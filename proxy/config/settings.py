@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Final, Literal
 
 from ..bounds.config import ClientBounds
+from ..mcp.config import McpSettings
 from ..prices.config import PricingSettings
 from ..quotas.config import QuotaSettings
 from ..secret import Secret
@@ -171,6 +172,7 @@ class Settings:
     shutdown: Shutdown = field(default_factory=Shutdown)
     logging: Logging = field(default_factory=Logging)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)  # default: no limits
+    mcp: McpSettings = field(default_factory=McpSettings)  # lava-sidecar mcp
     pricing: PricingSettings = field(default_factory=PricingSettings)  # prices listed from Lava
 
     def provider(self, name: str) -> Provider | None:

@@ -15,7 +15,7 @@ from ..bounds import BodyBudget
 from ..config import Settings
 from ..errors import ShuttingDown
 from ..gateway import UpstreamClient
-from ..identity import IdentityResolver
+from ..identity import CLIENT_HEADER, IdentityResolver
 from ..record import RequestRecord
 from ..routing import Router
 from ..tokens import TokenCache
@@ -162,7 +162,7 @@ class Runtime:
             gateway=gateway,
             sink=sink,
             control_headers=frozenset({ident.customer_header, ident.meter_header,
-                                       ident.metadata_header}),
+                                       ident.metadata_header, CLIENT_HEADER}),
             body_budget=BodyBudget(settings.bounds.max_buffered_body_bytes,
                                    settings.bounds.buffer_wait),
         )

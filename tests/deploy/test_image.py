@@ -309,6 +309,7 @@ def test_the_image_is_small_non_root_and_precompiled(image: str) -> None:
     assert facts["uncompiled"] == []
     assert facts["uid"] == 10001
     assert facts["writable_root"] is False
+    assert facts["mcp_sdk"] is True  # image-extras: `lava-sidecar mcp` works in the image
 
 
 PROBE = """
@@ -324,7 +325,8 @@ try:
 except OSError:
     writable = False
 print(json.dumps({"loop": type(uvloop.new_event_loop()).__module__.split(".")[0],
-                  "uncompiled": uncompiled, "uid": os.getuid(), "writable_root": writable}))
+                  "uncompiled": uncompiled, "uid": os.getuid(), "writable_root": writable,
+                  "mcp_sdk": importlib.util.find_spec("mcp.server.mcpserver") is not None}))
 """
 
 
