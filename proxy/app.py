@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -21,6 +21,9 @@ from .config import Settings
 from .gateway import make_client
 from .metering import Recorder
 from .pipeline import Runtime
+
+if TYPE_CHECKING:
+    from .tracing.spans import Tracer
 
 #: How long ``aclose`` waits for cancelled handlers to record before the usage log closes.
 _UNWIND_SECONDS: Final = 1.0
@@ -35,6 +38,7 @@ class App:
     recorder: Recorder
     runtime: Runtime
     replay: asyncio.Task[int] | None = None
+    tracer: Tracer | None = None
 
     @classmethod
     async def open(cls, settings: Settings, *, registry: CollectorRegistry | None = None) -> App:
@@ -53,7 +57,7 @@ class App:
         except BaseException:
             await recorder.aclose()
             raise
-        app = cls(settings, registry, recorder, rt)
+        app = cls(settings, registry, recorder, rt, tracer=_tracer(settings, registry, recorder, rt))
         # Serving starts now; the history replays alongside (it can take seconds for large logs).
         app.replay = asyncio.create_task(recorder.replay_log(), name="usage-log-replay")
         return app
@@ -72,4 +76,24 @@ class App:
         # Handlers cancelled just before still record as they unwind: a moment for them first.
         await self.runtime.inflight.idle(_UNWIND_SECONDS)
         await self.runtime.gateway.aclose()
+        if self.tracer is not None:
+            # The last spans were queued as the handlers recorded; flush them within the grace.
+            await asyncio.to_thread(self.tracer.shutdown, min(self.settings.shutdown.grace,
+                                                              self.settings.tracing.export_timeout))
         await self.recorder.aclose()
+
+
+def _tracer(settings: Settings, registry: CollectorRegistry, recorder: Recorder,
+            rt: Runtime) -> Tracer | None:
+    """Tracing joins both seams, first, when configured; off, nothing is installed at all."""
+    if not settings.tracing.enabled:
+        return None
+    from .tracing.spans import TRACE_HEADERS, Tracer
+
+    tracer = Tracer.open(settings.tracing, registry, gateway_url=settings.gateway.url,
+                         charge_of=recorder.charge_of)
+    rt.admission = (tracer, *rt.admission)
+    rt.completion = (tracer, *rt.completion)
+    # The caller's trace headers are consumed: Lava gets the sidecar's client span instead.
+    rt.control_headers = rt.control_headers | TRACE_HEADERS
+    return tracer

@@ -22,6 +22,7 @@ from ..errors import ConfigError, Problem
 from ..identity import CUSTOMER_ID_RE, METER_SLUG_RE, validate_metadata_pairs
 from ..quotas.config import read_quotas
 from ..secret import Secret
+from ..tracing.config import read_tracing
 from ..usage.base import Family
 from . import settings as c
 from .fields import (
@@ -287,6 +288,7 @@ def _build(r: Reader, env: Mapping[str, str]) -> c.Settings:
         shutdown=shutdown,
         logging=logging_,
         quotas=read_quotas(r.section("quotas"), env),
+        tracing=read_tracing(r.section("tracing"), env),
     )
     r.finish()
     return settings

@@ -8,6 +8,7 @@ from typing import Final, Literal
 
 from ..quotas.config import QuotaSettings
 from ..secret import Secret
+from ..tracing.config import TracingSettings
 from ..usage.base import Family
 
 DEFAULT_GATEWAY_URL = "https://api.lava.so"
@@ -167,6 +168,7 @@ class Settings:
     shutdown: Shutdown = field(default_factory=Shutdown)
     logging: Logging = field(default_factory=Logging)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)  # default: no limits
+    tracing: TracingSettings = field(default_factory=TracingSettings)  # default: off
 
     def provider(self, name: str) -> Provider | None:
         return next((p for p in self.providers if p.name == name), None)

@@ -28,7 +28,7 @@ log = logging.getLogger("lava_sidecar.recorder")
 class Recorder:
     """The handler's sink. Owns nothing it did not get: build it with ``Recorder.open``."""
 
-    __slots__ = ("_failures", "_history", "ledger", "metrics", "pricing", "settings", "totals")
+    __slots__ = ("_failures", "_history", "_last", "ledger", "metrics", "pricing", "settings", "totals")
 
     def __init__(self, settings: Settings, metrics: Metrics, ledger: Ledger | None,
                  totals: Totals, pricing: Pricing) -> None:
@@ -38,6 +38,7 @@ class Recorder:
         self.totals = totals
         self.pricing = pricing
         self._failures = 0
+        self._last: tuple[RequestRecord | None, Decimal | None] = (None, None)
         self._history: HistorySnapshot | None = None
 
     @classmethod
@@ -101,6 +102,7 @@ class Recorder:
         except Exception:
             charge = None
             self._failed(rec, "pricing")
+        self._last = (rec, charge)
         # Each step on its own: the durable line matters most and must not depend on the rest.
         if self.ledger is not None:
             try:
@@ -115,6 +117,13 @@ class Recorder:
             self.metrics.observe(rec, charge)
         except Exception:
             self._failed(rec, "metrics")
+
+    def charge_of(self, rec: RequestRecord) -> Decimal | None:
+        """The charge ``record`` just estimated for ``rec`` (tier positions advance once, so a
+        completion hook reads it here rather than pricing the request again); ``None`` for any
+        other record."""
+        last, charge = self._last
+        return charge if last is rec else None
 
     def _charge(self, rec: RequestRecord) -> Decimal | None:
         if rec.outcome == "rejected":
