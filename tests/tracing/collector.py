@@ -81,9 +81,9 @@ class Collector:
         return web.Response(body=ExportTraceServiceResponse().SerializeToString(),
                             content_type="application/x-protobuf")
 
-    async def wait(self, n: int, timeout: float = 10.0) -> list[Span]:
+    async def wait(self, n: int, within: float = 10.0) -> list[Span]:
         """Until at least ``n`` spans arrived."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while len(self.spans) < n:
                 self._changed.clear()
                 await self._changed.wait()

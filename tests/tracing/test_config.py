@@ -43,7 +43,8 @@ def test_off_by_default(tmp_path: Path) -> None:
 def test_two_variables_turn_it_on(tmp_path: Path) -> None:
     t = load(tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT="http://collector:4318/",
              OTEL_SERVICE_NAME="checkout-api")
-    assert t.enabled and t.enabled_by == "OTEL_EXPORTER_OTLP_ENDPOINT"
+    assert t.enabled
+    assert t.enabled_by == "OTEL_EXPORTER_OTLP_ENDPOINT"
     assert t.endpoint == "http://collector:4318/v1/traces"
     assert t.service_name == "checkout-api"
 

@@ -38,8 +38,9 @@ async def chat(stack: Stack, n: int, **headers: str) -> list[str]:
 
 
 async def eventually(check, within: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    """Poll a condition the export thread makes true (bounded; not a timing assertion)."""
     async with asyncio.timeout(within):
-        while not check():
+        while not check():  # noqa: ASYNC110 - set from another thread, no event to wait on
             await asyncio.sleep(0.02)
 
 
@@ -62,7 +63,8 @@ async def test_collector_answers_500(tmp_path: Path) -> None:
     async with running_collector("error") as col, traced_stack(tmp_path, col.url) as stack:
         assert all(await chat(stack, 5))
         await eventually(lambda: stack.sample(DROPPED, reason="export_failed") == 10)
-        assert col.posts >= 1 and col.spans == []
+        assert col.posts >= 1
+        assert col.spans == []
 
 
 async def test_collector_stalls_queue_stays_bounded(tmp_path: Path) -> None:
@@ -79,7 +81,8 @@ async def test_collector_stalls_queue_stays_bounded(tmp_path: Path) -> None:
     # The shutdown did not wait on the stalled collector beyond the export timeout; afterwards every
     # one of the 60 spans is counted: dropped (queue full, failed export, abandoned at shutdown).
     await eventually(lambda: accounted(stack) == 60)
-    assert stack.sample(EXPORTED) == 0 and col.spans == []
+    assert stack.sample(EXPORTED) == 0
+    assert col.spans == []
 
 
 async def test_sampled_out_exports_nothing_but_still_propagates(tmp_path: Path) -> None:
@@ -88,9 +91,11 @@ async def test_sampled_out_exports_nothing_but_still_propagates(tmp_path: Path) 
             assert all(await chat(stack, 10))
             seen = await stack.gateway.last.finished()
             tp = seen.header("traceparent")
-            assert tp is not None and tp.endswith("-00")
+            assert tp is not None
+            assert tp.endswith("-00")
         # After the shutdown's flush too: nothing was ever queued.
-        assert col.posts == 0 and col.spans == []
+        assert col.posts == 0
+        assert col.spans == []
 
 
 async def test_shutdown_flushes_what_is_queued(tmp_path: Path) -> None:
@@ -99,7 +104,8 @@ async def test_shutdown_flushes_what_is_queued(tmp_path: Path) -> None:
         async with traced_stack(tmp_path, col.url, schedule_delay=60.0) as stack:
             assert all(await chat(stack, 3))
             assert col.spans == []
-        assert len(col.by_kind(SERVER)) == 3 and len(col.by_kind(CLIENT)) == 3
+        assert len(col.by_kind(SERVER)) == 3
+        assert len(col.by_kind(CLIENT)) == 3
         assert stack.sample(EXPORTED) == 6
 
 
