@@ -4,13 +4,12 @@ Off unless configured: tracing is on when an OTLP endpoint is given (``tracing.e
 ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_ENDPOINT``) or ``tracing.enabled``
 is true, and ``OTEL_SDK_DISABLED``/``OTEL_TRACES_EXPORTER=none``/``tracing.enabled: false`` do not
 turn it off. The environment wins over the file, as ``LAVA_GATEWAY_URL`` does; a bad value is
-reported with its dotted key and the variable it came from. With tracing on and the ``otel`` extra
-not installed, the problem says what to install (so ``serve`` and ``check-config`` both say it).
+reported with its dotted key and the variable it came from. Nothing needs installing: the spans are
+encoded by ``otlp`` and sent with ``httpx`` (a dependency already).
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal, cast
@@ -22,13 +21,13 @@ if TYPE_CHECKING:
     # Only a type: ``proxy.config`` imports this module for ``Settings.tracing`` (see quotas.config).
     from ..config.fields import Reader
 
+Compression = Literal["none", "gzip"]
 Sampler = Literal["always_on", "always_off", "traceidratio", "parentbased_always_on",
                   "parentbased_always_off", "parentbased_traceidratio"]
 SAMPLERS: Final[tuple[str, ...]] = ("always_on", "always_off", "traceidratio", "parentbased_always_on",
                                     "parentbased_always_off", "parentbased_traceidratio")
 #: The OTLP/HTTP default (a collector on the same host or pod), as the SDK has it.
 DEFAULT_ENDPOINT: Final = "http://localhost:4318/v1/traces"
-INSTALL_HINT: Final = "pip install 'lava-sidecar[otel]'"
 #: Bounds on what the configuration can ask for: the queue is memory, the batch one request body.
 _MAX_QUEUE: Final = 1_000_000
 _MAX_HEADERS: Final = 32
@@ -49,17 +48,12 @@ class TracingSettings:
     max_export_batch_size: int = 512
     schedule_delay: float = 5.0  # seconds between exports of a batch that is not full
     export_timeout: float = 10.0  # seconds per export request (retries included)
+    compression: Compression = "none"
+    certificate: str | None = None  # CA bundle for an https endpoint (else the system's)
+    client_certificate: str | None = None  # mTLS
+    client_key: str | None = None
     #: What turned tracing on, for messages (``tracing.endpoint``, ``OTEL_EXPORTER_OTLP_ENDPOINT``).
     enabled_by: str = field(default="", compare=False)
-
-
-def installed() -> bool:
-    """The ``otel`` extra is importable (looked up, not imported: nothing runs at config time)."""
-    try:
-        return all(importlib.util.find_spec(m) is not None for m in (
-            "opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter"))
-    except (ImportError, ValueError):  # a parent package missing or blocked
-        return False
 
 
 def _truthy(value: str) -> bool:
@@ -230,10 +224,46 @@ def _int_env(r: Reader, env: Mapping[str, str], key: str, var: str, default: int
     return value
 
 
-def read_tracing(r: Reader, env: Mapping[str, str]) -> TracingSettings:
-    """``r`` is the ``tracing`` section; problems go to its list. Returns defaults where a value is bad."""
+def _timeout(r: Reader, env: Mapping[str, str], default: float) -> float:
     from ..config.fields import positive
 
+    timeout = r.get("export_timeout_seconds", float, default, positive)
+    found = _env(env, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+    if found is not None:  # milliseconds, as the specification has it
+        try:
+            ms = float(found[1])
+        except ValueError:
+            ms = 0.0
+        if not 0 < ms <= 600_000:
+            r.problem("export_timeout_seconds", f"{found[0]} must be milliseconds from 1 to 600000, "
+                      f"got {found[1]!r}")
+        else:
+            timeout = ms / 1000
+    return timeout
+
+
+def _tls(r: Reader, env: Mapping[str, str]) -> tuple[Compression, str | None, str | None, str | None]:
+    compression = r.choice("compression", ("none", "gzip"), "none")
+    found = _env(env, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION")
+    if found is not None:
+        if found[1] not in ("none", "gzip"):
+            r.problem("compression", f"must be none or gzip, got {found[1]!r} (from {found[0]})")
+        else:
+            compression = found[1]
+    paths: list[str | None] = []
+    for key, suffix in (("certificate", "CERTIFICATE"), ("client_certificate", "CLIENT_CERTIFICATE"),
+                        ("client_key", "CLIENT_KEY")):
+        path = r.get(key, str, "") or None
+        if (found := _env(env, f"OTEL_EXPORTER_OTLP_TRACES_{suffix}", f"OTEL_EXPORTER_OTLP_{suffix}")):
+            path = found[1]
+        paths.append(path)
+    if paths[2] and not paths[1]:
+        r.problem("client_key", "needs client_certificate too")
+    return cast(Compression, compression), paths[0], paths[1], paths[2]
+
+
+def read_tracing(r: Reader, env: Mapping[str, str]) -> TracingSettings:
+    """``r`` is the ``tracing`` section; problems go to its list. Returns defaults where a value is bad."""
     d = TracingSettings()
     endpoint, source = _endpoint(r, env)
     enabled, enabled_by = _enabled(r, env, source if endpoint is not None else None)
@@ -249,17 +279,15 @@ def read_tracing(r: Reader, env: Mapping[str, str]) -> TracingSettings:
         batch = min(queue, d.max_export_batch_size)
     delay_ms = _int_env(r, env, "schedule_delay_ms", "OTEL_BSP_SCHEDULE_DELAY",
                         int(d.schedule_delay * 1000), 3_600_000)
-    timeout = r.get("export_timeout_seconds", float, d.export_timeout, positive)
+    timeout = _timeout(r, env, d.export_timeout)
+    compression, ca, cert, key = _tls(r, env)
     r.finish()
-    if enabled and not installed():
-        r.problem("tracing", f"tracing is on ({enabled_by} is set) but the OpenTelemetry SDK is not "
-                  f"installed: run `{INSTALL_HINT}` (the container image has it), or turn tracing off")
     return TracingSettings(
         enabled=enabled, endpoint=endpoint or d.endpoint, headers=headers, service_name=service,
         resource_attributes=resource, sampler=sampler, sampler_ratio=ratio, max_queue_size=queue,
         max_export_batch_size=batch, schedule_delay=delay_ms / 1000, export_timeout=timeout,
+        compression=compression, certificate=ca, client_certificate=cert, client_key=key,
         enabled_by=enabled_by)
 
 
-__all__ = ["DEFAULT_ENDPOINT", "INSTALL_HINT", "SAMPLERS", "Sampler", "TracingSettings", "installed",
-           "read_tracing"]
+__all__ = ["DEFAULT_ENDPOINT", "SAMPLERS", "Compression", "Sampler", "TracingSettings", "read_tracing"]

@@ -1,13 +1,13 @@
-"""Finished spans → the OTLP/HTTP exporter, in batches, from one background thread.
+"""Finished spans (already encoded, ``otlp.span``) → the collector, in batches, from one thread.
 
 The queue is bounded (``max_queue_size``): a span that finds it full is dropped and counted, so a
 collector that is down or slow never blocks a request and never grows memory beyond the queue and
-the one batch being sent. A batch the exporter could not deliver (after its own retries, within
+the one batch being sent. A batch the transport could not deliver (after its retries, within
 ``export_timeout``) is dropped and counted too. ``shutdown`` flushes what is queued within a
 deadline, then abandons the rest (counted). The event loop only ever appends to a deque.
 
-Not the SDK's ``BatchSpanProcessor``: it logs a warning for every span it drops and counts drops
-only in its own meter, not where the sidecar's metrics are scraped.
+The SDK's ``BatchSpanProcessor`` does the same job, but logs a warning for every span it drops and
+counts drops only in its own meter, not where the sidecar's metrics are scraped.
 """
 
 from __future__ import annotations
@@ -16,15 +16,13 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Final, Protocol
+from collections.abc import Callable
+from typing import Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ..logthrottle import ThrottledLog
-
-if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import ReadableSpan
+from .otlp import export_request
 
 log = logging.getLogger("lava_sidecar.tracing")
 
@@ -32,9 +30,9 @@ DROP_REASONS: Final = ("queue_full", "export_failed", "shutdown")
 
 
 class Exporter(Protocol):
-    """What ``OTLPSpanExporter`` offers: ``export`` returns true when the batch was delivered."""
+    """``transport.OtlpHttp``: ``export`` an ``ExportTraceServiceRequest``, true when delivered."""
 
-    def export(self, spans: Sequence[ReadableSpan]) -> bool: ...
+    def export(self, body: bytes) -> bool: ...
 
     def shutdown(self) -> None: ...
 
@@ -59,13 +57,14 @@ class SpanBatcher:
     """Bounded queue + one daemon thread that exports full batches at once, others every
     ``schedule_delay`` seconds."""
 
-    def __init__(self, exporter: Exporter, registry: CollectorRegistry, *, max_queue_size: int,
-                 max_export_batch_size: int, schedule_delay: float) -> None:
+    def __init__(self, exporter: Exporter, registry: CollectorRegistry, *, resource: bytes, scope: bytes,
+                 max_queue_size: int, max_export_batch_size: int, schedule_delay: float) -> None:
         self._exporter = exporter
+        self._resource, self._scope = resource, scope
         self._max = max_queue_size
         self._batch = max_export_batch_size
         self._delay = schedule_delay
-        self._queue: deque[ReadableSpan] = deque()
+        self._queue: deque[bytes] = deque()
         self._wake = threading.Event()
         self._stopping = False
         self._abandoned = False
@@ -77,7 +76,7 @@ class SpanBatcher:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, span: ReadableSpan) -> None:
+    def submit(self, span: bytes) -> None:
         """On the event loop: O(1), never blocks."""
         queue = self._queue
         if len(queue) >= self._max or self._stopping:
@@ -102,8 +101,8 @@ class SpanBatcher:
             if self._stopping and (not queue or self._abandoned):
                 return
 
-    def _take(self) -> list[ReadableSpan]:
-        batch: list[ReadableSpan] = []
+    def _take(self) -> list[bytes]:
+        batch: list[bytes] = []
         queue = self._queue
         try:
             while len(batch) < self._batch:
@@ -112,10 +111,10 @@ class SpanBatcher:
             pass
         return batch
 
-    def _export(self, batch: list[ReadableSpan]) -> None:
+    def _export(self, batch: list[bytes]) -> None:
         try:
-            ok = self._exporter.export(batch)
-        except Exception:  # the exporter's own bug: the spans are lost, the thread is not
+            ok = self._exporter.export(export_request(self._resource, self._scope, batch))
+        except Exception:  # a transport bug: the spans are lost, the thread is not
             ok = False
         if ok:
             self.metrics.exported.inc(len(batch))

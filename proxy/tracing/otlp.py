@@ -47,17 +47,16 @@ def _len(field: int, data: bytes) -> bytes:
 
 def _any(v: AttrValue) -> bytes:
     """AnyValue: string_value 1, bool_value 2, int_value 3, double_value 4, array_value 5."""
-    t = type(v)
-    if t is str:
-        b = v.encode()  # type: ignore[union-attr]
+    if isinstance(v, str):
+        b = v.encode()
         return b"\x0a" + _varint(len(b)) + b
-    if t is bool:
+    if isinstance(v, bool):  # before int: a bool is an int
         return b"\x10\x01" if v else b"\x10\x00"
-    if t is int:
-        return b"\x18" + _varint(v & _I64_MASK)  # type: ignore[operator]  # int64: two's complement
-    if t is float:
-        return b"\x21" + _pack_d(v)  # type: ignore[arg-type]
-    return _len(5, b"".join(_len(1, _any(x)) for x in v))  # type: ignore[union-attr]
+    if isinstance(v, int):
+        return b"\x18" + _varint(v & _I64_MASK)  # int64: two's complement as a varint
+    if isinstance(v, float):
+        return b"\x21" + _pack_d(v)
+    return _len(5, b"".join(_len(1, _any(x)) for x in v))
 
 
 #: Encoded ``KeyValue``s of attributes whose values repeat (an operation, a model, a customer):
@@ -68,7 +67,7 @@ REPEATING: Final = frozenset({
     "server.port", "lava.customer.id", "lava.meter", "lava.outcome", "lava.usage.source",
     "lava.usage.partial", "lava.stream"})
 _MAX_CACHED: Final = 8192
-_cached: dict[tuple[str, AttrValue], bytes] = {}
+_cached: dict[tuple[str, AttrValue, type], bytes] = {}
 
 
 def _key_value(k: str, v: AttrValue) -> bytes:
@@ -85,8 +84,8 @@ def _attributes(field: int, attrs: Mapping[str, AttrValue]) -> bytes:
     out = []
     cached = _cached
     for k, v in attrs.items():
-        if k in REPEATING:
-            key = (k, v)
+        if k in REPEATING and isinstance(v, str | int | float):
+            key = (k, v, type(v))  # True == 1 == 1.0: the type keeps them apart
             enc = cached.get(key)
             if enc is None:
                 if len(cached) >= _MAX_CACHED:
@@ -119,8 +118,8 @@ def span(*, trace_id: int, span_id: int, parent_id: int | None, name: str, kind:
     ]
     # 11 events: Event.time_unix_nano 1 (fixed64), name 2.
     parts.extend(_len(11, b"\x09" + _pack_q(t) + _len(2, n.encode())) for n, t in events)
-    if error:
-        parts.append(_len(15, b"\x18" + _varint(STATUS_ERROR)))  # 15 status: code 3
+    # 15 status (code 3); present even when unset, as the SDK writes it.
+    parts.append(b"\x7a\x02\x18\x02" if error else b"\x7a\x00")
     # 16 flags: "whether the parent is remote is known" and "it is" (only the server span's can be),
     # as the SDK's encoder sets them.
     flags = 0x100 | (0x200 if parent_id is not None and kind == KIND_SERVER else 0)
@@ -132,7 +131,7 @@ def request_prefix(resource: Mapping[str, AttrValue], scope_name: str, scope_ver
         bytes, bytes]:
     """The fixed parts of an ``ExportTraceServiceRequest`` for one resource and scope: what comes
     before the spans inside ``ScopeSpans`` (the encoded Resource and InstrumentationScope)."""
-    res = _len(1, _attributes(1, resource))                    # ResourceSpans.resource (Resource.attributes 1)
+    res = _len(1, _attributes(1, resource))  # ResourceSpans.resource: Resource.attributes (1)
     scope = _len(1, _len(1, scope_name.encode()) + _len(2, scope_version.encode()))  # ScopeSpans.scope
     return res, scope
 

@@ -8,32 +8,28 @@ the record the usage log and the metrics get, so all three agree — and queues 
     SERVER  "{gen_ai.operation.name} {gen_ai.request.model}"   child of the caller's span, if any
     └── CLIENT  "POST"  (the hop to Lava)                      events: response headers, first byte
 
-No prompt, completion, header value or credential is ever an attribute. This module imports the
-OpenTelemetry SDK: ``proxy.app`` imports it only when tracing is on.
+No prompt, completion, header value or credential is ever an attribute. ``proxy.app`` imports this
+module only when tracing is on: off, nothing of it is loaded or installed on the request path.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Final
 from urllib.parse import urlsplit
 
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExportResult
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from prometheus_client import CollectorRegistry
 
 from .. import __version__
 from ..metrics.catalog import GENAI_OPERATION, GENAI_PROVIDER
 from ..pipeline.context import RequestContext
 from ..record import RequestRecord
+from . import otlp
 from .config import TracingSettings
 from .export import SpanBatcher
+from .transport import OtlpHttp
 from .w3c import Parent, Sampling, new_span_id, new_trace_id, parse_traceparent, traceparent
 
 log = logging.getLogger("lava_sidecar.tracing")
@@ -42,9 +38,6 @@ log = logging.getLogger("lava_sidecar.tracing")
 TRACE_HEADERS: Final = frozenset({"traceparent", "tracestate"})
 #: Attribute strings from requests and responses (a model name, an id) are cut to this.
 MAX_VALUE: Final = 256
-_SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED)
-_ERROR: Final = Status(StatusCode.ERROR)
-_UNSET: Final = Status(StatusCode.UNSET)
 _KEY: Final = object()
 #: ``Recorder.charge_of``: the charge the recorder estimated for this record.
 ChargeOf = Callable[[RequestRecord], Decimal | None]
@@ -65,21 +58,6 @@ def _cap(value: str) -> str:
     return value if len(value) <= MAX_VALUE else value[:MAX_VALUE]
 
 
-class _Otlp:
-    """``OTLPSpanExporter`` as ``export.Exporter``: a bool per batch."""
-
-    __slots__ = ("_exporter",)
-
-    def __init__(self, exporter: OTLPSpanExporter) -> None:
-        self._exporter = exporter
-
-    def export(self, spans: Sequence[ReadableSpan]) -> bool:
-        return self._exporter.export(spans) is SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        self._exporter.shutdown()  # type: ignore[no-untyped-call]
-
-
 class Tracer:
     """Both seams: an ``AdmissionHook`` and a ``CompletionHook`` (``pipeline/seams.py``)."""
 
@@ -88,10 +66,6 @@ class Tracer:
         self._batcher = batcher
         self._sampling = Sampling.of(cfg.sampler, cfg.sampler_ratio)
         self._charge_of = charge_of
-        self._resource = Resource({"service.name": cfg.service_name, "service.version": __version__,
-                                   "telemetry.sdk.language": "python",
-                                   **dict(cfg.resource_attributes)})
-        self._scope = InstrumentationScope("lava-sidecar", __version__)
         gw = urlsplit(gateway_url)
         self._gateway_attrs: dict[str, str | int] = {
             "server.address": gw.hostname or "",
@@ -100,11 +74,12 @@ class Tracer:
     @classmethod
     def open(cls, cfg: TracingSettings, registry: CollectorRegistry, *, gateway_url: str,
              charge_of: ChargeOf) -> Tracer:
-        exporter = OTLPSpanExporter(endpoint=cfg.endpoint, timeout=cfg.export_timeout,
-                                    headers={n: v.reveal() for n, v in cfg.headers})
-        # The exporter logs every retry; the sidecar logs failures itself, throttled, and counts them.
-        logging.getLogger("opentelemetry.exporter").setLevel(logging.ERROR)
-        batcher = SpanBatcher(_Otlp(exporter), registry, max_queue_size=cfg.max_queue_size,
+        resource, scope = otlp.request_prefix(
+            {"service.name": cfg.service_name, "service.version": __version__,
+             "telemetry.sdk.language": "python", "telemetry.sdk.name": "lava-sidecar",
+             **dict(cfg.resource_attributes)}, "lava-sidecar", __version__)
+        batcher = SpanBatcher(OtlpHttp(cfg), registry, resource=resource, scope=scope,
+                              max_queue_size=cfg.max_queue_size,
                               max_export_batch_size=cfg.max_export_batch_size,
                               schedule_delay=cfg.schedule_delay)
         batcher.start()
@@ -150,39 +125,40 @@ class Tracer:
         op = attrs["gen_ai.operation.name"]
         model = attrs.get("gen_ai.request.model")
         name = f"{op} {model}" if model else str(op)
-        trace_id = t.trace_id
         parent = t.parent
-        server_ctx = SpanContext(trace_id, t.server_id, False, _SAMPLED)
-        parent_ctx = SpanContext(trace_id, parent.span_id, True, _SAMPLED if parent.sampled
-                                 else TraceFlags(0)) if parent is not None else None
-        self._batcher.submit(ReadableSpan(
-            name, server_ctx, parent_ctx, self._resource, attrs, (), (), SpanKind.SERVER,
-            None, _ERROR if error else _UNSET, start, end, self._scope))
+        submit = self._batcher.submit
+        submit(otlp.span(trace_id=t.trace_id, span_id=t.server_id,
+                         parent_id=parent.span_id if parent is not None else None, name=name,
+                         kind=otlp.KIND_SERVER, start_ns=start, end_ns=end, attributes=attrs,
+                         error=error is not None,
+                         trace_state=parent.tracestate if parent is not None else None))
         if ctx.upstream_at is None:  # nothing left for Lava: no hop to show
             return
-        events: list[Event] = []
+        events: list[tuple[str, int]] = []
         if ctx.received_at is not None:
-            events.append(Event("lava.response.headers", None, ns(ctx.received_at)))
+            events.append(("lava.response.headers", ns(ctx.received_at)))
         if ctx.relay.first_byte_at is not None:
-            events.append(Event("lava.response.first_byte", None, ns(ctx.relay.first_byte_at)))
+            events.append(("lava.response.first_byte", ns(ctx.relay.first_byte_at)))
         client_error = rec.upstream_error or (str(ctx.status) if ctx.received_at is not None
                                               and ctx.status >= 400 else None)
-        client_attrs: dict[str, str | int] = {"http.request.method": ctx.method, **self._gateway_attrs}
+        client_attrs: dict[str, otlp.AttrValue] = {"http.request.method": ctx.method,
+                                                   **self._gateway_attrs}
         if ctx.received_at is not None:
             client_attrs["http.response.status_code"] = ctx.status
         if rec.lava_request_id:
             client_attrs["lava.request_id"] = _cap(rec.lava_request_id)
         if client_error:
             client_attrs["error.type"] = client_error
-        self._batcher.submit(ReadableSpan(
-            ctx.method, SpanContext(trace_id, t.client_id, False, _SAMPLED), server_ctx,
-            self._resource, client_attrs, events, (), SpanKind.CLIENT, None,
-            _ERROR if client_error else _UNSET, ns(ctx.upstream_at), end, self._scope))
+        submit(otlp.span(trace_id=t.trace_id, span_id=t.client_id, parent_id=t.server_id,
+                         name=ctx.method, kind=otlp.KIND_CLIENT, start_ns=ns(ctx.upstream_at),
+                         end_ns=end, attributes=client_attrs, events=events,
+                         error=client_error is not None,
+                         trace_state=parent.tracestate if parent is not None else None))
 
     def _server_attributes(self, ctx: RequestContext, rec: RequestRecord,
-                           error: str | None) -> dict[str, str | int | float | bool | Sequence[str]]:
+                           error: str | None) -> dict[str, otlp.AttrValue]:
         u = rec.usage
-        attrs: dict[str, str | int | float | bool | Sequence[str]] = {
+        attrs: dict[str, otlp.AttrValue] = {
             "gen_ai.operation.name": GENAI_OPERATION.get(rec.api, rec.api.value),
             "http.request.method": ctx.method,
             "url.path": _cap(ctx.path.partition("?")[0]),
