@@ -70,12 +70,25 @@ _MAX_CACHED: Final = 8192
 _cached: dict[tuple[str, AttrValue, type], bytes] = {}
 
 
+#: Encoded ``KeyValue.key`` fields by name: attribute names are constants in code (plus the
+#: configured resource attributes, at most 64).
+_keys: dict[str, bytes] = {}
+
+
 def _key_value(k: str, v: AttrValue) -> bytes:
-    """One repeated ``KeyValue`` field (tag 0x4a: Span.attributes is field 9, as is no other), with
-    ``key`` 1 and ``value`` 2."""
-    kb = k.encode()
-    value = _any(v)
-    kv = b"\x0a" + _varint(len(kb)) + kb + b"\x12" + _varint(len(value)) + value
+    """One ``KeyValue`` (``key`` 1, ``value`` 2), length-prefixed, for a repeated attributes field."""
+    key = _keys.get(k)
+    if key is None:
+        kb = k.encode()
+        key = _keys[k] = b"\x0a" + _varint(len(kb)) + kb
+    if isinstance(v, str):  # the common cases inline: a string, a count
+        vb = v.encode()
+        value = b"\x0a" + _varint(len(vb)) + vb
+    elif isinstance(v, int) and not isinstance(v, bool):
+        value = b"\x18" + _varint(v & _I64_MASK)
+    else:
+        value = _any(v)
+    kv = key + b"\x12" + _varint(len(value)) + value
     return _varint(len(kv)) + kv
 
 
@@ -97,10 +110,18 @@ def _attributes(field: int, attrs: Mapping[str, AttrValue]) -> bytes:
     return tag + tag.join(out) if out else b""
 
 
-def span(*, trace_id: int, span_id: int, parent_id: int | None, name: str, kind: int, start_ns: int,
-         end_ns: int, attributes: Mapping[str, AttrValue], events: Iterable[tuple[str, int]] = (),
-         error: bool = False, trace_state: str | None = None) -> bytes:
-    """One ``Span`` message (trace.proto field numbers in the comments)."""
+def attributes(attrs: Mapping[str, AttrValue]) -> bytes:
+    """``attrs`` as encoded ``Span.attributes`` fields, for ``span(encoded=...)``: a group of
+    attributes that repeats from span to span is encoded once and reused whole."""
+    return _attributes(9, attrs)
+
+
+def span(*, trace_id: int, span_id: int, parent_id: int | None, name: str | bytes, kind: int,
+         start_ns: int, end_ns: int, attributes: Mapping[str, AttrValue], encoded: bytes = b"",
+         events: Iterable[tuple[str, int]] = (), error: bool = False,
+         trace_state: str | None = None) -> bytes:
+    """One ``Span`` message (trace.proto field numbers in the comments). ``encoded``: attributes
+    already encoded (``attributes()``), written before ``attributes``."""
     parts = [
         b"\x0a\x10" + trace_id.to_bytes(16, "big"),             # 1 trace_id
         b"\x12\x08" + span_id.to_bytes(8, "big"),               # 2 span_id
@@ -110,11 +131,12 @@ def span(*, trace_id: int, span_id: int, parent_id: int | None, name: str, kind:
     if parent_id is not None:
         parts.append(b"\x22\x08" + parent_id.to_bytes(8, "big"))  # 4 parent_span_id
     parts += [
-        _len(5, name.encode()),                                 # 5 name
+        _len(5, name if isinstance(name, bytes) else name.encode()),  # 5 name
         b"\x30" + _varint(kind),                                # 6 kind
         b"\x39" + _pack_q(start_ns),                            # 7 start_time_unix_nano (fixed64)
         b"\x41" + _pack_q(end_ns),                              # 8 end_time_unix_nano
-        _attributes(9, attributes),                             # 9 attributes
+        encoded,                                                # 9 attributes
+        _attributes(9, attributes),
     ]
     # 11 events: Event.time_unix_nano 1 (fixed64), name 2.
     parts.extend(_len(11, b"\x09" + _pack_q(t) + _len(2, n.encode())) for n, t in events)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Final
+from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry
@@ -26,6 +26,7 @@ from .. import __version__
 from ..metrics.catalog import GENAI_OPERATION, GENAI_PROVIDER
 from ..pipeline.context import RequestContext
 from ..record import RequestRecord
+from ..usage.base import Api
 from . import otlp
 from .config import TracingSettings
 from .export import SpanBatcher
@@ -39,6 +40,11 @@ TRACE_HEADERS: Final = frozenset({"traceparent", "tracestate"})
 #: Attribute strings from requests and responses (a model name, an id) are cut to this.
 MAX_VALUE: Final = 256
 _KEY: Final = object()
+#: Distinct attribute combinations whose encodings are kept (cleared when full).
+MAX_GROUPS: Final = 4096
+_ServerKey = tuple[Api, str, str, str, str, str, bool, bool, str | None, str | None, int, str | None,
+                   str | None, str | None]
+_K = TypeVar("_K")
 #: ``Recorder.charge_of``: the charge the recorder estimated for this record.
 ChargeOf = Callable[[RequestRecord], Decimal | None]
 
@@ -66,6 +72,8 @@ class Tracer:
         self._batcher = batcher
         self._sampling = Sampling.of(cfg.sampler, cfg.sampler_ratio)
         self._charge_of = charge_of
+        self._server_groups: dict[_ServerKey, tuple[bytes, bytes]] = {}
+        self._client_groups: dict[tuple[str, int, str | None], tuple[bytes, bytes]] = {}
         gw = urlsplit(gateway_url)
         self._gateway_attrs: dict[str, str | int] = {
             "server.address": gw.hostname or "",
@@ -115,90 +123,109 @@ class Tracer:
         if not t.sampled:
             return
         base = ctx.started_at - ctx.t0  # perf_counter → unix seconds
-
-        def ns(perf: float) -> int:
-            return int((base + perf) * 1e9)
-
-        start, end = int(ctx.started_at * 1e9), ns(ctx.t0 + rec.duration)
-        error = _error_type(rec)
-        attrs = self._server_attributes(ctx, rec, error)
-        op = attrs["gen_ai.operation.name"]
-        model = attrs.get("gen_ai.request.model")
-        name = f"{op} {model}" if model else str(op)
-        parent = t.parent
-        submit = self._batcher.submit
-        submit(otlp.span(trace_id=t.trace_id, span_id=t.server_id,
-                         parent_id=parent.span_id if parent is not None else None, name=name,
-                         kind=otlp.KIND_SERVER, start_ns=start, end_ns=end, attributes=attrs,
-                         error=error is not None,
-                         trace_state=parent.tracestate if parent is not None else None))
-        if ctx.upstream_at is None:  # nothing left for Lava: no hop to show
-            return
-        events: list[tuple[str, int]] = []
-        if ctx.received_at is not None:
-            events.append(("lava.response.headers", ns(ctx.received_at)))
-        if ctx.relay.first_byte_at is not None:
-            events.append(("lava.response.first_byte", ns(ctx.relay.first_byte_at)))
-        client_error = rec.upstream_error or (str(ctx.status) if ctx.received_at is not None
-                                              and ctx.status >= 400 else None)
-        client_attrs: dict[str, otlp.AttrValue] = {"http.request.method": ctx.method,
-                                                   **self._gateway_attrs}
-        if ctx.received_at is not None:
-            client_attrs["http.response.status_code"] = ctx.status
-        if rec.lava_request_id:
-            client_attrs["lava.request_id"] = _cap(rec.lava_request_id)
-        if client_error:
-            client_attrs["error.type"] = client_error
-        submit(otlp.span(trace_id=t.trace_id, span_id=t.client_id, parent_id=t.server_id,
-                         name=ctx.method, kind=otlp.KIND_CLIENT, start_ns=ns(ctx.upstream_at),
-                         end_ns=end, attributes=client_attrs, events=events,
-                         error=client_error is not None,
-                         trace_state=parent.tracestate if parent is not None else None))
-
-    def _server_attributes(self, ctx: RequestContext, rec: RequestRecord,
-                           error: str | None) -> dict[str, otlp.AttrValue]:
+        end = int((base + ctx.t0 + rec.duration) * 1e9)
         u = rec.usage
-        attrs: dict[str, otlp.AttrValue] = {
-            "gen_ai.operation.name": GENAI_OPERATION.get(rec.api, rec.api.value),
-            "http.request.method": ctx.method,
-            "url.path": _cap(ctx.path.partition("?")[0]),
-            "lava.sidecar.request_id": rec.request_id,
-            "lava.outcome": rec.outcome,
-            "lava.usage.source": u.source,
-            "lava.usage.partial": rec.partial,
-            "lava.stream": rec.stream,
-        }
-        if rec.provider:
-            attrs["gen_ai.provider.name"] = GENAI_PROVIDER.get(rec.provider, rec.provider)
-        if ctx.facts.model:
-            attrs["gen_ai.request.model"] = _cap(ctx.facts.model)
-        elif rec.model:
-            attrs["gen_ai.request.model"] = _cap(rec.model)
-        if u.model:
-            attrs["gen_ai.response.model"] = _cap(u.model)
+        error = _error_type(rec)
+        # Most attributes repeat from request to request (one model, one customer...): encoded once
+        # per combination, then reused whole; only the per-request ones are encoded each time.
+        key = (rec.api, rec.provider, ctx.method, ctx.path, rec.outcome, u.source, rec.partial,
+               rec.stream, ctx.facts.model or rec.model, u.model, rec.status, error, rec.customer_id,
+               rec.meter_slug)
+        group = self._server_groups.get(key)
+        if group is None:
+            group = self._server_group(key)
+        attrs: dict[str, otlp.AttrValue] = {"lava.sidecar.request_id": rec.request_id}
         if u.response_id:
             attrs["gen_ai.response.id"] = _cap(u.response_id)
-        for key, value in (("gen_ai.usage.input_tokens", u.input_tokens),
-                           ("gen_ai.usage.output_tokens", u.output_tokens),
-                           ("gen_ai.usage.cache_read.input_tokens", u.cache_read_tokens),
-                           ("gen_ai.usage.cache_creation.input_tokens", u.cache_write_tokens),
-                           ("gen_ai.usage.reasoning.output_tokens", u.reasoning_tokens)):
-            if value is not None:
-                attrs[key] = value
-        if rec.status:
-            attrs["http.response.status_code"] = rec.status
-        if error:
-            attrs["error.type"] = error
-        if rec.customer_id:
-            attrs["lava.customer.id"] = rec.customer_id
-        if rec.meter_slug:
-            attrs["lava.meter"] = rec.meter_slug
         if rec.lava_request_id:
             attrs["lava.request_id"] = _cap(rec.lava_request_id)
+        if u.source != "missing":
+            for name, value in (("gen_ai.usage.input_tokens", u.input_tokens),
+                                ("gen_ai.usage.output_tokens", u.output_tokens),
+                                ("gen_ai.usage.cache_read.input_tokens", u.cache_read_tokens),
+                                ("gen_ai.usage.cache_creation.input_tokens", u.cache_write_tokens),
+                                ("gen_ai.usage.reasoning.output_tokens", u.reasoning_tokens)):
+                if value is not None:
+                    attrs[name] = value
         charge = self._charge_of(rec)
         if charge is not None:
             attrs["lava.charge_usd"] = float(charge)
-        return attrs
+        parent = t.parent
+        parent_id, state = (parent.span_id, parent.tracestate) if parent is not None else (None, None)
+        submit = self._batcher.submit
+        submit(otlp.span(trace_id=t.trace_id, span_id=t.server_id, parent_id=parent_id, name=group[0],
+                         kind=otlp.KIND_SERVER, start_ns=int(ctx.started_at * 1e9), end_ns=end,
+                         attributes=attrs, encoded=group[1], error=error is not None,
+                         trace_state=state))
+        upstream_at = ctx.upstream_at
+        if upstream_at is None:  # nothing left for Lava: no hop to show
+            return
+        events: list[tuple[str, int]] = []
+        received = ctx.received_at
+        status = ctx.status if received is not None else 0
+        if received is not None:
+            events.append(("lava.response.headers", int((base + received) * 1e9)))
+        if ctx.relay.first_byte_at is not None:
+            events.append(("lava.response.first_byte", int((base + ctx.relay.first_byte_at) * 1e9)))
+        client_error = rec.upstream_error or (str(status) if status >= 400 else None)
+        ckey = (ctx.method, status, client_error)
+        cgroup = self._client_groups.get(ckey)
+        if cgroup is None:
+            cgroup = self._client_group(ckey)
+        submit(otlp.span(trace_id=t.trace_id, span_id=t.client_id, parent_id=t.server_id,
+                         name=cgroup[0], kind=otlp.KIND_CLIENT, start_ns=int((base + upstream_at) * 1e9),
+                         end_ns=end, attributes={"lava.request_id": _cap(rec.lava_request_id)}
+                         if rec.lava_request_id else {}, encoded=cgroup[1], events=events,
+                         error=client_error is not None, trace_state=state))
+
+    def _server_group(self, key: _ServerKey) -> tuple[bytes, bytes]:
+        """The span name and the encoded attributes that ``key`` determines."""
+        api, provider, method, path, outcome, source, partial, stream, model, response_model, \
+            status, error, customer, meter = key
+        op = GENAI_OPERATION.get(api, api.value)
+        attrs: dict[str, otlp.AttrValue] = {
+            "gen_ai.operation.name": op,
+            "http.request.method": method,
+            "url.path": _cap(path.partition("?")[0]),
+            "lava.outcome": outcome,
+            "lava.usage.source": source,
+            "lava.usage.partial": partial,
+            "lava.stream": stream,
+        }
+        if provider:
+            attrs["gen_ai.provider.name"] = GENAI_PROVIDER.get(provider, provider)
+        if model:
+            attrs["gen_ai.request.model"] = _cap(model)
+        if response_model:
+            attrs["gen_ai.response.model"] = _cap(response_model)
+        if status:
+            attrs["http.response.status_code"] = status
+        if error:
+            attrs["error.type"] = error
+        if customer:
+            attrs["lava.customer.id"] = customer
+        if meter:
+            attrs["lava.meter"] = meter
+        group = ((f"{op} {_cap(model)}" if model else op).encode(), otlp.attributes(attrs))
+        _remember(self._server_groups, key, group)
+        return group
+
+    def _client_group(self, key: tuple[str, int, str | None]) -> tuple[bytes, bytes]:
+        method, status, error = key
+        attrs: dict[str, otlp.AttrValue] = {"http.request.method": method, **self._gateway_attrs}
+        if status:
+            attrs["http.response.status_code"] = status
+        if error:
+            attrs["error.type"] = error
+        group = (method.encode(), otlp.attributes(attrs))
+        _remember(self._client_groups, key, group)
+        return group
+
+
+def _remember(cache: dict[_K, tuple[bytes, bytes]], key: _K, value: tuple[bytes, bytes]) -> None:
+    if len(cache) >= MAX_GROUPS:
+        cache.clear()
+    cache[key] = value
 
 
 def _error_type(rec: RequestRecord) -> str | None:
