@@ -57,7 +57,13 @@ class App:
         except BaseException:
             await recorder.aclose()
             raise
-        app = cls(settings, registry, recorder, rt, tracer=_tracer(settings, registry, recorder, rt))
+        app = cls(settings, registry, recorder, rt)
+        try:
+            app.tracer = _tracer(settings, registry, recorder, rt)
+        except BaseException:
+            await gateway.aclose()
+            await recorder.aclose()
+            raise
         # Serving starts now; the history replays alongside (it can take seconds for large logs).
         app.replay = asyncio.create_task(recorder.replay_log(), name="usage-log-replay")
         return app

@@ -10,6 +10,7 @@ encoded by ``otlp`` and sent with ``httpx`` (a dependency already).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal, cast
@@ -254,8 +255,12 @@ def _tls(r: Reader, env: Mapping[str, str]) -> tuple[Compression, str | None, st
     for key, suffix in (("certificate", "CERTIFICATE"), ("client_certificate", "CLIENT_CERTIFICATE"),
                         ("client_key", "CLIENT_KEY")):
         path = r.get(key, str, "") or None
+        source = f"tracing.{key}"
         if (found := _env(env, f"OTEL_EXPORTER_OTLP_TRACES_{suffix}", f"OTEL_EXPORTER_OTLP_{suffix}")):
-            path = found[1]
+            source, path = found
+        if path is not None and not os.access(path, os.R_OK):
+            r.problem(key, f"cannot read {path} (from {source})")
+            path = None
         paths.append(path)
     if paths[2] and not paths[1]:
         r.problem("client_key", "needs client_certificate too")

@@ -1,7 +1,7 @@
 """A real OTLP/HTTP trace receiver on loopback: ``POST /v1/traces`` with an
 ``ExportTraceServiceRequest`` protobuf body (gzip or not), decoded with ``opentelemetry-proto`` —
-the collector's wire format, not a mock of the sidecar's exporter. ``mode`` makes it answer 500 or
-stall past the exporter's timeout."""
+the collector's wire format, not a mock of the sidecar's exporter. ``mode`` makes it answer 500,
+stall past the exporter's timeout, or answer its first POST 503 (retryable)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-Mode = Literal["ok", "error", "stall"]
+Mode = Literal["ok", "error", "stall", "busy_once"]
 
 
 def value(v: AnyValue) -> Any:
@@ -53,6 +53,7 @@ class Collector:
     requests: list[dict[str, str]] = field(default_factory=list)  # each POST's headers
     bodies: list[bytes] = field(default_factory=list)
     posts: int = 0
+    encodings: list[str | None] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -61,8 +62,12 @@ class Collector:
             await asyncio.sleep(3600)
         if self.mode == "error":
             return web.Response(status=500, text="collector broke")
+        if self.mode == "busy_once" and self.posts == 1:  # retryable, with the wait it asks for
+            return web.Response(status=503, headers={"Retry-After": "0.1"})
+        self.encodings.append(request.headers.get("Content-Encoding"))
         body = await request.read()
-        if request.headers.get("Content-Encoding") == "gzip":
+        # aiohttp already inflates a gzip request body; inflate here only if it did not.
+        if request.headers.get("Content-Encoding") == "gzip" and body[:2] == b"\x1f\x8b":
             body = gzip.decompress(body)
         self.bodies.append(body)
         self.requests.append(dict(request.headers))

@@ -75,14 +75,18 @@ def test_sampler_and_batching_from_the_environment(tmp_path: Path) -> None:
 
 
 def test_transport_settings_from_the_environment(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not checked here")
     t = load(tmp_path, {"enabled": True, "export_timeout_seconds": 3},
              OTEL_EXPORTER_OTLP_TIMEOUT="2500", OTEL_EXPORTER_OTLP_COMPRESSION="gzip",
-             OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE="/etc/ca.pem")
-    assert (t.export_timeout, t.compression, t.certificate) == (2.5, "gzip", "/etc/ca.pem")
+             OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE=str(ca))
+    assert (t.export_timeout, t.compression, t.certificate) == (2.5, "gzip", str(ca))
     got = problems(tmp_path, {"enabled": True}, OTEL_EXPORTER_OTLP_TRACES_TIMEOUT="soon",
                    OTEL_EXPORTER_OTLP_COMPRESSION="zstd")
     assert "milliseconds" in got["tracing.export_timeout_seconds"]
     assert "none or gzip" in got["tracing.compression"]
+    got = problems(tmp_path, {"enabled": True, "client_certificate": str(tmp_path / "missing.pem")})
+    assert "cannot read" in got["tracing.client_certificate"]
 
 
 def test_headers_and_resource(tmp_path: Path) -> None:

@@ -67,6 +67,16 @@ async def test_collector_answers_500(tmp_path: Path) -> None:
         assert col.spans == []
 
 
+async def test_a_busy_collector_is_retried_and_gzip_is_spoken(tmp_path: Path) -> None:
+    async with running_collector("busy_once") as col, \
+            traced_stack(tmp_path, col.url, compression="gzip") as stack:
+        assert all(await chat(stack, 2))
+        await col.wait(4)
+        assert col.posts >= 2
+        assert set(col.encodings) == {"gzip"}
+        assert stack.sample(DROPPED, reason="export_failed") == 0
+
+
 async def test_collector_stalls_queue_stays_bounded(tmp_path: Path) -> None:
     async with running_collector("stall") as col, \
             traced_stack(tmp_path, col.url, export_timeout=1.0, max_queue_size=4,
