@@ -79,8 +79,11 @@ class SpanBatcher:
     def submit(self, span: bytes) -> None:
         """On the event loop: O(1), never blocks."""
         queue = self._queue
-        if len(queue) >= self._max or self._stopping:
+        if len(queue) >= self._max:
             self._full.inc()
+            return
+        if self._stopping:  # a handler cut at the very end of the shutdown, after the flush began
+            self.metrics.dropped["shutdown"].inc()
             return
         queue.append(span)
         if len(queue) == self._batch:
@@ -133,10 +136,15 @@ class SpanBatcher:
         self._thread.join(max(0.0, deadline - time.monotonic()))
         if self._thread.is_alive():
             self._abandoned = True
-        left = len(self._queue)
+        left = 0
+        try:  # each span is popped by one thread only: none is counted twice
+            while True:
+                self._queue.popleft()
+                left += 1
+        except IndexError:
+            pass
         if left:
             self.metrics.dropped["shutdown"].inc(left)
-            self._queue.clear()
         # Ends a retry backoff in progress; a request on the wire ends at its own timeout (the
         # thread is a daemon: it never holds the process).
         self._exporter.shutdown()

@@ -1,6 +1,6 @@
 """OTLP protobuf, written by hand for the sidecar's two span shapes: ``ExportTraceServiceRequest``.
 
-The SDK's encoder builds a protobuf object per attribute and costs ~50 µs of CPU per span here
+The SDK's encoder builds a protobuf object per attribute and costs 40-50 µs of CPU per span here
 (``python -m bench.trace_cost``); the wire format is small and fixed (opentelemetry-proto
 ``trace/v1/trace.proto``, ``common/v1/common.proto``), so the spans are encoded directly, once, on
 the loop when the request completes, and the export thread only joins bytes. Attribute keys are

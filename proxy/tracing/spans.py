@@ -14,7 +14,6 @@ module only when tracing is on: off, nothing of it is loaded or installed on the
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Final, TypeVar
@@ -32,8 +31,6 @@ from .config import TracingSettings
 from .export import SpanBatcher
 from .transport import OtlpHttp
 from .w3c import Parent, Sampling, new_span_id, new_trace_id, parse_traceparent, traceparent
-
-log = logging.getLogger("lava_sidecar.tracing")
 
 #: Headers the tracer consumes when it is on: the sidecar sends its own, never the caller's as is.
 TRACE_HEADERS: Final = frozenset({"traceparent", "tracestate"})

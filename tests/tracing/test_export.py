@@ -54,6 +54,7 @@ async def test_collector_down(tmp_path: Path) -> None:
     async with traced_stack(tmp_path, nobody, export_timeout=0.5) as stack:
         answers = await chat(stack, 10)
         assert all(answers)
+        await eventually(lambda: len(stack.log_lines()) == 10)  # the log writer runs on its own
         assert [ln["outcome"] for ln in stack.log_lines()] == ["ok"] * 10
         await eventually(lambda: stack.sample(DROPPED, reason="export_failed") == 20)
         assert stack.sample(EXPORTED) == 0
@@ -86,7 +87,7 @@ async def test_collector_stalls_queue_stays_bounded(tmp_path: Path) -> None:
             assert all(await chat(stack, 6))
             seen_queue.append(stack.sample(QUEUED))
         assert max(seen_queue) <= 4
-        assert len(stack.log_lines()) == 30
+        await eventually(lambda: len(stack.log_lines()) == 30)
         assert stack.sample(DROPPED, reason="queue_full") > 0
     # The shutdown did not wait on the stalled collector beyond the export timeout; afterwards every
     # one of the 60 spans is counted: dropped (queue full, failed export, abandoned at shutdown).

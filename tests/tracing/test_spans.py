@@ -7,6 +7,7 @@ trace-context claim against the ``traceparent`` the gateway actually received.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +49,13 @@ def one_trace(col: Collector) -> tuple[Span, Span]:
     return server, client
 
 
-def line_for(stack: Stack, server: Span) -> dict[str, Any]:
+async def line_for(stack: Stack, server: Span) -> dict[str, Any]:
+    """The usage-log line of the span's request (the log writer runs on its own: waited for)."""
     rid = server.attributes["lava.sidecar.request_id"]
-    [line] = [ln for ln in stack.log_lines() if ln["request_id"] == rid]
+    async with asyncio.timeout(10):
+        while not (lines := [ln for ln in stack.log_lines() if ln["request_id"] == rid]):  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+    [line] = lines
     return line
 
 
@@ -103,7 +108,7 @@ async def test_chat(stack: Stack, collector: Collector) -> None:
     assert server.status_code == 0
     assert "error.type" not in a
     assert a["lava.request_id"] == seen.request_id
-    assert_agrees_with_log(server, line_for(stack, server))
+    assert_agrees_with_log(server, await line_for(stack, server))
     assert_shape(server, client, seen.header("traceparent"))
     assert client.name == "POST"
 
@@ -117,7 +122,7 @@ async def test_streamed_chat(stack: Stack, collector: Collector) -> None:
     server, client = one_trace(collector)
     assert server.name == "chat gpt-4o-mini"
     assert server.attributes["lava.stream"] is True
-    assert_agrees_with_log(server, line_for(stack, server))
+    assert_agrees_with_log(server, await line_for(stack, server))
     assert_shape(server, client, seen.header("traceparent"))
 
 
@@ -127,7 +132,7 @@ async def test_responses(stack: Stack, collector: Collector) -> None:
     await collector.wait(2)
     server, client = one_trace(collector)
     assert server.name == "chat gpt-4o-mini"
-    assert_agrees_with_log(server, line_for(stack, server))
+    assert_agrees_with_log(server, await line_for(stack, server))
     assert_shape(server, client, seen.header("traceparent"))
 
 
@@ -138,7 +143,7 @@ async def test_embeddings(stack: Stack, collector: Collector) -> None:
     server, client = one_trace(collector)
     assert server.name == "embeddings text-embedding-3-small"
     assert server.attributes["gen_ai.operation.name"] == "embeddings"
-    line = line_for(stack, server)
+    line = await line_for(stack, server)
     assert server.attributes["gen_ai.usage.input_tokens"] == line["input_tokens"] > 0
     assert server.attributes.get("gen_ai.usage.output_tokens") == line["output_tokens"]
     assert_shape(server, client, seen.header("traceparent"))
@@ -155,7 +160,7 @@ async def test_anthropic_messages(stack: Stack, collector: Collector) -> None:
     server, client = one_trace(collector)
     assert server.name == "chat claude-sonnet-4-5"
     assert server.attributes["gen_ai.provider.name"] == "anthropic"
-    assert_agrees_with_log(server, line_for(stack, server))
+    assert_agrees_with_log(server, await line_for(stack, server))
     assert_shape(server, client, seen.header("traceparent"))
 
 
@@ -222,7 +227,7 @@ async def test_a_refused_request_has_a_server_span_and_no_hop(stack: Stack, coll
     [server] = await collector.wait(1)
     assert server.kind == SERVER
     assert server.status_code == 2
-    line = line_for(stack, server)
+    line = await line_for(stack, server)
     assert server.attributes["error.type"] == line["error_code"] == "customer_missing"
     assert server.attributes["lava.outcome"] == line["outcome"] == "rejected"
     assert server.attributes["http.response.status_code"] == 401
