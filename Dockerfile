@@ -19,7 +19,10 @@ COPY pyproject.toml wheel[s] /wheels/
 RUN if ls /wheels/*.whl >/dev/null 2>&1; then \
       printf '[global]\nno-index = true\nfind-links = /wheels\n' > /tmp/pip.conf; fi \
  && python -m venv /opt/lava-sidecar \
- && python -c 'import tomllib; print("\n".join(tomllib.load(open("/wheels/pyproject.toml", "rb"))["project"]["dependencies"]))' > /tmp/requirements.txt \
+ && python -c 'import tomllib; p = tomllib.load(open("/wheels/pyproject.toml", "rb")); \
+      extras = p["tool"]["lava-sidecar"]["image-extras"]; \
+      print("\n".join(p["project"]["dependencies"] + [d for e in extras for d in p["project"]["optional-dependencies"][e]]))' \
+      > /tmp/requirements.txt \
  && /opt/lava-sidecar/bin/pip install --no-cache-dir -r /tmp/requirements.txt
 COPY pyproject.toml README.md ./
 COPY proxy/ ./proxy/
@@ -27,7 +30,7 @@ RUN /opt/lava-sidecar/bin/pip install --no-cache-dir --no-deps . \
  && /opt/lava-sidecar/bin/pip uninstall -y -q pip setuptools \
  && find /opt/lava-sidecar \( -name '*.pyx' -o -name '*.pxd' -o -name '*.pxi' -o -name '*.c' \
       -o -name '*.h' -o -name '*.pyi' \) -delete \
- && /opt/lava-sidecar/bin/python -c 'import uvloop, aiohttp, prometheus_client, proxy.cli' \
+ && /opt/lava-sidecar/bin/python -c 'import uvloop, aiohttp, prometheus_client, redis, proxy.cli' \
  && /opt/lava-sidecar/bin/python -m compileall -q -j 0 /opt/lava-sidecar
 
 FROM ${PYTHON_IMAGE}

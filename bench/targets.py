@@ -136,7 +136,10 @@ def sidecar(workdir: Path, upstream_port: int, client: str, *, name: str | None 
         f"gateway: {{client: {client}, max_connections: 2048}}\n"
         f"usage_log: {{path: '{usage_log}'}}\n"
         "metrics: {customer_label: true}\n"
-        "logging: {level: warning, format: json}\n" + extra_config)
+        # The fake upstream speaks only /v1/forward (and counts anything else as rejected): this
+        # tree lists no prices from it (another checkout, bench.ab's base, may not know the key).
+        + ("pricing: {from_lava: false}\n" if argv is None else "")
+        + "logging: {level: warning, format: json}\n" + extra_config)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAVA_")}
     env.update(env_extra or {})
     # A throwaway test key, in the environment only: never written to the config or any file.

@@ -59,6 +59,7 @@ def _requests(n: int, customers: int) -> list[tuple[RequestContext, RequestRecor
         ctx.relay.first_byte_at = ctx.relay.headers_at = t0 + 0.301
         ctx.relay.upstream_done = ctx.relay.client_done = True
         ctx.usage, ctx.lava_request_id = _USAGE, f"req_01J{i:012d}"
+        ctx.charge_usd = Decimal("0.000123")
         out.append((ctx, to_record(ctx, t0 + 0.8)))
     return out
 
@@ -67,8 +68,7 @@ def seams(n: int, customers: int) -> tuple[float, float, Tracer]:
     """CPU µs per request in admit and in complete."""
     batcher = SpanBatcher(_Drop(), CollectorRegistry(), resource=b"", scope=b"", max_queue_size=2 * n,
                           max_export_batch_size=2 * n, schedule_delay=3600)
-    tracer = Tracer(TracingSettings(enabled=True), batcher, gateway_url="https://api.lava.so",
-                    charge_of=lambda rec: Decimal("0.000123"))
+    tracer = Tracer(TracingSettings(enabled=True), batcher, gateway_url="https://api.lava.so")
     reqs = _requests(n, customers)
 
     async def admit() -> float:

@@ -4,10 +4,11 @@
 
 Runs the usage log writer of this tree, or with ``--ref`` the one of a git commit (its
 ``proxy/usagelog/writer.py`` and ``file.py`` loaded beside this tree's), so the old and new
-writers can be compared, interleaved, in one sitting. Lines are submitted from an event loop at a fixed pace (each one
-finds the writer idle: the worst case for a wake per line) and in bursts. Prints, per scenario, the
-loop thread's CPU inside ``submit`` and the whole process's CPU per line beyond the same loop
-pacing itself without a ledger (so the worker thread's writes, wakes and GIL hand-offs count).
+writers can be compared, interleaved, in one sitting. Lines are submitted from an event loop at
+a fixed pace (each one finds the writer idle: the worst case for a wake per line) and in bursts.
+Prints, per scenario, the loop thread's CPU inside ``submit`` and the whole process's CPU per
+line beyond the same loop pacing itself without a ledger (so the worker thread's writes, wakes
+and GIL hand-offs count).
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def ledger_of(ref: str | None) -> Any:
     for name in ("file", "writer"):
         full = f"proxy.usagelog._{name}_at_ref"
         spec = importlib.util.spec_from_file_location(full, tmp / f"_{name}_at_ref.py")
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         mod = importlib.util.module_from_spec(spec)
         sys.modules[full] = mod
         spec.loader.exec_module(mod)

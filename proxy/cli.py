@@ -23,6 +23,7 @@ Start here:
   lava-sidecar demo                      the whole flow locally, no account needed
   LAVA_SECRET_KEY=aks_live_… lava-sidecar serve
   lava-sidecar check-config --config config/sidecar.yaml
+  lava-sidecar reconcile --usage-log usage.jsonl   audit Lava's bill against the usage log
 """
 
 
@@ -44,6 +45,7 @@ COMMANDS: dict[str, str] = {
     "dev-gateway": "proxy.emulator.command",
     "billing": "proxy.billing.command",
     "demo": "proxy.demo.command",
+    "reconcile": "proxy.reconcile.command",
 }
 
 

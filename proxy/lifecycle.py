@@ -9,7 +9,9 @@ parts close (the usage log is flushed and fsynced); the admin listener closes la
 and /metrics stay answerable throughout.
 
 Signals (``serve``): SIGTERM, SIGINT and SIGQUIT start that shutdown (a second one skips the drain
-delay); SIGHUP is logged and ignored, never fatal (a closing terminal, ``systemctl reload``).
+delay); SIGHUP reloads the configuration file (``config/watch.py``: quotas and identity.api_keys),
+and is logged and ignored when the sidecar runs without one. It is never fatal (a closing
+terminal, ``systemctl reload``).
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ from prometheus_client import CollectorRegistry
 from .adminserver import AdminRunner
 from .app import App
 from .config import Listen, Settings
+from .config.watch import ConfigSource, ConfigWatcher
 from .errors import SidecarError, refusal
 from .inbound import InboundServer
 from .metering import Recorder
 from .pipeline import Runtime, make_handler
+from .probe import answering_probes
 from .routing import shape_for_path
 
 log = logging.getLogger("lava_sidecar.server")
@@ -57,7 +61,10 @@ class Sidecar:
                  access_log: logging.Logger | None = None) -> None:
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
-        self._access_log = access_log
+        #: Where the inbound server logs the refusals it answers itself (the pipeline's own access
+        #: lines come from its completion hook, ``accesslog``).
+        self._access_log = access_log if access_log is not None else (
+            logging.getLogger("lava_sidecar.access") if settings.logging.access_log else None)
         self._app: App | None = None
         self._inbound: InboundServer | None = None
         self._admin: web.AppRunner | None = None
@@ -95,7 +102,8 @@ class Sidecar:
         limits = self.settings.limits
         self._admin = AdminRunner(app.admin())
         await self._admin.setup()
-        self._inbound = InboundServer(make_handler(app.runtime), render_refusal=render_refusal,
+        self._inbound = InboundServer(answering_probes(make_handler(app.runtime), app.runtime.router),
+                                      render_refusal=render_refusal,
                                       max_header_bytes=limits.max_header_bytes,
                                       max_headers=limits.max_headers, access_log=self._access_log)
         try:
@@ -154,14 +162,32 @@ class Sidecar:
         return cut
 
 
+class _Hangup:
+    """SIGHUP's target: the config watcher once serving with a file, else a log line."""
+
+    __slots__ = ("reload",)
+
+    def __init__(self) -> None:
+        self.reload: Callable[[], None] | None = None
+
+    def __call__(self) -> None:
+        if self.reload is not None:
+            log.info("SIGHUP received: reloading the configuration")
+            self.reload()
+        else:
+            log.info("SIGHUP received: ignored (no config file to reload, or still starting; "
+                     "send SIGTERM to stop the sidecar)")
+
+
 async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
-                stop: asyncio.Event | None = None) -> int:
-    """``lava-sidecar serve``: until a stop signal (or ``stop``). Returns the process exit code."""
+                stop: asyncio.Event | None = None, source: ConfigSource | None = None) -> int:
+    """``lava-sidecar serve``: until a stop signal (or ``stop``). Returns the process exit code.
+    With ``source`` (the config file it was loaded from), SIGHUP and file changes reload it."""
     t_start = time.monotonic()
     stop = stop or asyncio.Event()
-    _capture_signals(stop)
-    access_log = logging.getLogger("lava_sidecar.access") if settings.logging.access_log else None
-    sidecar = Sidecar(settings, access_log=access_log)
+    hangup = _Hangup()
+    _capture_signals(stop, hangup)
+    sidecar = Sidecar(settings)
     try:
         await sidecar.startup(settings.listen, settings.admin_listen)
     except OSError as exc:
@@ -173,25 +199,28 @@ async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
     log.info("lava-sidecar ready", extra={
         "listen": str(settings.listen), "admin_listen": str(settings.admin_listen),
         "gateway": settings.gateway.url, "startup_seconds": round(time.monotonic() - t_start, 3)})
+    watcher = None
+    if source is not None:
+        watcher = ConfigWatcher(source, sidecar.app.reload, sidecar.registry)
+        watcher.start()
+        hangup.reload = watcher.trigger
     if ready is not None:
         ready()
     await sidecar.main_loop(stop)
+    hangup.reload = None
+    if watcher is not None:
+        await watcher.aclose()
     await sidecar.shutdown(drain_delay=settings.shutdown.drain_delay, stop=stop)
     return 0
 
 
-def _capture_signals(stop: asyncio.Event) -> None:
+def _capture_signals(stop: asyncio.Event, hangup: Callable[[], None]) -> None:
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
         for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, stop.set)
         # Python's default for SIGHUP ends the process at once: no drain, no flush (issue 16).
-        loop.add_signal_handler(signal.SIGHUP, _hangup)
-
-
-def _hangup() -> None:
-    log.info("SIGHUP received: ignored (the sidecar does not reload its configuration on SIGHUP; "
-             "send SIGTERM to stop it)")
+        loop.add_signal_handler(signal.SIGHUP, hangup)
 
 
 @asynccontextmanager

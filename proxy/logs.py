@@ -11,11 +11,9 @@ from typing import Final
 from .config import Logging as LoggingSettings
 from .redact import RedactingFilter
 
+#: Every logger of the sidecar (and its emulator) is under this name, so one handler here formats
+#: and redacts them all; a logger outside it would reach Python's last-resort handler unredacted.
 ROOT: Final = "lava_sidecar"
-#: Modules that log under their import name (``logging.getLogger(__name__)``: the usage log, the
-#: recorder) are the ``proxy`` package's; without a handler here they would reach Python's
-#: last-resort handler: unformatted, and past the redaction filter.
-PACKAGE: Final = "proxy"
 _RESERVED: Final = frozenset(vars(logging.makeLogRecord({})))
 
 
@@ -47,7 +45,7 @@ def configure(settings: LoggingSettings) -> None:
     handler.setFormatter(JsonFormatter() if settings.format == "json" else logging.Formatter(
         "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     level = getattr(logging, settings.level.upper())
-    for name in (ROOT, PACKAGE, "aiohttp"):
+    for name in (ROOT, "aiohttp"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(max(level, logging.WARNING) if name == "aiohttp" else level)

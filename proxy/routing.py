@@ -76,7 +76,7 @@ def shape_for_path(path: str) -> Shape:
 class Router:
     """Built once from settings; ``resolve`` is a dict lookup plus a few checks per request."""
 
-    __slots__ = ("_by_first", "_forward", "_gateway")
+    __slots__ = ("_base_paths", "_by_first", "_forward", "_gateway")
 
     def __init__(self, settings: Settings) -> None:
         self._gateway = settings.gateway.url
@@ -93,6 +93,16 @@ class Router:
             self._by_first.setdefault("/v1", []).append(
                 Provider(default.name, default.base_url, "/v1", default.family,
                          default.inject_stream_usage, default.provider_key))
+        #: Each prefix, and its parent when it ends in /v1 (the Anthropic SDK's base URL is
+        #: http://sidecar/anthropic; its requests go to /anthropic/v1/...).
+        self._base_paths = frozenset(
+            base for providers in self._by_first.values() for p in providers
+            for base in (p.prefix, p.prefix.removesuffix("/v1")) if base)
+
+    def is_base_path(self, target: str) -> bool:
+        """Whether ``target`` is a provider's base path (a trailing slash or query ignored), the URL
+        an SDK or a tool is configured with and may probe for connectivity."""
+        return target.partition("?")[0].rstrip("/") in self._base_paths
 
     def resolve(self, target: str) -> Route:
         """``target`` is the raw request target: path and query exactly as the client sent them."""

@@ -63,7 +63,11 @@ if [ "${LAVA_IMAGE_ONLINE:-0}" != 1 ]; then
   "$python" - > "$build/requirements.txt" <<'PY'
 import tomllib
 p = tomllib.load(open("pyproject.toml", "rb"))
-print("\n".join(p["project"]["dependencies"] + p["build-system"]["requires"] + ["wheel"]))
+extras = [d for e in p["tool"]["lava-sidecar"]["image-extras"] for d in p["project"]["optional-dependencies"][e]]
+# redis needs async-timeout on Pythons before 3.11.3 (the image's may be one); pip download judges
+# markers by this host's Python, so name it outright.
+extras += ["async-timeout>=4.0.3"] if "redis" in p["tool"]["lava-sidecar"]["image-extras"] else []
+print("\n".join(p["project"]["dependencies"] + extras + p["build-system"]["requires"] + ["wheel"]))
 PY
   log "fetch wheels on the host"
   "$python" -m pip download -q --disable-pip-version-check --only-binary=:all: \

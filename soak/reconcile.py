@@ -44,6 +44,8 @@ class Report:
     #: (a stalled machine). Recorded partial as designed; what the gateway served beyond what the
     #: sidecar saw is the ``unseen`` row, and the accounts must equal upstream minus unseen.
     late: int = 0
+    #: Refused by a customer quota: one line each (checked like every other), never at the gateway.
+    rate_limited: int = 0
     #: customer → source ("upstream", "log", "usage", "metrics") → type → tokens
     tokens: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     mismatches: list[str] = field(default_factory=list)
@@ -110,6 +112,17 @@ def reconcile(sent: Sequence[Sent], served: Sequence[Served], records: Sequence[
         if expected is not None and r["customer"] != expected:
             report.misattributed += 1
             _note(report, "misattributed", f"{r['request_id']}: {r['customer']} != {expected}")
+
+    for r in records:
+        if r["outcome"] != "rate_limited":
+            continue
+        report.rate_limited += 1
+        client = by_sidecar_id.get(r["request_id"])
+        if r["lava_request_id"] is not None or (client is not None and client.job.n in forwarded):
+            _note(report, "refused but sent", f"{r['request_id']} was refused by a quota and still "
+                  "reached the gateway")
+        if r["partial"] or any(r.get(f"{t}_tokens") for t in TYPES) or r["status"] != 429:
+            _note(report, "refusal line", f"{r['request_id']}: {r['status']} partial={r['partial']}")
 
     by_record_lava = {r["lava_request_id"]: r for r in records if r["lava_request_id"]}
     by_request_id = {r["request_id"]: r for r in records}

@@ -19,7 +19,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 import yaml
@@ -41,6 +41,10 @@ KEEPALIVE_EXPIRY = 1.0
 #: The sidecar's first-byte and idle timeouts. The stall faults last longer (``workload.STALL``); the
 #: margin keeps a loaded machine's hiccup from timing out a request that was not meant to.
 STALL_LIMIT = 1.0
+#: The quota phase: one customer limited in requests, one in concurrency, refused all through the
+#: run (every refusal must be one line and never reach the gateway; the others are untouched).
+QUOTAS: Final = {"customers": {"cus_soak_f": {"requests_per_minute": 120},
+                               "cus_soak_d": {"concurrent_requests": 3}}}
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_config(opts: Options, gateway_url: str) -> tuple[Path, int, int]:
+def write_config(opts: Options, gateway_url: str, *, quotas: bool = True) -> tuple[Path, int, int]:
     port, admin = free_port(), free_port()
     cfg = {
         "listen": f"127.0.0.1:{port}", "admin_listen": f"127.0.0.1:{admin}",
@@ -75,6 +79,7 @@ def write_config(opts: Options, gateway_url: str) -> tuple[Path, int, int]:
                       "max_bytes": 4 << 20, "backups": 50, "replay_on_start": False},
         "shutdown": {"drain_delay_seconds": 0.2, "grace_seconds": 10},
         "logging": {"level": "warning", "format": "json"},
+        "quotas": QUOTAS if quotas else {},
     }
     path = opts.out / "sidecar.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -209,7 +214,7 @@ async def run_kill_phase(opts: Options) -> KillReport:
         old.unlink()
     async with running_gateway(SECRET, seen_limit=opts.kill_requests + 10,
                                limits=Limits(seconds=30, bytes=64 << 20)) as gw:
-        cfg, port, admin = write_config(kopts, gw.url)
+        cfg, port, admin = write_config(kopts, gw.url, quotas=False)  # its own subject: kill -9
 
         async def seen() -> tuple[list[Served], dict[str, bool]]:
             for s in gw.seen:
@@ -243,6 +248,8 @@ def verdict(report: Report, figures: dict[str, Any], opts: Options) -> list[str]
     if report.late > max(3, report.requests // 1000):
         failures.append(f"{report.late} unplanned timeouts: the machine (or the sidecar) stalled "
                         f"past {STALL_LIMIT} s too often for the figures to mean much")
+    if not report.rate_limited:
+        failures.append("the quota phase refused nothing: the soak did not exercise quotas")
     if figures["exit_code"] != 0:
         failures.append(f"the sidecar exited with {figures['exit_code']}")
     killed = figures.get("kill_phase")
@@ -257,7 +264,8 @@ def print_figures(report: Report, figures: dict[str, Any]) -> None:
     print(f"requests {report.requests}  usage-log lines {report.records}  gateway requests "
           f"{figures['gateway_requests']}  ({figures['rate_per_second']}/s over "
           f"{figures['elapsed_seconds']} s)")
-    print(f"outcomes {figures['outcomes']}  partial {figures['partial']}")
+    print(f"outcomes {figures['outcomes']}  partial {figures['partial']}  refused by a quota "
+          f"{report.rate_limited} (one line each, none at the gateway)")
     print(f"lost {report.lost}  duplicated {report.duplicated}  misattributed {report.misattributed}  "
           f"(client gone before its handler started, nothing sent: {report.not_started}; "
           f"unplanned timeouts: {report.late})")

@@ -61,3 +61,16 @@ def test_check_config(tmp_path: Path) -> None:
     assert res.returncode == 1
     for key in ("listen:", "gateway.url:", "identity.unattributed:", "3 configuration problem(s)"):
         assert key in res.stderr
+
+
+def test_check_config_reports_every_quota_problem_at_once(tmp_path: Path) -> None:
+    bad = tmp_path / "quotas.yaml"
+    bad.write_text("quotas:\n  backend: redis\n  redis: {url: redis://inline:6379}\n"
+                   "  default: {requests_per_minute: -1, usd_per_day: lots}\n"
+                   "  customers: {'cus bad': {requests_per_minute: 1}}\n")
+    res = run("check-config", "--config", str(bad), LAVA_SECRET_KEY=TEST_SECRET)
+    assert res.returncode == 1
+    for key in ("quotas.redis.url:", "quotas.default.requests_per_minute:",
+                "quotas.default.usd_per_day:", "quotas.customers", "4 configuration problem(s)"):
+        assert key in res.stderr, res.stderr
+    assert "redis://inline" not in res.stderr

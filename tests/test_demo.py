@@ -1,5 +1,6 @@
 """``lava-sidecar demo``: the seed flow end to end (meter → plan → checkout → forward tokens →
-usage per customer) against the local Lava, and the sidecar agreeing with what it billed."""
+usage per customer) against the local Lava, and the sidecar agreeing with what it billed, to ten
+decimal places for every customer, with prices listed from Lava (no ``meters:`` in config)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,18 @@ async def test_demo_agrees_with_the_gateway_and_shows_the_402() -> None:
     out = io.StringIO()
     assert await run_demo(keep_running=False, port=0, out=out) == 0
     text = out.getvalue()
+    # The charges below come from Lava's prices: nothing is copied into meters:.
+    assert "prices: 1 meter(s) listed from the local Lava, 0 in the sidecar's config" in text
     rows = [line for line in text.splitlines() if line.endswith(("agree", "DIFFER"))]
     assert len(rows) == 3
     assert [line.split()[0] for line in rows] == ["Alice", "Bob", "Carol"]
     assert all(line.endswith("agree") for line in rows)
     assert all(float(line.split()[5]) > 0 for line in rows)  # everyone was charged
     assert "Carol's credit ran out" in text
+    # The closing check is `lava-sidecar reconcile`, request by request: all matched, none differ.
+    (line,) = [x for x in text.splitlines() if x.startswith("lava-sidecar reconcile")]
+    assert " 0 disagree" in line, line
+    assert "1 refused by Lava before billing" in line, line  # Carol's 402
+    assert text.rstrip().endswith("The sidecar's numbers agree with what Lava billed.")
     assert "402" in text
     assert "aks_test_" not in text  # the key is only printed with --keep-running

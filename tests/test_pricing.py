@@ -115,12 +115,13 @@ def test_charging_in_pieces_equals_charging_at_once(
 
 
 @given(pieces=st.lists(st.decimals(min_value=0, max_value=3600, places=3), min_size=1, max_size=20))
-def test_minutes_in_pieces_equal_at_once_to_the_last_digit(pieces: list[Decimal]) -> None:
-    # Division by 60 is inexact in decimal, so equality holds to Decimal's 28 significant digits.
+def test_minutes_in_pieces_equal_at_once_within_lava_rounding(pieces: list[Decimal]) -> None:
+    # Division by 60 is inexact in decimal, and each request's tier lines are rounded to Lava's
+    # 10 digits (at most 2 lines here, 0.5e-10 each), as Lava bills them.
     m = meter("a", "minutes", ("0", "0.07"), ("30", "0.05"))
     split, whole = Pricing([m]), Pricing([m])
     total = sum((split.charge("c", "a", Usage(audio_seconds=s, source="provider")) or D(0)
                  for s in pieces), D(0))
     at_once = whole.charge("c", "a", Usage(audio_seconds=sum(pieces, D(0)), source="provider"))
     assert at_once is not None
-    assert abs(total - at_once) <= D("1e-20")
+    assert abs(total - at_once) <= D("1e-10") * (len(pieces) + 1)

@@ -50,3 +50,22 @@ def test_every_module_says_its_job() -> None:
                if p.stat().st_size and ast.get_docstring(ast.parse(p.read_text(encoding="utf-8"))) is None
                and p.name not in ("__main__.py",)]
     assert missing == []
+
+
+def _logger_name_ok(arg: ast.expr | None) -> bool:
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        return arg.value == "lava_sidecar" or arg.value.startswith("lava_sidecar.")
+    # logs.py itself: ``ROOT + ".access"`` and its loop over the configured roots.
+    return isinstance(arg, ast.BinOp | ast.Name) and ast.unparse(arg) in ("ROOT + '.access'", "name")
+
+
+def test_every_logger_is_under_the_one_configured_root() -> None:
+    """``logs.configure`` installs its redacting handler on ``lava_sidecar`` only: a logger named
+    otherwise (``__name__`` is ``proxy.…``) would print unformatted and unredacted."""
+    stray = []
+    for path in modules(PROXY):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "getLogger" \
+                    and not _logger_name_ok(node.args[0] if node.args else None):
+                stray.append(f"{path.relative_to(PROXY)}:{node.lineno}")
+    assert stray == []

@@ -31,11 +31,25 @@ def test_sums_by_customer_and_meter() -> None:
     cus2 = doc["customers"]["cus_2"]["total"]
     assert (cus2["output_tokens"], cus2["reasoning_tokens"], cus2["cache_read_tokens"]) == (7, 3, 2)
     assert cus2["partial"] == 1
-    assert cus2["charge_usd"] == "0"
+    assert (cus2["charge_usd"], cus2["unpriced"]) == (None, 1)  # no price: unknown, not 0
+    assert cus1["total"]["unpriced"] == 0
     tokens = doc["meters"]["tokens"]
     assert tokens["requests"] == 2
     assert tokens["output_tokens"] == 4 + 7
     assert doc["records"] == 3
+
+
+def test_a_charge_is_the_sum_of_what_could_be_priced_and_says_what_could_not() -> None:
+    t = Totals(since=T0)
+    t.add(make(meter_slug="free"), Decimal(0))         # priced, at zero: "0", not null
+    t.add(make(meter_slug="unknown"), None)            # no price for this meter
+    t.add(make(meter_slug="tokens"), Decimal("0.25"))
+    doc = t.snapshot()
+    cus = doc["customers"]["cus_1"]
+    assert (cus["total"]["charge_usd"], cus["total"]["unpriced"]) == ("0.25", 1)
+    assert cus["meters"]["free"]["charge_usd"] == "0"
+    assert (cus["meters"]["unknown"]["charge_usd"], cus["meters"]["unknown"]["unpriced"]) == (None, 1)
+    assert doc["meters"]["unknown"]["charge_usd"] is None
 
 
 def test_missing_usage_is_counted_not_zeroed() -> None:

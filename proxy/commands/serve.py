@@ -24,7 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
     from ..config import load_settings
+    from ..config.watch import ConfigSource
     from ..errors import ConfigError
     from ..lifecycle import serve
     from ..logs import configure
@@ -37,8 +40,11 @@ def run(args: argparse.Namespace) -> int:
         print("Run `lava-sidecar check-config` after fixing them.", file=sys.stderr)
         return 2
     configure(settings.logging)
+    # Read again the same way on SIGHUP or when it changes (quotas, identity.api_keys).
+    path = args.config or os.environ.get("LAVA_SIDECAR_CONFIG")
+    source = ConfigSource(path, tuple(overrides.items())) if path else None
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        return runner.run(serve(settings))
+        return runner.run(serve(settings, source=source))
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

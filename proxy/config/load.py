@@ -20,6 +20,7 @@ import yaml
 
 from ..errors import ConfigError, Problem
 from ..identity import CUSTOMER_ID_RE, METER_SLUG_RE, validate_metadata_pairs
+from ..prices.config import read_pricing
 from ..quotas.config import read_quotas
 from ..secret import Secret
 from ..tracing.config import read_tracing
@@ -289,6 +290,7 @@ def _build(r: Reader, env: Mapping[str, str]) -> c.Settings:
         logging=logging_,
         quotas=read_quotas(r.section("quotas"), env),
         tracing=read_tracing(r.section("tracing"), env),
+        pricing=read_pricing(r.section("pricing")),
     )
     r.finish()
     return settings

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final, Literal
 
+from ..prices.config import PricingSettings
 from ..quotas.config import QuotaSettings
 from ..secret import Secret
 from ..tracing.config import TracingSettings
@@ -169,6 +170,7 @@ class Settings:
     logging: Logging = field(default_factory=Logging)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)  # default: no limits
     tracing: TracingSettings = field(default_factory=TracingSettings)  # default: off
+    pricing: PricingSettings = field(default_factory=PricingSettings)  # prices listed from Lava
 
     def provider(self, name: str) -> Provider | None:
         return next((p for p in self.providers if p.name == name), None)

@@ -1,5 +1,6 @@
 """The demo's script: seed a local Lava through ``proxy.billing``, send SDK traffic through the
-sidecar, then reconcile what the sidecar measured with what the gateway billed."""
+sidecar, then reconcile what the sidecar measured with what the gateway billed: per customer from
+``/usage`` beside Lava's ``/usage``, then request by request with ``lava-sidecar reconcile``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import dataclasses
 import secrets
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -22,6 +24,8 @@ from ..config import load_settings
 from ..emulator.providers import Pacing
 from ..emulator.server import RunningGateway, running_local_gateway
 from ..lifecycle import Sidecar, running_sidecar
+from ..reconcile import Window
+from ..reconcile.sources import audit
 from ..secret import Secret
 
 METER_SLUG = "chat-tokens"
@@ -117,14 +121,17 @@ async def _report(lava: AsyncLavaClient, sidecar: Sidecar, rows: list[Row],
     for row in rows:
         mine = totals.get(row.customer_id, {}).get("total", {})
         token_count = int(mine.get("input_tokens", 0)) + int(mine.get("output_tokens", 0))
-        charge = Decimal(str(mine.get("charge_usd", "0"))).quantize(_TEN)
+        # null: no price for the meter. Lava billed something, so that is a disagreement.
+        raw = mine.get("charge_usd")
+        charge = None if raw is None else Decimal(str(raw)).quantize(_TEN)
         billed = (await lava.usage.get(start=today, customer_id=row.customer_id)).totals
         credit = (await lava.customers.subscription(row.customer_id))
         left = credit.credits.total_remaining if credit is not None else Decimal(0)
         same = token_count == billed.total_usage_tokens and charge == billed.total_charge.quantize(_TEN)
         agree &= same
+        shown = "null" if charge is None else f"{charge:f}"
         line = (f"{row.name:<8} {row.plan:<6} {row.requests:>4}  {token_count:>14} "
-                f"{billed.total_usage_tokens:>8}  {charge:>18f} "
+                f"{billed.total_usage_tokens:>8}  {shown:>18} "
                 f"{billed.total_charge.quantize(_TEN):>14f}  {left.quantize(_TEN):>13f}  "
                 f"{'agree' if same else 'DIFFER'}")
         print(line, file=out)
@@ -135,35 +142,86 @@ async def _report(lava: AsyncLavaClient, sidecar: Sidecar, rows: list[Row],
     return agree
 
 
+async def _durable(sidecar: Sidecar, requests: int) -> None:
+    """Until every request is recorded and its usage-log line written and synced (bounded)."""
+    recorder = sidecar.recorder
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10.0
+    while loop.time() < deadline:
+        ledger = recorder.ledger
+        if recorder.totals.records >= requests and (ledger is None or ledger.pending == 0):
+            return
+        await asyncio.sleep(0.02)
+
+
+async def _reconcile(gateway: RunningGateway, secret: Secret, usage_log: str, since: float,
+                     out: TextIO) -> bool:
+    """``lava-sidecar reconcile`` over this run's usage log: every request joined with Lava's."""
+    report, _ = await asyncio.to_thread(audit, [usage_log], Window(since, None),
+                                        base_url=gateway.url, secret_key=secret)
+    print(f"\nlava-sidecar reconcile --usage-log {Path(usage_log).name}: {report.matched} "
+          f"requests matched with Lava's records, {len(report.disagreements)} disagree"
+          + (f", {report.refused_by_lava} refused by Lava before billing"
+             if report.refused_by_lava else "") + ".", file=out)
+    for f in report.disagreements:
+        print(f"  {f.lava_request_id}: {f.kind.sentence}", file=out)
+    return report.agrees
+
+
 def _settings(secret: Secret, gateway_url: str, tmp: Path, port: int) -> c.Settings:
+    # No ``meters:``: the sidecar lists the prices from (local) Lava, as it would from Lava.
     settings = load_settings(None, {"LAVA_SECRET_KEY": secret.reveal(), "LAVA_GATEWAY_URL": gateway_url})
-    price = c.MeterPrice(METER_SLUG, "tokens_1m", (c.Tier(Decimal(0), Decimal(RATE)),))
     return dataclasses.replace(
-        settings, meters=(price,), listen=c.Listen("127.0.0.1", port),
+        settings, listen=c.Listen("127.0.0.1", port),
         usage_log=c.UsageLog(path=str(tmp / "usage.jsonl"), replay_on_start=False),
         shutdown=c.Shutdown(grace=5.0, drain_delay=0.0))
+
+
+async def _prices_listed(sidecar: Sidecar, within: float = 10.0) -> None:
+    """Readiness never waits for the price catalog; the demo's first request does."""
+    prices = sidecar.app.prices
+    if prices is None:
+        raise RuntimeError("the demo needs pricing.from_lava")
+    async with asyncio.timeout(within):
+        await prices.loaded.wait()
 
 
 async def run_demo(*, keep_running: bool, port: int, out: TextIO) -> int:
     secret = Secret("aks_test_" + secrets.token_hex(16))  # a throwaway key for this run only
     with tempfile.TemporaryDirectory(prefix="lava-demo-") as tmp:
         async with running_local_gateway(secret, pacing=Pacing(chunks=8, delay=0.01)) as gateway, \
-                running_sidecar(_settings(secret, gateway.url, Path(tmp), port),
-                                port=port if keep_running else 0) as sidecar, \
                 AsyncLavaClient(base_url=gateway.url, secret_key=secret) as lava:
-            print(f"local Lava gateway on {gateway.url}, sidecar on {sidecar.url}\n", file=out)
+            # The merchant's meters exist in Lava before the sidecar starts and lists them.
             rows = await _seed(lava)
-            alice, bob, carol = rows
-            await asyncio.gather(_openai(sidecar.url, alice), _anthropic(sidecar.url, alice),
-                                 _openai(sidecar.url, bob), _anthropic(sidecar.url, bob))
-            await _until_refused(sidecar.url, carol)
-            await asyncio.sleep(0.05)  # the last response's usage is recorded as its handler unwinds
-            agree = await _report(lava, sidecar, rows, out)
-            print("\nThe sidecar's numbers agree with what Lava billed." if agree else
-                  "\nThe sidecar and the gateway DISAGREE: this is a bug, please report it.", file=out)
-            if keep_running:
-                _print_urls(gateway, sidecar, secret, rows, out)
-                await asyncio.Event().wait()
+            async with running_sidecar(_settings(secret, gateway.url, Path(tmp), port),
+                                       port=port if keep_running else 0) as sidecar:
+                print(f"local Lava gateway on {gateway.url}, sidecar on {sidecar.url}\n", file=out)
+                await _prices_listed(sidecar)
+                listed = len(sidecar.app.prices.rates) if sidecar.app.prices else 0
+                pinned = len(sidecar.settings.meters)
+                print(f"prices: {listed} meter(s) listed from the local Lava, {pinned} in the "
+                      f"sidecar's config\n", file=out)
+                return await _traffic(gateway, sidecar, lava, secret, rows, keep_running, out)
+
+
+async def _traffic(gateway: RunningGateway, sidecar: Sidecar, lava: AsyncLavaClient,
+                   secret: Secret, rows: list[Row], keep_running: bool, out: TextIO) -> int:
+    began = time.time()
+    alice, bob, carol = rows
+    await asyncio.gather(_openai(sidecar.url, alice), _anthropic(sidecar.url, alice),
+                         _openai(sidecar.url, bob), _anthropic(sidecar.url, bob))
+    await _until_refused(sidecar.url, carol)
+    # The last response's usage is recorded as its handler unwinds, then written.
+    await _durable(sidecar, sum(r.requests for r in rows))
+    agree = await _report(lava, sidecar, rows, out)
+    usage_log = sidecar.settings.usage_log.path
+    if usage_log is not None:
+        agree &= await _reconcile(gateway, secret, usage_log, began - 1, out)
+    print("\nThe sidecar's numbers agree with what Lava billed." if agree else
+          "\nThe sidecar and the gateway DISAGREE: this is a bug, please report it.", file=out)
+    if keep_running:
+        _print_urls(gateway, sidecar, secret, rows, out)
+        await asyncio.Event().wait()
     return 0 if agree else 1
 
 

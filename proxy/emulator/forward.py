@@ -27,7 +27,7 @@ from .state import GatewayState, Seen
 from .target import Target, TargetInvalid, parse_forward_query
 from .writer import Delivery, perform
 
-log = logging.getLogger("proxy.emulator")
+log = logging.getLogger("lava_sidecar.emulator")
 
 STATE: Final = web.AppKey("emulator_state", GatewayState)
 REQUEST_ID: Final = web.RequestKey("emulator_request_id", str)

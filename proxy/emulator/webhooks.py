@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("lava_sidecar.emulator.webhooks")
 
 SIGNATURE_HEADER = "X-Webhook-Signature"
 EVENTS = ("customer.created", "customer.wallet.balance.updated", "customer.deleted")

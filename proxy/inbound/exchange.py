@@ -31,8 +31,8 @@ class Exchange:
     (``start`` → ``write``… → ``write_eof``, or ``respond`` in one go; ``abort`` cuts it)."""
 
     __slots__ = ("_buffered", "_chunks", "_conn", "_continue", "_framing", "_head", "_waiter",
-                 "body_complete", "content_length", "finished", "headers", "http11", "keep_alive",
-                 "method", "raw_path", "started", "status")
+                 "body_complete", "bytes_sent", "content_length", "finished", "headers", "http11",
+                 "keep_alive", "method", "raw_path", "started", "status")
 
     def __init__(self, conn: HttpProtocol, method: str, raw_path: str, headers: CIMultiDict[str], *,
                  http11: bool, keep_alive: bool, content_length: int | None, has_body: bool,
@@ -55,6 +55,7 @@ class Exchange:
         self.status = 0
         self.started = False  # the response head was built (it may still be held)
         self.finished = False  # the whole response was handed to the transport
+        self.bytes_sent = 0  # response bytes handed to the transport: head, framing and body
 
     @property
     def transport(self) -> asyncio.Transport | None:
@@ -156,6 +157,7 @@ class Exchange:
             data = head + data
         if not data:
             return False
+        self.bytes_sent += len(data)
         self._conn.write_raw(data)  # a no-op once the client is gone
         return True
 

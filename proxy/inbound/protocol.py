@@ -46,9 +46,9 @@ class _HeadTooLarge(Exception):
 class HttpProtocol(asyncio.Protocol):
     """``busy`` while a request is handled; ``since`` is when it last went idle (loop time)."""
 
-    __slots__ = ("_drain_waiter", "_head_bytes", "_headers", "_lingering", "_parser", "_parsing",
-                 "_pending", "_reading_paused", "_server", "_task", "_url", "_write_paused",
-                 "current", "lost", "since", "transport")
+    __slots__ = ("_deferred", "_drain_waiter", "_head_bytes", "_headers", "_lingering", "_parser",
+                 "_parsing", "_pending", "_reading_paused", "_server", "_task", "_url",
+                 "_write_paused", "current", "lost", "since", "transport")
 
     def __init__(self, server: InboundServer) -> None:
         self._server = server
@@ -65,6 +65,8 @@ class HttpProtocol(asyncio.Protocol):
         self._reading_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._lingering = False
+        #: Input refused behind requests already parsed: (target for its shape, error), sent after them.
+        self._deferred: tuple[str, RequestRejected] | None = None
         self.lost = False
         self.since = server.loop.time()
 
@@ -197,9 +199,6 @@ class HttpProtocol(asyncio.Protocol):
             if task is not None:
                 server.tasks.discard(task)
             self.current = None
-            if server.access_log is not None:
-                server.access_log.info('"%s %s" %d', ex.method, ex.raw_path.split("?", 1)[0],
-                                       ex.status)
         self._next(ex)
 
     def _next(self, ex: Exchange) -> None:
@@ -215,6 +214,8 @@ class HttpProtocol(asyncio.Protocol):
         elif self._pending:
             self.resume_reading()
             self._dispatch(self._pending.pop(0))
+        elif self._deferred is not None:
+            self._send_refusal(*self._deferred)
         else:
             self.since = self._server.loop.time()
 
@@ -243,10 +244,22 @@ class HttpProtocol(asyncio.Protocol):
             self._lingering = True
             self._server.loop.call_soon(self._refuse_handled, ex, err)
             return
-        if self.current is not None or self.transport is None:
-            self.abort()
+        if self.current is None:
+            self._send_refusal(self._url.decode("latin-1"), err)
             return
-        self._send_refusal(self._url.decode("latin-1"), err)
+        broken = self._parsing
+        if broken is self.current:
+            self.abort()  # the body of a request whose response began is invalid: cut it
+            return
+        # Bytes after requests already parsed are invalid (a body sent without Content-Length or
+        # Transfer-Encoding looks like a next request): those requests are answered first, in
+        # order, then the refusal, then the connection closes. Nothing more is parsed.
+        if broken is not None:
+            self._pending.remove(broken)  # its body is what is invalid: the refusal answers it
+            self._parsing = None
+        last = broken or (self._pending[-1] if self._pending else self.current)
+        self._lingering = True
+        self._deferred = (self._url.decode("latin-1") or last.raw_path, err)
 
     def _refuse_handled(self, ex: Exchange, err: RequestRejected) -> None:
         if self.lost or ex.finished:
@@ -257,11 +270,18 @@ class HttpProtocol(asyncio.Protocol):
         ex.status, ex.finished = err.status, True
         if self._task is not None:
             self._task.cancel()
-        self._send_refusal(ex.raw_path, err)
+        self._send_refusal(ex.raw_path, err, handled=True)
 
-    def _send_refusal(self, path: str, err: RequestRejected) -> None:
+    def _send_refusal(self, path: str, err: RequestRejected, *, handled: bool = False) -> None:
         if self.transport is None:
             return
+        access = self._server.access_log
+        if access is not None and not handled:
+            # No handler ran, so the pipeline's access line (its completion hook) never comes.
+            target = path.partition("?")[0][:256]
+            access.info('"%s" %d error_code=%s outcome=rejected', target, err.status, err.code,
+                        extra={"path": target, "status": err.status, "error_code": err.code,
+                               "outcome": "rejected"})
         headers, body = self._server.render_refusal(path, err)
         self.transport.write(refusal_response(err.status, headers, body, self._server.http_date()))
         self._lingering = True

@@ -35,6 +35,8 @@ class InboundServer:
         self.render_refusal = render_refusal
         self.max_header_bytes = max_header_bytes
         self.max_headers = max_headers
+        #: Where the refusals the server answers itself (431, 400) are logged; the requests the
+        #: handler serves are the handler's to log.
         self.access_log = access_log
         self.keepalive_seconds = keepalive_seconds
         #: A handler whose client left is cancelled (its next await raises); off, it learns from

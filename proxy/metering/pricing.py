@@ -1,16 +1,24 @@
-"""Estimated charges from the configured meter prices: fixed rates over graduated tiers, Decimal only.
+"""Charges computed from meter prices with Lava's own arithmetic: graduated tiers, fixed or
+percentage rates, Decimal only.
 
 A local mirror of Lava's meter semantics (reference/lava-api.md 4.2): tiers accumulate per
-customer per meter, so 5M tokens over tiers 0→5, 1M→3 (per 1M) cost 5 + 4*3 = 17. The numbers are
-estimates for dashboards; Lava's own records are what is billed.
+customer per meter, so 5M tokens over tiers 0→5, 1M→3 (per 1M) cost 5 + 4*3 = 17. Each tier's
+share of a request is computed as Lava computes it (units in the tier type's unit: tokens,
+characters, minutes, requests; fixed: units / per x rate; percentage: the units' share of the
+provider cost x rate %) and rounded, where it has more, to Lava's 10 fractional digits, so a charge
+here equals Lava's to the last digit.
+
+Prices come from two places (``Pricing``): the ``meters:`` config (pinned, always wins) and the
+catalog listed from Lava (``proxy.prices``), swapped in whole by ``use_catalog``. A request whose
+meter has no price is charged ``None``: unknown, never 0.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Final
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Final, Literal
 
 from ..config import MeterPrice, Tier, TierType
 from ..metrics import LabelCap
@@ -19,23 +27,26 @@ from ..usage.base import Usage
 #: Distinct customers whose tier position is tracked; later ones share the ``__overflow__`` position.
 MAX_ACCOUNTS: Final = 100_000
 
+RateType = Literal["fixed", "percentage"]
+
 _ZERO: Final = Decimal(0)
 _ONE: Final = Decimal(1)
-#: Rates are per this many base units (tokens, characters, seconds, requests).
+_SIXTY: Final = Decimal(60)
+_HUNDRED: Final = Decimal(100)
+#: Lava's money precision (``"0.0639100000"``).
+_TEN_DIGITS: Final = Decimal("1e-10")
+#: Fixed rates are per this many units of the tier type (tiers' ``start`` is in those units).
 _PER: Final[dict[TierType, Decimal]] = {
     "tokens_1m": Decimal(1_000_000),
     "characters_1m": Decimal(1_000_000),
-    "minutes": Decimal(60),
+    "minutes": _ONE,
     "requests": _ONE,
-}
-#: Tier ``start`` values are in the tier type's own unit; minutes become seconds here.
-_START_SCALE: Final[dict[TierType, Decimal]] = {
-    "tokens_1m": _ONE, "characters_1m": _ONE, "minutes": Decimal(60), "requests": _ONE,
 }
 
 
 def quantity(tier_type: TierType, usage: Usage) -> Decimal | None:
-    """How much of a meter's base unit one response used; ``None`` when usage does not say."""
+    """How much of a meter's base unit (tokens, characters, seconds, requests) one response used;
+    ``None`` when usage does not say."""
     if tier_type == "tokens_1m":
         total = usage.total_tokens
         return None if total is None else Decimal(max(total, 0))
@@ -48,48 +59,105 @@ def quantity(tier_type: TierType, usage: Usage) -> Decimal | None:
     return _ONE
 
 
+def units(tier_type: TierType, usage: Usage) -> Decimal | None:
+    """``quantity`` in the tier type's own unit: seconds become minutes, as Lava counts them."""
+    amount = quantity(tier_type, usage)
+    if amount is None or tier_type != "minutes":
+        return amount
+    return amount / _SIXTY
+
+
+def lava_round(amount: Decimal) -> Decimal:
+    """Round to 10 fractional digits (half even) only where there are more: ``17`` stays ``17``,
+    equal in value to Lava's ``"17.0000000000"``."""
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= -10:
+        return amount
+    return amount.quantize(_TEN_DIGITS, rounding=ROUND_HALF_EVEN)
+
+
 @dataclass(frozen=True, slots=True)
 class _Band:
-    start: Decimal          # base units
-    end: Decimal | None     # base units, None: open-ended
-    rate: Decimal           # per ``per`` base units
+    start: Decimal          # tier-type units
+    end: Decimal | None     # tier-type units, None: open-ended
+    rate: Decimal           # per ``_PER`` units (fixed) or percent of the provider cost
 
 
-def _bands(tiers: Iterable[Tier], scale: Decimal) -> tuple[_Band, ...]:
-    ts = list(tiers)
-    return tuple(
-        _Band(t.start * scale, ts[i + 1].start * scale if i + 1 < len(ts) else None, t.rate)
-        for i, t in enumerate(ts)
-    )
+@dataclass(frozen=True, slots=True)
+class MeterRate:
+    """One meter's price, ready to charge with: what ``Pricing`` looks up per request."""
 
+    slug: str
+    tier_type: TierType
+    rate_type: RateType
+    bands: tuple[_Band, ...]
 
-def graduated_cost(bands: tuple[_Band, ...], per: Decimal, before: Decimal, amount: Decimal) -> Decimal:
-    """The cost of units ``[before, before + amount)`` priced band by band.
+    @classmethod
+    def of(cls, slug: str, tier_type: TierType, rate_type: RateType,
+           tiers: Iterable[Tier]) -> MeterRate:
+        """Tiers must be non-empty, the first starting at 0, starts ascending (checked by callers:
+        the config loader and the catalog's conversion)."""
+        ts = list(tiers)
+        bands = tuple(_Band(t.start, ts[i + 1].start if i + 1 < len(ts) else None, t.rate)
+                      for i, t in enumerate(ts))
+        return cls(slug, tier_type, rate_type, bands)
 
-    Each band's overlap is multiplied by its rate before the one division, so charging in pieces
-    equals charging at once whenever ``per`` divides exactly (always, except ``minutes``).
-    """
-    lo, hi = before, before + amount
-    cost = _ZERO
-    for band in bands:
-        a = max(lo, band.start)
-        b = hi if band.end is None else min(hi, band.end)
-        if b > a:
-            cost += (b - a) * band.rate
-    return cost / per
+    @classmethod
+    def pinned(cls, m: MeterPrice) -> MeterRate:
+        """A ``meters:`` config entry."""
+        return cls.of(m.slug, m.tier_type, m.rate_type, m.tiers)
+
+    def cost(self, before: Decimal, used: Decimal, provider_cost: Decimal | None) -> Decimal | None:
+        """The charge for units ``[before, before + used)``; ``None`` for a percentage meter
+        without the provider's cost (a markup of an unknown base is unknown)."""
+        fixed = self.rate_type == "fixed"
+        if not fixed and provider_cost is None:
+            return None
+        base = provider_cost if provider_cost is not None else _ZERO  # read for percentage only
+        lo, hi = before, before + used
+        per = _PER[self.tier_type]
+        total = _ZERO
+        touched = False
+        for band in self.bands:
+            a = max(lo, band.start)
+            b = hi if band.end is None else min(hi, band.end)
+            if b <= a:
+                continue
+            touched = True
+            n = b - a
+            if fixed:
+                total += lava_round(n / per * band.rate)
+            else:
+                total += lava_round(base * n / used * band.rate / _HUNDRED)
+        if not touched and not fixed:
+            # Nothing countable in the tier unit, yet the provider cost something: Lava prices it
+            # all at the tier the customer has reached.
+            rate = self.bands[0].rate
+            for band in self.bands:
+                if band.start <= before:
+                    rate = band.rate
+            total = lava_round(base * rate / _HUNDRED)
+        return total
 
 
 class Pricing:
-    """Charges each response against its meter's tiers; remembers each customer's tier position."""
+    """Charges each response against its meter's tiers; remembers each customer's tier position.
 
-    __slots__ = ("_accounts", "_meters", "_used")
+    ``use_catalog`` replaces the prices listed from Lava in one assignment (the request path never
+    sees half a catalog); pinned ``meters:`` from config win per slug. A charge is one dict lookup
+    plus the arithmetic over the meter's few tiers.
+    """
+
+    __slots__ = ("_accounts", "_meters", "_pinned", "_used", "on_unknown")
 
     def __init__(self, meters: Iterable[MeterPrice], *, max_accounts: int = MAX_ACCOUNTS) -> None:
-        self._meters: dict[str, tuple[TierType, tuple[_Band, ...]]] = {
-            m.slug: (m.tier_type, _bands(m.tiers, _START_SCALE[m.tier_type])) for m in meters
-        }
+        self._pinned: dict[str, MeterRate] = {m.slug: MeterRate.pinned(m) for m in meters}
+        self._meters: dict[str, MeterRate] = dict(self._pinned)
         self._used: dict[tuple[str, str], Decimal] = {}
         self._accounts = LabelCap(max_accounts)
+        #: Told the slug of a measured response whose meter has no price (the catalog may be
+        #: behind Lava: it lists again soon). Must be O(1) and never raise.
+        self.on_unknown: Callable[[str], None] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -98,26 +166,33 @@ class Pricing:
     def priced(self, meter: str | None) -> bool:
         return meter is not None and meter in self._meters
 
-    def charge(self, customer: str | None, meter: str | None, usage: Usage) -> Decimal | None:
-        """The estimated charge for one response, advancing the customer's tier position.
+    def use_catalog(self, rates: Mapping[str, MeterRate]) -> None:
+        """Price with ``rates`` (by slug) from now on, under the pinned config prices."""
+        self._meters = {**rates, **self._pinned}
 
-        ``None`` when the meter has no configured price or usage is missing (absent is not zero:
-        an unmeasured response is not a free one).
+    def charge(self, customer: str | None, meter: str | None, usage: Usage,
+               provider_cost: Decimal | None = None) -> Decimal | None:
+        """The charge for one response, advancing the customer's tier position.
+
+        ``None`` when the meter has no price, usage is missing, or a percentage meter lacks the
+        provider cost (absent is not zero: an unmeasured response is not a free one).
         """
         if meter is None or usage.source == "missing":
             return None
         price = self._meters.get(meter)
         if price is None:
+            if self.on_unknown is not None:
+                self.on_unknown(meter)
             return None
-        tier_type, bands = price
-        amount = quantity(tier_type, usage)
-        if amount is None:
+        used = units(price.tier_type, usage)
+        if used is None:
             return None
         key = (self._accounts.admit(customer or ""), meter)
         before = self._used.get(key, _ZERO)
-        self._used[key] = before + amount
-        return graduated_cost(bands, _PER[tier_type], before, amount)
+        self._used[key] = before + used
+        return price.cost(before, used, provider_cost if price.rate_type == "percentage" else None)
 
     def position(self, customer: str | None, meter: str) -> Decimal:
-        """Base units charged so far for this customer on this meter."""
+        """Units of the meter's tier type (minutes for ``minutes``) charged so far for this
+        customer on this meter."""
         return self._used.get((customer or "", meter), _ZERO)

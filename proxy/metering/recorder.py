@@ -28,7 +28,7 @@ log = logging.getLogger("lava_sidecar.recorder")
 class Recorder:
     """The handler's sink. Owns nothing it did not get: build it with ``Recorder.open``."""
 
-    __slots__ = ("_failures", "_history", "_last", "ledger", "metrics", "pricing", "settings", "totals")
+    __slots__ = ("_failures", "_history", "ledger", "metrics", "pricing", "settings", "totals")
 
     def __init__(self, settings: Settings, metrics: Metrics, ledger: Ledger | None,
                  totals: Totals, pricing: Pricing) -> None:
@@ -38,7 +38,6 @@ class Recorder:
         self.totals = totals
         self.pricing = pricing
         self._failures = 0
-        self._last: tuple[RequestRecord | None, Decimal | None] = (None, None)
         self._history: HistorySnapshot | None = None
 
     @classmethod
@@ -50,7 +49,9 @@ class Recorder:
         files are opened and their sizes fixed *before* the writer starts, so ``replay_log`` later
         reads exactly the history and never a line this process writes.
         """
-        metrics = Metrics(registry, settings.metrics, version=version, priced=bool(settings.meters))
+        # Prices may come from Lava's catalog: the charge family exists whenever prices can.
+        priced = bool(settings.meters) or settings.pricing.from_lava
+        metrics = Metrics(registry, settings.metrics, version=version, priced=priced)
         cfg = settings.usage_log
         ledger = Ledger(cfg, observer=metrics) if cfg.path is not None else None
         rec = cls(settings, metrics, ledger, Totals(), Pricing(settings.meters))
@@ -95,14 +96,14 @@ class Recorder:
         """For ``Runtime.usage_log_healthy``: false while the log cannot be written."""
         return self.ledger is None or self.ledger.healthy
 
-    def record(self, rec: RequestRecord) -> None:
-        """Account for one finished request. Never blocks, never raises."""
+    def record(self, rec: RequestRecord) -> Decimal | None:
+        """Account for one finished request and return its charge estimate (None: not priced).
+        Never blocks, never raises."""
         try:
             charge = self._charge(rec)
         except Exception:
             charge = None
             self._failed(rec, "pricing")
-        self._last = (rec, charge)
         # Each step on its own: the durable line matters most and must not depend on the rest.
         if self.ledger is not None:
             try:
@@ -117,16 +118,10 @@ class Recorder:
             self.metrics.observe(rec, charge)
         except Exception:
             self._failed(rec, "metrics")
-
-    def charge_of(self, rec: RequestRecord) -> Decimal | None:
-        """The charge ``record`` just estimated for ``rec`` (tier positions advance once, so a
-        completion hook reads it here rather than pricing the request again); ``None`` for any
-        other record."""
-        last, charge = self._last
-        return charge if last is rec else None
+        return charge
 
     def _charge(self, rec: RequestRecord) -> Decimal | None:
-        if rec.outcome == "rejected":
+        if rec.outcome in ("rejected", "rate_limited"):  # refused before it left: nothing billed
             return None
         return self.pricing.charge(rec.customer_id, rec.meter_slug, rec.usage)
 

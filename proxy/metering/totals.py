@@ -1,7 +1,9 @@
 """Per-customer and per-meter usage totals since start (or since the oldest replayed log line).
 
 Served as JSON by the admin ``/usage`` endpoint. Money and seconds are ``Decimal`` and render as
-strings, so nothing is lost to float rounding. Requests the sidecar refused itself are not
+strings, so nothing is lost to float rounding. ``charge_usd`` is the sum of the charges that could
+be computed, ``null`` while none could (no price for the meter: unknown, not free); ``unpriced``
+counts the measured requests left out of it. Requests the sidecar refused itself are not
 counted: they never reached a provider and consumed nothing.
 """
 
@@ -44,7 +46,9 @@ class Tally:
     reasoning_tokens: int = 0
     characters: int = 0
     audio_seconds: Decimal = _ZERO
-    charge_usd: Decimal = _ZERO
+    charge_usd: Decimal | None = None
+    #: Requests with usage but no charge (their meter has no price): not in ``charge_usd``.
+    unpriced: int = 0
     partial: int = 0
     missing_usage: int = 0
 
@@ -61,8 +65,10 @@ class Tally:
         self.characters += _pos(u.input_characters)
         if u.audio_seconds is not None and u.audio_seconds > 0:
             self.audio_seconds += u.audio_seconds
-        if charge is not None and charge > 0:
-            self.charge_usd += charge
+        if charge is not None:
+            self.charge_usd = charge if self.charge_usd is None else self.charge_usd + charge
+        elif u.source != "missing":
+            self.unpriced += 1
         if rec.partial:
             self.partial += 1
         if u.source == "missing":
@@ -70,7 +76,11 @@ class Tally:
 
     def merge(self, other: Tally) -> None:
         for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+            if f.name != "charge_usd":
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        if other.charge_usd is not None:
+            self.charge_usd = other.charge_usd if self.charge_usd is None else (
+                self.charge_usd + other.charge_usd)
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -72,7 +72,8 @@ class Metrics:
             "lava_sidecar_audio_seconds_total", "Audio seconds transcribed or translated.",
             usage_labels)
         self._charge = CounterFamily(
-            "lava_sidecar_charge_usd_total", "Estimated charge from the configured meter prices.",
+            "lava_sidecar_charge_usd_total", "Charge from the meter prices (Lava's, or meters: in "
+            "config); requests whose meter has no price are not in it.",
             (*cust, "meter"))
         self._records = CounterFamily(
             "lava_sidecar_usage_records_total", "Forwarded requests by where their usage came from.",
@@ -224,7 +225,8 @@ class Metrics:
             self._characters.inc(key, u.input_characters)
         if u.audio_seconds is not None and u.audio_seconds > 0:
             self._audio.inc(key, float(u.audio_seconds))
-        if charge is not None and charge > 0 and self._priced:
+        # A priced request counts even at 0 (the series exists); an unpriced one never does.
+        if charge is not None and self._priced:
             self._charge.inc(charge_key, float(charge))
         self._duration.observe((provider, api, "true" if rec.stream else "false"), rec.duration)
         if rec.stream and rec.ttfb is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Final
 
 from ..errors import Shape, SidecarError
@@ -52,6 +53,10 @@ class RequestContext:
     cancelled: Outcome | None = None
     relay: RelayState = field(default_factory=RelayState)
     usage: Usage = MISSING
+    #: The recorder's charge estimate, set once the record is made (before the completion hooks).
+    charge_usd: Decimal | None = None
+    #: Response bytes handed to the client's connection (head and framing included), known at the end.
+    bytes_out: int = 0
     _attached: dict[object, object] | None = None
 
     def attach(self, key: object, value: object) -> None:

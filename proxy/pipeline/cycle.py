@@ -149,8 +149,9 @@ class RequestCycle:
             self.up.close(reusable=ctx.relay.upstream_done)
         if self.extractor is not None:
             self._settle_usage(self.extractor)
+        ctx.bytes_out = self.ex.bytes_sent
         rec = to_record(ctx, perf_counter())
-        rt.sink.record(rec)
+        ctx.charge_usd = rt.sink.record(rec)
         for hook in rt.completion:
             try:
                 hook.complete(ctx, rec)

@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Protocol
 
 from ..config import Settings
@@ -23,9 +24,10 @@ log = logging.getLogger("lava_sidecar.pipeline")
 
 
 class Sink(Protocol):
-    """Takes each finished request exactly once; never blocks, never raises (``Recorder``)."""
+    """Takes each finished request exactly once; never blocks, never raises (``Recorder``). Returns
+    the request's charge estimate, for the completion hooks (a spend quota, a span)."""
 
-    def record(self, rec: RequestRecord) -> None: ...
+    def record(self, rec: RequestRecord) -> Decimal | None: ...
 
 
 class RequestIds:

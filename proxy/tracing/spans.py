@@ -14,8 +14,6 @@ module only when tracing is on: off, nothing of it is loaded or installed on the
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from decimal import Decimal
 from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
@@ -42,8 +40,6 @@ MAX_GROUPS: Final = 4096
 _ServerKey = tuple[Api, str, str, str, str, str, bool, bool, str | None, str | None, int, str | None,
                    str | None, str | None]
 _K = TypeVar("_K")
-#: ``Recorder.charge_of``: the charge the recorder estimated for this record.
-ChargeOf = Callable[[RequestRecord], Decimal | None]
 
 
 class _Trace:
@@ -64,11 +60,9 @@ def _cap(value: str) -> str:
 class Tracer:
     """Both seams: an ``AdmissionHook`` and a ``CompletionHook`` (``pipeline/seams.py``)."""
 
-    def __init__(self, cfg: TracingSettings, batcher: SpanBatcher, *, gateway_url: str,
-                 charge_of: ChargeOf) -> None:
+    def __init__(self, cfg: TracingSettings, batcher: SpanBatcher, *, gateway_url: str) -> None:
         self._batcher = batcher
         self._sampling = Sampling.of(cfg.sampler, cfg.sampler_ratio)
-        self._charge_of = charge_of
         self._server_groups: dict[_ServerKey, tuple[bytes, bytes]] = {}
         self._client_groups: dict[tuple[str, int, str | None], tuple[bytes, bytes]] = {}
         gw = urlsplit(gateway_url)
@@ -77,8 +71,7 @@ class Tracer:
             "server.port": gw.port or (443 if gw.scheme == "https" else 80)}
 
     @classmethod
-    def open(cls, cfg: TracingSettings, registry: CollectorRegistry, *, gateway_url: str,
-             charge_of: ChargeOf) -> Tracer:
+    def open(cls, cfg: TracingSettings, registry: CollectorRegistry, *, gateway_url: str) -> Tracer:
         resource, scope = otlp.request_prefix(
             {"service.name": cfg.service_name, "service.version": __version__,
              "telemetry.sdk.language": "python", "telemetry.sdk.name": "lava-sidecar",
@@ -88,7 +81,7 @@ class Tracer:
                               max_export_batch_size=cfg.max_export_batch_size,
                               schedule_delay=cfg.schedule_delay)
         batcher.start()
-        return cls(cfg, batcher, gateway_url=gateway_url, charge_of=charge_of)
+        return cls(cfg, batcher, gateway_url=gateway_url)
 
     def shutdown(self, timeout: float) -> None:
         """Flush within ``timeout`` seconds (blocking: call it in a thread)."""
@@ -144,7 +137,7 @@ class Tracer:
                                 ("gen_ai.usage.reasoning.output_tokens", u.reasoning_tokens)):
                 if value is not None:
                     attrs[name] = value
-        charge = self._charge_of(rec)
+        charge = ctx.charge_usd  # the recorder's estimate, the usage log's number
         if charge is not None:
             attrs["lava.charge_usd"] = float(charge)
         parent = t.parent

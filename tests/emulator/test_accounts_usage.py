@@ -64,3 +64,16 @@ def test_buckets_add_up_to_the_totals(offsets: list[int], hours: int) -> None:
     assert sum(i["total_requests"] for i in items) == totals["total_requests"] == len(rows)
     assert sum(i["total_usage_tokens"] for i in items) == totals["total_usage_tokens"]
     assert sum(D(i["total_charge"]) for i in items) == D(str(totals["total_charge"]))
+
+
+def test_a_wide_window_lists_only_the_days_with_data() -> None:
+    start = datetime(2019, 1, 1, tzinfo=UTC)
+    end = datetime(2026, 12, 31, tzinfo=UTC)
+    rows = [row(datetime(2026, 5, 2, 6, tzinfo=UTC)), row(datetime(2021, 3, 4, tzinfo=UTC)),
+            row(datetime(2026, 5, 2, 9, tzinfo=UTC))]
+    out = daily(rows, start, end)
+    items = out["items"]
+    assert isinstance(items, list)
+    assert [(i["date"], i["total_requests"]) for i in items] == [
+        ("2021-03-04", 1), ("2026-05-02", 2)]
+    assert out["totals"]["total_requests"] == 3  # type: ignore[index]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,7 @@ from proxy.lifecycle import Sidecar as RunningSidecar
 from proxy.lifecycle import running_sidecar as embedded_sidecar
 from proxy.metering import Recorder
 from proxy.pipeline import Runtime
+from proxy.prices import PricingSettings
 
 from ..conftest import TEST_SECRET
 from ..stack import stack_settings
@@ -66,6 +67,8 @@ class Sidecar:
     admin_url: str
     registry: CollectorRegistry
     usage_log: Path
+    #: Async callables run before the sidecar stops (SDK clients a test opened).
+    closers: list[Callable[[], Awaitable[None]]] = dataclasses.field(default_factory=list)
 
     @property
     def runtime(self) -> Runtime:
@@ -98,6 +101,9 @@ class Sidecar:
 
 def fault_settings(gateway_url: str, tmp: Path, client: str, gateway: dict[str, Any] | None = None,
                    **replace: Any) -> c.Settings:
+    # These gateways speak only the forward path, and some count every request and connection:
+    # no price listing unless a test asks (tests/prices covers it against the local Lava).
+    replace.setdefault("pricing", PricingSettings(from_lava=False))
     settings = stack_settings(gateway_url, tmp, **replace)
     gw = dataclasses.replace(settings.gateway, client=client, **{**FAST_GATEWAY, **(gateway or {})})
     return dataclasses.replace(settings, gateway=gw)
@@ -112,7 +118,12 @@ async def running_sidecar(tmp: Path, gateway_url: str, *, client: str = "aiohttp
     settings = fault_settings(gateway_url, tmp, client, gateway, **replace)
     async with embedded_sidecar(settings) as sc:
         log_path = Path(settings.usage_log.path or tmp / "usage.jsonl")
-        yield Sidecar(settings, sc, sc.url, sc.admin_url, sc.registry, log_path)
+        side = Sidecar(settings, sc, sc.url, sc.admin_url, sc.registry, log_path)
+        try:
+            yield side
+        finally:
+            for close in side.closers:
+                await close()
 
 
 async def until(predicate: Callable[[], bool], within: float = 10.0) -> None:

@@ -282,3 +282,73 @@ async def read_all(ex: Exchange) -> bytes:
     while piece := await ex.read():
         parts.append(piece)
     return b"".join(parts)
+
+
+# -- invalid bytes behind requests already parsed ------------------------------------------------
+
+async def slow_echo(ex: Exchange) -> None:
+    """Answers after a few loop turns (the invalid bytes are parsed meanwhile), with its target."""
+    for _ in range(5):
+        await asyncio.sleep(0.01)
+    body = await read_all(ex)
+    ex.respond(200, "OK", [], ex.raw_path.encode() + b":" + body)
+
+
+@pytest.mark.parametrize(("path", "shape"), [
+    ("/v1/chat/completions", "openai"), ("/anthropic/v1/messages", "anthropic")])
+async def test_body_without_framing_is_answered_empty_then_a_400_in_its_shape(path: str, shape: str) -> None:
+    # No Content-Length, no Transfer-Encoding: the request has no body (RFC 9112 6.3), and the bytes
+    # that follow are an invalid next request. The first is answered, then the 400, then the close.
+    request = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\r\n".encode()
+    async with serving(slow_echo) as (_, port), connect(port) as (reader, writer):
+        await send(writer, request + b'{"model": "m", "max_tokens": 1}')
+        first = await read_reply(reader)
+        refusal = await read_reply(reader)
+        assert await at_eof(reader)
+    assert (first.status, first.body, first.all("Connection")) == (200, path.encode() + b":", [])
+    assert (refusal.status, refusal.all("Connection")) == (400, ["close"])
+    assert refusal.get("x-lava-sidecar-error") == "invalid_http"
+    doc = refusal.json()
+    error = doc["error"]
+    assert isinstance(error, dict)
+    assert error["code"] == "invalid_http"
+    assert (doc.get("type"), error["type"]) == (
+        ("error" if shape == "anthropic" else None), "invalid_request_error")
+
+
+async def test_pipelined_requests_before_invalid_bytes_are_all_answered_in_order() -> None:
+    async with serving(slow_echo) as (_, port), connect(port) as (reader, writer):
+        await send(writer, get("/v1/a") + get("/v1/b") + get("/v1/c") + b"NOT HTTP AT ALL\r\n\r\n")
+        replies = [await read_reply(reader) for _ in range(4)]
+        assert await at_eof(reader)
+    assert [(r.status, r.body) for r in replies[:3]] == [(200, b"/v1/a:"), (200, b"/v1/b:"), (200, b"/v1/c:")]
+    assert (replies[3].status, replies[3].get("x-lava-sidecar-error")) == (400, "invalid_http")
+
+
+async def test_invalid_body_of_a_pipelined_request_is_answered_by_the_400_after_the_first() -> None:
+    handled: list[str] = []
+
+    async def handler(ex: Exchange) -> None:
+        handled.append(ex.raw_path)
+        await slow_echo(ex)
+
+    bad_chunk = b"POST /v1/b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n"
+    async with serving(handler) as (_, port), connect(port) as (reader, writer):
+        await send(writer, get("/v1/a") + bad_chunk)
+        first = await read_reply(reader)
+        refusal = await read_reply(reader)
+        assert await at_eof(reader)
+    assert (first.status, first.body) == (200, b"/v1/a:")
+    assert (refusal.status, refusal.get("x-lava-sidecar-error")) == (400, "invalid_http")
+    assert handled == ["/v1/a"]  # the request whose body was invalid never reached the handler
+
+
+async def test_invalid_bytes_fed_one_at_a_time_behind_a_request() -> None:
+    async with serving(slow_echo) as (_, port), connect(port) as (reader, writer):
+        for byte in get("/anthropic/v1/messages") + b"{}\r\n\r\n":
+            await send(writer, bytes([byte]))
+        first = await read_reply(reader)
+        refusal = await read_reply(reader)
+        assert await at_eof(reader)
+    assert (first.status, refusal.status) == (200, 400)
+    assert refusal.json()["type"] == "error"  # the shape of the request before it

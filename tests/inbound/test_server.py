@@ -119,14 +119,25 @@ async def test_pipelined_request_after_stop_listening_is_not_started() -> None:
         assert await at_eof(reader)
 
 
-async def test_access_log_has_one_line_per_request_without_the_query(
+async def test_access_log_has_a_line_only_for_what_the_server_refuses_itself(
         caplog: pytest.LogCaptureFixture) -> None:
+    # The requests the handler serves are the handler's to log (the pipeline's completion hook).
     logger = logging.getLogger("lava_sidecar.access")
     with caplog.at_level(logging.INFO, logger="lava_sidecar.access"):
-        async with serving(echo_path, access_log=logger) as (_, port), connect(port) as (reader, writer):
-            for target in ("/v1/models?key=secret", "/anthropic/v1/messages"):
-                await send(writer, f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        async with serving(echo_path, access_log=logger) as (_, port):
+            async with connect(port) as (reader, writer):
+                await send(writer, get("/v1/models"))
                 assert (await read_reply(reader)).status == 200
-    lines = [r.getMessage() for r in caplog.records if r.name == "lava_sidecar.access"]
+            async with connect(port) as (reader, writer):
+                await send(writer, b"GET /v1/models?key=secret HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01b\r\n\r\n")
+                assert (await read_reply(reader)).status == 400
+            async with connect(port) as (reader, writer):  # behind a served request: still logged
+                await send(writer, get("/anthropic/v1/models") + b"{}\r\n\r\n")
+                assert [(await read_reply(reader)).status for _ in range(2)] == [200, 400]
+    records = [r for r in caplog.records if r.name == "lava_sidecar.access"]
     # The query string may carry what a log must not: only the path is logged.
-    assert lines == ['"GET /v1/models" 200', '"GET /anthropic/v1/messages" 200']
+    assert [r.getMessage() for r in records] == [
+        '"/v1/models" 400 error_code=invalid_http outcome=rejected',
+        '"/anthropic/v1/models" 400 error_code=invalid_http outcome=rejected']
+    assert [(r.status, r.error_code, r.outcome) for r in records] == [  # type: ignore[attr-defined]
+        (400, "invalid_http", "rejected")] * 2

@@ -3,25 +3,35 @@ disconnects) through a real ``lava-sidecar serve`` with debug logging and the ac
 every log line, error body, response header, /metrics page, /usage answer and usage-log line is
 searched for the merchant key, the bring-your-own provider key, the app's mapped local key, and any
 forward token. None may appear. Tracing is on, exporting to a loopback OTLP collector: every span it
-received is searched too, and the collector's own API key may appear only in its request headers."""
+received is searched too, and the collector's own API key may appear only in its request headers.
+
+The gateway also serves the local Lava's real management API, so the sidecar's price catalog
+lists meters with the merchant key all along: successfully, then failing (the key revoked: 401,
+logged), then again successfully; that path's log lines are searched too."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from proxy.emulator.server import running_gateway
+from proxy.billing import AsyncLavaClient
+from proxy.emulator.accounts import LocalAccounts, Tier
+from proxy.emulator.accounts.catalog import create_meter
+from proxy.emulator.rest import mount
+from proxy.emulator.server import RunningGateway, running_gateway
+from proxy.emulator.store import MemoryStore
 from proxy.secret import Secret
 from proxy.tokens import Billing, mint
 
 from ..conftest import TEST_SECRET
 from ..faults.harness import CHAT, MESSAGES, RESPONSES, body_for, who
-from ..faults.process import SidecarProcess, sidecar_process
+from ..faults.process import SidecarProcess, eventually, sidecar_process
 from ..tracing.collector import running_collector
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
@@ -84,9 +94,32 @@ async def workload(sp: SidecarProcess) -> list[str]:
     return seen
 
 
+async def revoke_and_restore(gw: RunningGateway, accounts: LocalAccounts, sp: SidecarProcess) -> None:
+    """The price catalog's listings with the merchant key: fine, refused (401), fine again."""
+    def logged(text: str) -> bool:
+        return any(text in line for line in sp.stderr)
+
+    await eventually(lambda: asyncio.sleep(0, logged("meters listed from Lava")), within=10)
+    async with AsyncLavaClient(base_url=gw.url, secret_key=TEST_SECRET) as lava:
+        ops = await lava.secret_keys.create(name="ops")
+    assert ops.secret_key is not None
+    async with AsyncLavaClient(base_url=gw.url, secret_key=ops.secret_key) as admin:
+        keys = (await admin.secret_keys.list()).data
+        for k in keys:
+            if k.secret_key_id != ops.secret_key_id:
+                await admin.secret_keys.delete(k.secret_key_id)
+    await eventually(lambda: asyncio.sleep(0, logged("listing meters from Lava failed")), within=10)
+    accounts.add_secret_key(Secret(TEST_SECRET), merchant_id=accounts.add_secret_key(ops.secret_key))
+    await eventually(lambda: asyncio.sleep(0, logged("listed from Lava again")), within=10)
+
+
 @pytest.mark.parametrize("log_format", ["json", "text"])
 async def test_no_secret_anywhere(tmp_path: Path, client_kind: str, log_format: str) -> None:
-    async with running_gateway(TEST_SECRET) as gw, running_collector() as col, \
+    accounts = LocalAccounts(MemoryStore())
+    merchant = accounts.add_secret_key(Secret(TEST_SECRET))
+    create_meter(accounts.scope(merchant), name="Chat", rate_type="fixed", tier_type="tokens_1m",
+                 tiers=[Tier(Decimal(0), Decimal("3.00"))], meter_slug="chat-tokens")
+    async with running_gateway(TEST_SECRET, extra_routes=mount(accounts)) as gw, running_collector() as col, \
             sidecar_process(
                 tmp_path, gw.url, client=client_kind,
                 env={"LOCAL_KEY_A": LOCAL_KEY, "BYOK_ANTHROPIC": BYOK,
@@ -96,9 +129,11 @@ async def test_no_secret_anywhere(tmp_path: Path, client_kind: str, log_format: 
                 identity={"api_keys": [{"key": {"env": "LOCAL_KEY_A"}, "customer": "cus_key_a",
                                         "meter": "chat-tokens"}]},
                 providers={"anthropic": {"provider_key": {"env": "BYOK_ANTHROPIC"}}},
-                limits={"max_body_bytes": 4096},
+                limits={"max_body_bytes": 4096}, pricing={"refresh_seconds": 0.2},
                 logging={"level": "debug", "format": log_format, "access_log": True}) as sp:
         answers = await workload(sp)
+        await revoke_and_restore(gw, accounts, sp)
+        answers += await workload(sp)
         sp.terminate()
         assert await sp.exit_code(within=30) == 0
         tokens = set()

@@ -57,7 +57,26 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 {{- if and .Values.usageLogVolume.enabled (eq (toString $cfg.usage_log.path) "-") }}
 {{- $_ := set $cfg.usage_log "path" (printf "%s/usage.jsonl" .Values.usageLogVolume.mountPath) }}
 {{- end }}
+{{- $q := $cfg.quotas | default dict }}
+{{- if eq (toString $q.backend) "redis" }}
+{{- if not .Values.quotaRedis.existingSecret }}
+{{- fail "config.quotas.backend=redis needs quotaRedis.existingSecret: the name of a Secret whose key (quotaRedis.key) holds the redis:// or rediss:// URL" }}
+{{- end }}
+{{- $_ := set $q "redis" (merge (dict "url" (dict "env" "LAVA_SIDECAR_REDIS_URL")) ($q.redis | default dict)) }}
+{{- end }}
 # Rendered by the lava-sidecar chart from its values (keys as in config/sidecar.yaml).
+{{ toYaml $cfg }}
+{{- end }}
+
+{{/* What only a restart applies: the config without what the sidecar reloads in place (the
+     limits in quotas, identity.api_keys), so changing a limit does not roll the pods. The quota
+     backend and its Redis stay in: they change only at restart. */}}
+{{- define "lava-sidecar.restartConfig" -}}
+{{- $cfg := deepCopy .Values.config }}
+{{- $q := $cfg.quotas | default dict }}
+{{- $_ := set $cfg "quotas" (dict "backend" ($q.backend | default "memory") "redis" ($q.redis | default dict) "redisSecret" .Values.quotaRedis) }}
+{{- if $cfg.identity }}{{- $_ := unset $cfg.identity "api_keys" }}{{- end }}
+{{- $_ := set $cfg "chart" (dict "mode" .Values.mode "ports" .Values.ports "usageLogVolume" .Values.usageLogVolume) }}
 {{ toYaml $cfg }}
 {{- end }}
 
@@ -77,7 +96,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 {{- end }}
 
 {{- define "lava-sidecar.podAnnotations" -}}
-checksum/lava-sidecar-config: {{ include "lava-sidecar.configFile" . | trim | sha256sum }}
+checksum/lava-sidecar-config: {{ include "lava-sidecar.restartConfig" . | trim | sha256sum }}
 {{- if .Values.monitoring.scrapeAnnotations }}
 prometheus.io/scrape: "true"
 prometheus.io/port: {{ .Values.ports.admin | quote }}
@@ -146,6 +165,11 @@ lava.so/sidecar: {{ include "lava-sidecar.fullname" . }}
     - name: LAVA_SECRET_KEY_FILE
       value: /var/run/secrets/lava/secret-key
     {{- include "lava-sidecar.tracingEnv" $v.tracing | nindent 4 }}
+    {{- if $v.quotaRedis.existingSecret }}
+    - name: LAVA_SIDECAR_REDIS_URL
+      valueFrom:
+        secretKeyRef: {name: {{ $v.quotaRedis.existingSecret }}, key: {{ $v.quotaRedis.key }}}
+    {{- end }}
     {{- with $v.extraEnv }}
     {{- toYaml . | nindent 4 }}
     {{- end }}

@@ -40,13 +40,13 @@ from .records import (
 )
 from .scope import DEFAULT_PAGE, MAX_PAGE, Page, Scope, filtered, need, page
 from .service import LocalAccounts
-from .usage import MAX_DAYS, daily
+from .usage import FILLED_DAYS, daily
 
 __all__ = [
     "CHECKOUT_MODES",
     "DEFAULT_PAGE",
+    "FILLED_DAYS",
     "INTERVALS",
-    "MAX_DAYS",
     "MAX_PAGE",
     "RATE_TYPES",
     "ROLLOVERS",

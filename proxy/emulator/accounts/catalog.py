@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from ...identity import METER_SLUG_RE
 from .ids import new_id
 from .records import (
     UNSET,
@@ -29,10 +30,11 @@ from .scope import Scope, need
 from .views import JsonObj
 from .views import plan as plan_view
 
-MAX_TIERS = 20
-MAX_BUNDLES = 20
+#: Not Lava's rules (it documents none): bounds on what one local merchant can make, as wide as
+#: the REST layer's list bound so no request a client can send meets them first.
+MAX_TIERS = 100
+MAX_BUNDLES = 100
 MAX_PERIOD_AMOUNT = Decimal(10_000)
-_SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +55,8 @@ def check_tiers(tiers: Sequence[Tier], rate_type: RateType) -> tuple[Tier, ...]:
         if b.start <= a.start:
             raise Invalid("tiers: starts must be strictly ascending", code="invalid_tiers")
     for t in tiers:
-        if t.rate < 0 or (rate_type == "percentage" and t.rate > 1000):
-            raise Invalid("tiers: rates must be >= 0 (percentages at most 1000)",
-                          code="invalid_tiers")
+        if t.rate < 0:  # Lava documents no upper bound, for percentages either
+            raise Invalid("tiers: rates must be >= 0", code="invalid_tiers")
     return tuple(tiers)
 
 
@@ -73,9 +74,10 @@ def create_meter(scope: Scope, *, name: str, rate_type: RateType, tier_type: Tie
                  tiers: Sequence[Tier], meter_slug: str | None = None) -> Meter:
     tiers = check_tiers(tiers, rate_type)
     if meter_slug is not None:
-        if not _SLUG_RE.match(meter_slug):
-            raise Invalid("meter_slug: 1-64 characters from a-z 0-9 _ -, starting with a letter "
-                          "or digit", code="invalid_meter_slug")
+        # What the sidecar (and a forward token) can carry: a slug it cannot send is no use.
+        if not METER_SLUG_RE.match(meter_slug):
+            raise Invalid("meter_slug: 1-128 characters from A-Z a-z 0-9 . _ -",
+                          code="invalid_meter_slug")
         if scope.meter_slugs.get(meter_slug) is not None:
             raise Invalid(f"meter_slug {meter_slug!r} is already used by another meter",
                           code="meter_slug_taken")

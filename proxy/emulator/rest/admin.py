@@ -32,13 +32,17 @@ def update_webhook(ctx: Ctx) -> object:
 
 def delete_webhook(ctx: Ctx) -> object:
     admin.delete_webhook(ctx.scope, ctx.param("id"))
-    return {"success": True}
+    return {"id": ctx.param("id"), "deleted": True}  # the Node SDK's DeletedResponse
 
 
 def list_keys(ctx: Ctx) -> object:
-    if ctx.query.get("cursor") is not None:
-        raise Invalid("secret keys fit on one page: no cursor", code="invalid_cursor")
     keys = merchant_keys(ctx.accounts.store, ctx.scope.merchant_id)
+    cursor = ctx.query.get("cursor")
+    if cursor is not None:
+        at = next((i for i, k in enumerate(keys) if k.secret_key_id == cursor), None)
+        if at is None:
+            raise Invalid("cursor does not name an item of this list", code="invalid_cursor")
+        keys = keys[at + 1:]
     return page(keys, limit(ctx.query), lambda k: k.secret_key_id, views.secret_key)
 
 
@@ -51,7 +55,7 @@ def create_key(ctx: Ctx) -> object:
 def delete_key(ctx: Ctx) -> object:
     admin.delete_key(ctx.accounts.store, ctx.scope.merchant_id, ctx.param("id"),
                      in_use=ctx.key_hash)
-    return {"success": True}
+    return {"id": ctx.param("id"), "deleted": True}  # the Node SDK's DeletedResponse
 
 
 ROUTES: tuple[Route, ...] = (

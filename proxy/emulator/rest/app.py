@@ -17,11 +17,11 @@ from aiohttp import web
 from ..accounts import AccountsError, Invalid, LocalAccounts, Page, Unauthorized, key_hash
 from ..store import Json
 from ..webhooks import WebhookDispatcher
-from . import admin, catalog, customers, reports
+from . import admin, catalog, customers, models, reports
 from .context import Ctx, Handler, Route
 from .input import parse_body
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("lava_sidecar.emulator.rest")
 
 #: Management bodies are small JSON objects; anything bigger is a mistake.
 MAX_BODY = 256 * 1024
@@ -94,7 +94,8 @@ def _dumps(obj: object) -> str:
 
 
 def routes(accounts: LocalAccounts) -> list[web.RouteDef]:
-    table: list[Route] = [*catalog.ROUTES, *customers.ROUTES, *reports.ROUTES, *admin.ROUTES]
+    table: list[Route] = [*catalog.ROUTES, *customers.ROUTES, *reports.ROUTES, *admin.ROUTES,
+                         *models.ROUTES]
     return [web.route(method, f"/v1{path}", endpoint(accounts, handler))
             for method, path, handler in table]
 

@@ -71,7 +71,7 @@ def create_meter(ctx: Ctx) -> object:
         raise Invalid("tiers is required, e.g. [{\"start\": \"0\", \"rate\": \"3.00\"}]",
                       code="missing_parameter")
     return views.meter(catalog.create_meter(
-        ctx.scope, name=need_text(b, "name"), meter_slug=text(b, "meter_slug", max_len=64),
+        ctx.scope, name=need_text(b, "name"), meter_slug=text(b, "meter_slug", max_len=128),
         rate_type=choice(b, "rate_type", RATE_TYPES, "fixed"),
         tier_type=choice(b, "tier_type", TIER_TYPES, "tokens_1m"), tiers=tiers))
 

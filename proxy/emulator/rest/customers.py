@@ -15,7 +15,7 @@ from ..accounts import (
     render_checkout,
 )
 from .context import Ctx, Route
-from .input import choice, limit, metadata, need_text, text
+from .input import any_metadata, choice, limit, need_text, text
 
 
 def _cursor_ok(ctx: Ctx, found: bool) -> None:
@@ -48,7 +48,7 @@ def create_customer(ctx: Ctx) -> object:
     c = customers.create_customer(
         ctx.scope, reference_id=text(b, "reference_id"), phone=text(b, "phone"),
         email=text(b, "email"), first_name=text(b, "first_name") or first,
-        last_name=text(b, "last_name") or last, metadata=metadata(b))
+        last_name=text(b, "last_name") or last, metadata=any_metadata(b))
     return customers.render_customer(ctx.scope, c)
 
 
@@ -64,7 +64,7 @@ def update_customer(ctx: Ctx) -> object:
     if "name" in b:
         changes["first_name"], changes["last_name"] = _split_name(text(b, "name"))
     if "metadata" in b:
-        changes["metadata"] = metadata(b)
+        changes["metadata"] = any_metadata(b)
     c = customers.update_customer(ctx.scope, ctx.param("id"), changes)
     return customers.render_customer(ctx.scope, c)
 

@@ -117,6 +117,19 @@ def metadata(body: Body, field: str = "metadata") -> dict[str, str] | None:
     return {k: str(v) for k, v in value.items()}
 
 
+def any_metadata(body: Body, field: str = "metadata") -> dict[str, str] | None:
+    """A customer's ``metadata``: any JSON object (the Node SDK types it ``Record<string,
+    unknown>`` and Lava documents no rule for it). Values that are not strings are kept as their
+    JSON text; size is bounded by ``MAX_LIST`` keys and the request body limit."""
+    value = body.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, dict) or len(value) > MAX_LIST:
+        raise _bad(field, f"must be an object of at most {MAX_LIST} keys")
+    return {str(k): v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+            for k, v in value.items()}
+
+
 def parse_body(raw: bytes) -> dict[str, Json]:
     if not raw.strip():
         return {}
@@ -135,9 +148,11 @@ def limit(query: Mapping[str, str]) -> int:
     raw = query.get("limit")
     if raw is None:
         return DEFAULT_PAGE
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise _bad("limit", f"must be an integer from 1 to {MAX_PAGE}")
-    return int(raw)
+    if not raw.isdigit() or int(raw) < 1:
+        raise _bad("limit", "must be a whole number of at least 1")
+    # Lava documents a largest page, not a refusal: more than that is answered with that many
+    # (``has_more`` and ``next_cursor`` lead on).
+    return min(int(raw), MAX_PAGE)
 
 
 def timestamp(query: Mapping[str, str], field: str) -> datetime | None:
