@@ -25,6 +25,9 @@ def tracing(endpoint: str, **over: Any) -> TracingSettings:
 
 
 @asynccontextmanager
-async def traced_stack(tmp: Path, endpoint: str, **over: Any) -> AsyncIterator[Stack]:
-    async with running_stack(tmp, tracing=tracing(endpoint, **over), meters=METERS) as s:
+async def traced_stack(tmp: Path, endpoint: str, *, settings: dict[str, Any] | None = None,
+                       **over: Any) -> AsyncIterator[Stack]:
+    """``over``: ``TracingSettings`` fields; ``settings``: other ``Settings`` fields."""
+    async with running_stack(tmp, tracing=tracing(endpoint, **over), meters=METERS,
+                             **(settings or {})) as s:
         yield s

@@ -246,3 +246,19 @@ async def test_no_secret_or_content_in_exported_spans(stack: Stack, collector: C
         assert needle.encode() not in payload, needle
     forward_token = next(v for n, v in seen.headers if n.lower() == "authorization")
     assert forward_token.split()[-1].encode() not in payload
+
+
+async def test_a_quota_refusal_is_traced(tmp_path: Path, collector: Collector) -> None:
+    from proxy.quotas import QuotaLimits, QuotaSettings
+
+    limits = QuotaSettings(default=QuotaLimits(requests_per_minute=0))
+    async with traced_stack(tmp_path, collector.url, settings={"quotas": limits}) as stack:
+        with pytest.raises(openai.RateLimitError):
+            await oai(stack).chat.completions.create(model="gpt-4o-mini",
+                                                     messages=[{"role": "user", "content": "hi"}])
+        [server] = await collector.wait(1)
+        line = await line_for(stack, server)
+    assert server.attributes["lava.outcome"] == line["outcome"] == "rate_limited"
+    assert server.attributes["error.type"] == line["error_code"]
+    assert server.attributes["http.response.status_code"] == 429
+    assert collector.by_kind(CLIENT) == []  # refused before anything left for Lava
