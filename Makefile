@@ -34,7 +34,8 @@ serve: $(STAMP)
 dev-gateway: $(STAMP)
 	$(BIN)/lava-sidecar dev-gateway
 
-## Benchmark: direct, nginx, lava-sidecar (lean and aiohttp clients) against one fake upstream,
+## Benchmark: direct, nginx, lava-sidecar (lean and aiohttp clients; lean with tracing on:
+## sidecar-traced) against one fake upstream,
 ## interleaved, ~10 min; results in bench-results/. BENCH_ARGS=--with-litellm adds LiteLLM (installs it).
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]'

@@ -7,6 +7,10 @@ ratios, not the absolute figures, on a shared 2-core VM.
 
     python -m bench.ab --base ../wt-base                       # another checkout (its own .venv)
     python -m bench.ab --variant 'quota=quotas: {default: {requests_per_minute: 100000000}}'
+    python -m bench.ab --variant "traced=tracing: {endpoint: 'http://127.0.0.1:{upstream_port}/v1/traces'}"
+
+``{upstream_port}`` in a variant's YAML is the fake upstream's port (it also accepts OTLP/HTTP
+trace exports at ``/v1/traces``, and discards them).
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                 made.append(targets.sidecar(work, up_port, "lean", name=base.name, argv=[str(exe)]))
             for variant in args.variant:
                 name, _, yaml = variant.partition("=")
+                yaml = yaml.replace("{upstream_port}", str(up_port))
                 made.append(targets.sidecar(work, up_port, "lean", name=name, extra_config=yaml + "\n",
                                             env_extra=envs.get(name)))
             body = payloads.request_body(stream=False)

@@ -119,6 +119,11 @@ def goals(summary: dict[str, dict[str, Any]], rat: dict[str, dict[str, float | N
             _goal(f"RSS with {hold} open streams <= 150 MB", s.get("rss_streams_mb"), 150.0),
             _goal("start to /readyz 200 <= 1 s", s.get("startup_s"), 1.0),
         ]
+        if name == "sidecar-traced":
+            base = summary.get("sidecar-lean", {}).get("cpu_us_per_req")
+            cpu = s.get("cpu_us_per_req")
+            added = None if base is None or cpu is None else cpu - base
+            out[name].append(_goal("tracing adds <= 40 us CPU per request (vs sidecar-lean)", added, 40.0))
     return out
 
 

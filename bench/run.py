@@ -42,6 +42,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sidecar-client", default="lean,aiohttp",
                    help="gateway.client values to bench, one sidecar target each (default lean,aiohttp)")
     p.add_argument("--no-nginx", action="store_true", help="leave nginx out")
+    p.add_argument("--no-traced", action="store_true",
+                   help="leave out sidecar-traced (the lean sidecar with tracing on, to a loopback sink)")
     p.add_argument("--with-litellm", action="store_true",
                    help="bench LiteLLM too, installing it into .bench/litellm-venv if missing (~2 min)")
     p.add_argument("--litellm-workers", type=int, default=1)
@@ -156,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         for client in [c.strip() for c in a.sidecar_client.split(",") if c.strip()]:
             starters.append((f"sidecar-{client}",
                              lambda c=client: targets.sidecar(workdir, up_port, c)))
+        if not a.no_traced:
+            starters.append(("sidecar-traced", lambda: targets.sidecar_traced(workdir, up_port)))
         if a.with_litellm:
             if not litellm.installed():
                 try:

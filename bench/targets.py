@@ -157,6 +157,14 @@ def sidecar(workdir: Path, upstream_port: int, client: str, *, name: str | None 
     return t
 
 
+def sidecar_traced(workdir: Path, upstream_port: int) -> Target:
+    """The lean sidecar with tracing on, every request sampled, exporting over OTLP/HTTP to the fake
+    upstream's ``/v1/traces`` (which accepts and discards): the cost of tracing, beside sidecar-lean."""
+    endpoint = f"http://127.0.0.1:{upstream_port}/v1/traces"
+    return sidecar(workdir, upstream_port, "lean", name="sidecar-traced",
+                   extra_config=f"tracing: {{endpoint: '{endpoint}', schedule_delay_ms: 1000}}\n")
+
+
 def sidecar_after_stop(t: Target) -> None:
     """Once stopped (usage log flushed): how many requests the log metered against what was sent."""
     path = t.info.get("usage_log")

@@ -68,6 +68,7 @@ class Counters:
     streams_open: int = 0
     streams_open_max: int = 0
     rejected: int = 0
+    trace_exports: int = 0  # OTLP/HTTP POSTs from the traced sidecar (bench target sidecar-traced)
     reasons: dict[str, int] = field(default_factory=dict)
     #: The first few rejected requests (method and path, never headers), to tell who sent them.
     rejected_samples: list[str] = field(default_factory=list)
@@ -87,6 +88,8 @@ class Fake:
                 payloads.hold_tokens(hold_chunks) if hold else payloads.STREAM_TOKENS,
                 include_usage=usage))
             for hold in (False, True) for usage in (False, True)}
+        # An empty ExportTraceServiceResponse: zero protobuf bytes.
+        self.traces_reply = _response("200 OK", b"application/x-protobuf", b"")
         self.counters = Counters()
         self._targets: dict[bytes, bool] = {}
         self._tokens: dict[bytes, bool] = {}
@@ -191,6 +194,9 @@ class Conn(asyncio.Protocol):
                 reply = _error("400 Bad Request", "u= must be an https provider chat/completions URL")
         elif path == b"/v1/models":  # LiteLLM asks at start-up
             reply = fake.models_reply
+        elif path == b"/v1/traces":  # the traced sidecar's collector: accept, count, discard
+            fake.counters.trace_exports += 1
+            reply = fake.traces_reply
         elif path == b"/__stats":
             reply = _response("200 OK", b"application/json", json.dumps(asdict(fake.counters)).encode())
         elif not path.endswith(b"/chat/completions"):

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -28,6 +28,9 @@ from .metering import Recorder
 from .pipeline import Runtime
 from .prices.refresh import PriceCatalog
 from .quotas.hooks import Quotas
+
+if TYPE_CHECKING:
+    from .tracing.spans import Tracer
 
 #: How long ``aclose`` waits for cancelled handlers to record before the usage log closes.
 _UNWIND_SECONDS: Final = 1.0
@@ -49,6 +52,8 @@ class App:
     replay: asyncio.Task[int] | None = None
     #: Lists Lava's meters into the recorder's pricing in the background (``pricing.from_lava``).
     prices: PriceCatalog | None = None
+    #: Spans to an OTLP collector, when tracing is configured (``tracing/``); None: off, no hook.
+    tracer: Tracer | None = None
 
     @classmethod
     async def open(cls, settings: Settings, *, registry: CollectorRegistry | None = None) -> App:
@@ -70,6 +75,7 @@ class App:
             await gateway.start()
             app = cls(settings, registry, recorder, rt, quotas, BoundsMetrics(registry, rt.body_budget))
             await app._apply_quotas(settings)
+            app.tracer = _tracer(settings, registry, rt)
         except BaseException:
             await quotas.aclose()
             await gateway.aclose()
@@ -131,6 +137,25 @@ class App:
                 await self.replay
         # Handlers cancelled just before still record as they unwind: a moment for them first.
         await self.runtime.inflight.idle(_UNWIND_SECONDS)
+        if self.tracer is not None:
+            # The last spans were queued as the handlers recorded; flush them within the grace.
+            await asyncio.to_thread(self.tracer.shutdown, min(self.settings.shutdown.grace,
+                                                              self.settings.tracing.export_timeout))
         await self.quotas.aclose()
         await self.runtime.gateway.aclose()
         await self.recorder.aclose()
+
+
+def _tracer(settings: Settings, registry: CollectorRegistry, rt: Runtime) -> Tracer | None:
+    """Tracing joins both seams when configured (after the quota check: a refusal is traced at
+    completion all the same); off, nothing is imported or installed at all."""
+    if not settings.tracing.enabled:
+        return None
+    from .tracing.spans import TRACE_HEADERS, Tracer
+
+    tracer = Tracer.open(settings.tracing, registry, gateway_url=settings.gateway.url)
+    rt.admission = (*rt.admission, tracer)
+    rt.completion = (tracer, *rt.completion)
+    # The caller's trace headers are consumed: Lava gets the sidecar's client span instead.
+    rt.control_headers = rt.control_headers | TRACE_HEADERS
+    return tracer

@@ -25,6 +25,7 @@ from ..mcp.config import read_mcp
 from ..prices.config import read_pricing
 from ..quotas.config import read_quotas
 from ..secret import Secret
+from ..tracing.config import read_tracing
 from ..usage.base import Family
 from . import settings as c
 from .fields import (
@@ -292,7 +293,11 @@ def _build(r: Reader, env: Mapping[str, str]) -> c.Settings:
         shutdown=shutdown,
         logging=logging_,
         quotas=read_quotas(r.section("quotas"), env),
+<<<<<<< HEAD
         mcp=read_mcp(r.section("mcp")),
+=======
+        tracing=read_tracing(r.section("tracing"), env),
+>>>>>>> i13-otel
         pricing=read_pricing(r.section("pricing")),
     )
     r.finish()

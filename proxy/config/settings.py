@@ -11,6 +11,7 @@ from ..mcp.config import McpSettings
 from ..prices.config import PricingSettings
 from ..quotas.config import QuotaSettings
 from ..secret import Secret
+from ..tracing.config import TracingSettings
 from ..usage.base import Family
 
 DEFAULT_GATEWAY_URL = "https://api.lava.so"
@@ -172,7 +173,11 @@ class Settings:
     shutdown: Shutdown = field(default_factory=Shutdown)
     logging: Logging = field(default_factory=Logging)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)  # default: no limits
+<<<<<<< HEAD
     mcp: McpSettings = field(default_factory=McpSettings)  # lava-sidecar mcp
+=======
+    tracing: TracingSettings = field(default_factory=TracingSettings)  # default: off
+>>>>>>> i13-otel
     pricing: PricingSettings = field(default_factory=PricingSettings)  # prices listed from Lava
 
     def provider(self, name: str) -> Provider | None:

@@ -36,10 +36,10 @@ GENAI_DURATION_BUCKETS: Final = tuple(round(0.01 * 2**i, 2) for i in range(14)) 
 #: Our own error codes are a fixed set in code; the cap only guards against a future bug.
 _MAX_REASONS: Final = 64
 
-_GENAI_OPERATION: Final = {Api.CHAT: "chat", Api.MESSAGES: "chat", Api.RESPONSES: "chat",
+GENAI_OPERATION: Final = {Api.CHAT: "chat", Api.MESSAGES: "chat", Api.RESPONSES: "chat",
                            Api.COMPLETIONS: "text_completion", Api.EMBEDDINGS: "embeddings"}
 # OTel ``gen_ai.provider.name`` well-known values, keyed by our provider names; others pass as-is.
-_GENAI_PROVIDER: Final = {"mistral": "mistral_ai", "xai": "x_ai", "google": "gcp.gemini",
+GENAI_PROVIDER: Final = {"mistral": "mistral_ai", "xai": "x_ai", "google": "gcp.gemini",
                           "bedrock": "aws.bedrock", "vertex": "gcp.vertex_ai",
                           "azure": "azure.ai.openai", "watsonx": "ibm.watsonx.ai"}
 
@@ -233,13 +233,13 @@ class Metrics:
             self._ttfb.observe((provider, api), rec.ttfb)
         if rec.overhead is not None:
             self._overhead.observe((provider, api), rec.overhead)
-        op = _GENAI_OPERATION.get(rec.api)
+        op = GENAI_OPERATION.get(rec.api)
         if op is not None:
             self._genai(op, rec, model)
 
     def _genai(self, op: str, rec: RequestRecord, model: str) -> None:
         u = rec.usage
-        pname = _GENAI_PROVIDER.get(rec.provider, rec.provider)
+        pname = GENAI_PROVIDER.get(rec.provider, rec.provider)
         if rec.outcome == "ok" and rec.status < 400:
             error = ""
         else:

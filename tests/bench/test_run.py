@@ -18,7 +18,7 @@ import pytest
 from bench import report
 
 REPO = Path(__file__).resolve().parents[2]
-TARGETS = {"direct", "nginx", "sidecar-lean", "sidecar-aiohttp"}
+TARGETS = {"direct", "nginx", "sidecar-lean", "sidecar-aiohttp", "sidecar-traced"}
 
 
 @pytest.mark.slow
@@ -46,12 +46,13 @@ def test_smoke_run_reports_every_figure_for_every_target(tmp_path: Path) -> None
         assert fig["usage_chunks_seen"] == 0, name  # the sidecar strips the usage chunk it asked for
         if name != "direct":
             assert fig["streams_held"] == doc["plan"]["hold"], name
-    for name in ("sidecar-lean", "sidecar-aiohttp"):
+    for name in ("sidecar-lean", "sidecar-aiohttp", "sidecar-traced"):
         info = doc["targets"][name]["info"]
         # Metering was on: one usage-log line for every request and stream sent through it.
         assert info["usage_log_lines"] == info["requests_sent"] > 0, name
         assert info["metrics_bytes"] > 0, name
-        assert len(doc["goals"][name]) == 8
+        # The traced one adds its cost against sidecar-lean as a ninth goal.
+        assert len(doc["goals"][name]) == (9 if name == "sidecar-traced" else 8)
         assert all(g["value"] is not None for g in doc["goals"][name] if "LiteLLM" not in g["goal"])
     for rnd in doc["rounds"]:
         for phase in ("c1", "load", "streams"):
@@ -61,4 +62,6 @@ def test_smoke_run_reports_every_figure_for_every_target(tmp_path: Path) -> None
     assert set((tmp_path / "results.md").read_text().splitlines()[0].replace("|", " ").split()) >= TARGETS
     if importlib.util.find_spec("matplotlib") is not None:
         assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Tracing was on and exported: the fake upstream took the OTLP POSTs.
+    assert doc["upstream"]["trace_exports"] > 0
     assert "aks_" not in res.stdout + res.stderr + (tmp_path / "results.json").read_text()

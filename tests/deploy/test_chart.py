@@ -354,3 +354,34 @@ def test_notes_tell_the_user_the_base_urls(values: str, base: str, tmp_path: Pat
     if "standalone" in values:
         assert "0.0.0.0" in notes
         assert "ANY pod" in notes
+
+
+def test_tracing_values_become_the_otel_variables(tmp_path: Path) -> None:
+    standalone = str(CHART / "ci" / "standalone-values.yaml")
+    off = sidecar_container(pod_specs(render("-f", standalone))[0])
+    assert not [e for e in off["env"] if e["name"].startswith("OTEL_")]  # off unless configured
+    docs = render("-f", standalone, "--set", "tracing.endpoint=http://otel-collector.observability:4318",
+                  "--set", "tracing.serviceName=shop-sidecar",
+                  "--set", "tracing.resourceAttributes=deployment.environment=prod",
+                  "--set", "tracing.sampler=parentbased_traceidratio",
+                  "--set-string", "tracing.samplerArg=0.25",
+                  "--set", "tracing.headersSecret.name=otlp", "--set", "tracing.headersSecret.key=headers")
+    env = {e["name"]: e for e in sidecar_container(pod_specs(docs)[0])["env"]}
+    assert env["OTEL_EXPORTER_OTLP_HEADERS"]["valueFrom"] == {
+        "secretKeyRef": {"name": "otlp", "key": "headers"}}
+    assert env["LAVA_K8S_POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    # The rendered config with these variables (Kubernetes expands $(VAR) references) is traced.
+    values = {n: e["value"] for n, e in env.items() if "value" in e}
+    values["OTEL_RESOURCE_ATTRIBUTES"] = values["OTEL_RESOURCE_ATTRIBUTES"].replace(
+        "$(LAVA_K8S_NAMESPACE)", "shop").replace("$(LAVA_K8S_POD_NAME)", "rel-abc")
+    t = load_settings(config_file(docs, tmp_path),
+                      env={"LAVA_SECRET_KEY": TEST_SECRET, **values,
+                           "OTEL_EXPORTER_OTLP_HEADERS": "x-api-key=from-the-secret"}).tracing
+    assert t.enabled
+    assert t.endpoint == "http://otel-collector.observability:4318/v1/traces"
+    assert (t.service_name, t.sampler, t.sampler_ratio) == ("shop-sidecar", "parentbased_traceidratio", 0.25)
+    assert dict(t.resource_attributes) == {"k8s.namespace.name": "shop", "k8s.pod.name": "rel-abc",
+                                           "deployment.environment": "prod"}
+    bad = helm_template("-f", standalone, "--set", "tracing.sampler=jaeger_remote")
+    assert bad.returncode != 0
+    assert "sampler" in bad.stderr

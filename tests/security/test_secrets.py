@@ -2,7 +2,8 @@
 disconnects) through a real ``lava-sidecar serve`` with debug logging and the access log on; then
 every log line, error body, response header, /metrics page, /usage answer and usage-log line is
 searched for the merchant key, the bring-your-own provider key, the app's mapped local key, and any
-forward token. None may appear.
+forward token. None may appear. Tracing is on, exporting to a loopback OTLP collector: every span it
+received is searched too, and the collector's own API key may appear only in its request headers.
 
 The gateway also serves the local Lava's real management API, so the sidecar's price catalog
 lists meters with the merchant key all along: successfully, then failing (the key revoked: 401,
@@ -31,6 +32,7 @@ from proxy.tokens import Billing, mint
 from ..conftest import TEST_SECRET
 from ..faults.harness import CHAT, MESSAGES, RESPONSES, body_for, who
 from ..faults.process import SidecarProcess, eventually, sidecar_process
+from ..tracing.collector import running_collector
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
@@ -38,6 +40,7 @@ BYOK = "sk-ant-byok-0123456789abcdefSECRET"
 LOCAL_KEY = "sk-local-team-a-3141592653"
 #: Every forward token is base64 of '{"secret_key":"...': this prefix is in all of them.
 TOKEN_PREFIX = "eyJzZWNyZXRfa2V5Ijoi"
+COLLECTOR_KEY = "otlp-vendor-key-2718281828"
 
 FAULTS = [None, "reset-before-headers", "reset-mid-stream", "stall-before-headers=5",
           "stall-mid-stream=5", "status=500", "status=401", "status=429,empty", "truncated-json",
@@ -116,10 +119,12 @@ async def test_no_secret_anywhere(tmp_path: Path, client_kind: str, log_format: 
     merchant = accounts.add_secret_key(Secret(TEST_SECRET))
     create_meter(accounts.scope(merchant), name="Chat", rate_type="fixed", tier_type="tokens_1m",
                  tiers=[Tier(Decimal(0), Decimal("3.00"))], meter_slug="chat-tokens")
-    async with running_gateway(TEST_SECRET, extra_routes=mount(accounts)) as gw, \
+    async with running_gateway(TEST_SECRET, extra_routes=mount(accounts)) as gw, running_collector() as col, \
             sidecar_process(
                 tmp_path, gw.url, client=client_kind,
-                env={"LOCAL_KEY_A": LOCAL_KEY, "BYOK_ANTHROPIC": BYOK},
+                env={"LOCAL_KEY_A": LOCAL_KEY, "BYOK_ANTHROPIC": BYOK,
+                     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": col.url,
+                     "OTEL_EXPORTER_OTLP_HEADERS": f"x-api-key={COLLECTOR_KEY}"},
                 gateway={"first_byte_timeout_seconds": 1, "idle_timeout_seconds": 1},
                 identity={"api_keys": [{"key": {"env": "LOCAL_KEY_A"}, "customer": "cus_key_a",
                                         "meter": "chat-tokens"}]},
@@ -142,12 +147,16 @@ async def test_no_secret_anywhere(tmp_path: Path, client_kind: str, log_format: 
     assert len(gw.seen) > 40
     tokens |= {mint(Secret(TEST_SECRET), Billing(c, "chat-tokens", p))
                for c in ("cus_alpha", "cus_key_a", "cus_leaver") for p in (None, Secret(BYOK))}
-    needles = {TEST_SECRET, BYOK, LOCAL_KEY, TOKEN_PREFIX, *tokens}
+    needles = {TEST_SECRET, BYOK, LOCAL_KEY, TOKEN_PREFIX, COLLECTOR_KEY, *tokens}
     haystacks = {
         "stderr": "\n".join(sp.stderr),
         "client answers": "\n".join(answers),
         "usage log": sp.usage_log.read_text(),
+        "exported spans": b"".join(col.bodies).decode("latin-1"),
     }
+    # A span per request reached the collector (flushed at SIGTERM), so there was something to leak.
+    assert len(col.spans) > 40
+    assert {h.get("x-api-key") for h in col.requests} == {COLLECTOR_KEY}
     assert len(sp.stderr) > 50  # debug logging and the access log were really on
     assert sp.records()
     for where, text in haystacks.items():

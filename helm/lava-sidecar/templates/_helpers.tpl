@@ -164,6 +164,7 @@ lava.so/sidecar: {{ include "lava-sidecar.fullname" . }}
       value: /etc/lava-sidecar/sidecar.yaml
     - name: LAVA_SECRET_KEY_FILE
       value: /var/run/secrets/lava/secret-key
+    {{- include "lava-sidecar.tracingEnv" $v.tracing | nindent 4 }}
     {{- if $v.quotaRedis.existingSecret }}
     - name: LAVA_SIDECAR_REDIS_URL
       valueFrom:
@@ -221,5 +222,37 @@ lava.so/sidecar: {{ include "lava-sidecar.fullname" . }}
 {{- default (include "lava-sidecar.fullname" .) .Values.standalone.serviceAccount.name }}
 {{- else }}
 {{- default "default" .Values.standalone.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The OTEL_* variables for values.tracing; nothing when no endpoint is set (tracing off). */}}
+{{- define "lava-sidecar.tracingEnv" -}}
+{{- if and . .endpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ .endpoint | quote }}
+- name: LAVA_K8S_NAMESPACE
+  valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+- name: LAVA_K8S_POD_NAME
+  valueFrom: {fieldRef: {fieldPath: metadata.name}}
+{{- $attrs := list "k8s.namespace.name=$(LAVA_K8S_NAMESPACE)" "k8s.pod.name=$(LAVA_K8S_POD_NAME)" }}
+{{- if .resourceAttributes }}{{ $attrs = append $attrs .resourceAttributes }}{{ end }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ join "," $attrs | quote }}
+{{- with .serviceName }}
+- name: OTEL_SERVICE_NAME
+  value: {{ . | quote }}
+{{- end }}
+{{- with .sampler }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ . | quote }}
+{{- end }}
+{{- with .samplerArg }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ . | quote }}
+{{- end }}
+{{- if and .headersSecret .headersSecret.name }}
+- name: OTEL_EXPORTER_OTLP_HEADERS
+  valueFrom: {secretKeyRef: {name: {{ .headersSecret.name | quote }}, key: {{ .headersSecret.key | quote }}}}
+{{- end }}
 {{- end }}
 {{- end }}
