@@ -293,11 +293,8 @@ def _build(r: Reader, env: Mapping[str, str]) -> c.Settings:
         shutdown=shutdown,
         logging=logging_,
         quotas=read_quotas(r.section("quotas"), env),
-<<<<<<< HEAD
         mcp=read_mcp(r.section("mcp")),
-=======
         tracing=read_tracing(r.section("tracing"), env),
->>>>>>> i13-otel
         pricing=read_pricing(r.section("pricing")),
     )
     r.finish()

@@ -173,11 +173,8 @@ class Settings:
     shutdown: Shutdown = field(default_factory=Shutdown)
     logging: Logging = field(default_factory=Logging)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)  # default: no limits
-<<<<<<< HEAD
     mcp: McpSettings = field(default_factory=McpSettings)  # lava-sidecar mcp
-=======
     tracing: TracingSettings = field(default_factory=TracingSettings)  # default: off
->>>>>>> i13-otel
     pricing: PricingSettings = field(default_factory=PricingSettings)  # prices listed from Lava
 
     def provider(self, name: str) -> Provider | None:
