@@ -14,6 +14,8 @@ from typing import Any
 
 from mcp.client.stdio import StdioServerParameters
 
+from proxy.billing import AsyncLavaClient
+
 from ..conftest import TEST_SECRET
 
 METER = "chat-tokens"
@@ -81,3 +83,18 @@ def start_http(gateway_url: str, config: Path, *args: str,
         time.sleep(0.05)
     proc.kill()
     raise AssertionError("the MCP server did not start: " + stderr_path.read_text(errors="replace")[-2000:])
+
+
+async def subscribed_customer(gateway_url: str, phone: str, *, credit: str = "20") -> str:
+    """A customer on a plan with ``credit`` on the chat meter, through Lava's own flow (meter, plan,
+    checkout completed locally); the meter is made once per gateway."""
+    async with AsyncLavaClient(base_url=gateway_url, secret_key=TEST_SECRET) as lava:
+        meters = (await lava.meters.list()).data
+        meter = meters[0] if meters else await lava.meters.create(name="Chat", meter_slug=METER,
+                                                                  rate="3.00")
+        plan = await lava.plans.create(name="Pro", period_amount=credit, included_credit=credit,
+                                       meter_ids=[meter.meter_id])
+        session = await lava.checkout_sessions.create(plan_id=plan.plan_id)
+        done = await lava.checkout_sessions.complete_local(session.checkout_session_id, phone=phone)
+    assert done.customer_id is not None
+    return done.customer_id

@@ -10,11 +10,10 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from proxy.billing import AsyncLavaClient
 from proxy.emulator.server import running_local_gateway
 
 from ..conftest import TEST_SECRET
-from .helpers import METER, stdio_params, usage_lines, wait_lines, write_config
+from .helpers import METER, stdio_params, subscribed_customer, usage_lines, wait_lines, write_config
 
 pytestmark = pytest.mark.slow
 TEN_MIB = 10 * 1024 * 1024
@@ -82,15 +81,8 @@ async def test_gateway_refusals_keep_their_status_and_code(tmp_path: Path) -> No
     """402 (credit used up, from Lava) and an unknown customer (401): the proxy's code and sentence."""
     config = write_config(tmp_path)
     async with running_local_gateway(TEST_SECRET) as gw:
-        async with AsyncLavaClient(base_url=gw.url, secret_key=TEST_SECRET) as lava:
-            meter = await lava.meters.create(name="Chat", meter_slug=METER, rate="3.00")
-            plan = await lava.plans.create(name="Trial", period_amount="0.00005",
-                                           included_credit="0.00005", meter_ids=[meter.meter_id])
-            session = await lava.checkout_sessions.create(plan_id=plan.plan_id)
-            done = await lava.checkout_sessions.complete_local(session.checkout_session_id,
-                                                               phone="+15550100002")
-        assert done.customer_id is not None
-        async with Client(stdio_params(gw.url, config, "--customer", done.customer_id, "--meter", METER),
+        customer = await subscribed_customer(gw.url, "+15550100002", credit="0.00005")
+        async with Client(stdio_params(gw.url, config, "--customer", customer, "--meter", METER),
                           mode="legacy") as agent:
             ask = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "One more, please."}]}
             sent = 0
@@ -114,15 +106,8 @@ async def test_quota_and_unreachable_gateway(tmp_path: Path) -> None:
     config = write_config(tmp_path, quotas={"default": {"requests_per_minute": 1}})
     ask = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
     async with running_local_gateway(TEST_SECRET) as gw:
-        async with AsyncLavaClient(base_url=gw.url, secret_key=TEST_SECRET) as lava:
-            meter = await lava.meters.create(name="Chat", meter_slug=METER, rate="3.00")
-            plan = await lava.plans.create(name="Pro", period_amount="20", included_credit="20",
-                                           meter_ids=[meter.meter_id])
-            session = await lava.checkout_sessions.create(plan_id=plan.plan_id)
-            done = await lava.checkout_sessions.complete_local(session.checkout_session_id,
-                                                               phone="+15550100003")
-        assert done.customer_id is not None
-        async with Client(stdio_params(gw.url, config, "--customer", done.customer_id, "--meter", METER),
+        customer = await subscribed_customer(gw.url, "+15550100003")
+        async with Client(stdio_params(gw.url, config, "--customer", customer, "--meter", METER),
                           mode="legacy") as agent:
             assert not (await agent.call_tool("prompt", ask)).is_error
             text = refused(await agent.call_tool("prompt", ask), 429, "customer_requests_exceeded")

@@ -15,13 +15,12 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from proxy.billing import AsyncLavaClient
 from proxy.emulator.server import RunningGateway, running_local_gateway
 from proxy.lifecycle import running_sidecar
 
 from ..conftest import TEST_SECRET
 from ..stack import stack_settings
-from .helpers import METER, start_http, wait_lines, write_config
+from .helpers import METER, start_http, subscribed_customer, wait_lines, write_config
 
 pytestmark = pytest.mark.slow
 ASK = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello over HTTP"}]}
@@ -32,15 +31,7 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": 
 
 
 async def _customer(gw: RunningGateway, phone: str) -> str:
-    async with AsyncLavaClient(base_url=gw.url, secret_key=TEST_SECRET) as lava:
-        meters = (await lava.meters.list()).data
-        meter = meters[0] if meters else await lava.meters.create(name="Chat", meter_slug=METER, rate="3.00")
-        plan = await lava.plans.create(name="Pro", period_amount="20", included_credit="20",
-                                       meter_ids=[meter.meter_id])
-        session = await lava.checkout_sessions.create(plan_id=plan.plan_id)
-        done = await lava.checkout_sessions.complete_local(session.checkout_session_id, phone=phone)
-    assert done.customer_id is not None
-    return done.customer_id
+    return await subscribed_customer(gw.url, phone)
 
 
 def _stopped(proc: subprocess.Popen[bytes], stderr: Path) -> str:

@@ -14,11 +14,10 @@ from typing import Any
 
 import pytest
 
-from proxy.billing import AsyncLavaClient
 from proxy.emulator.server import running_local_gateway
 
 from ..conftest import TEST_SECRET
-from .helpers import METER, server_env, wait_lines, write_config
+from .helpers import METER, server_env, subscribed_customer, wait_lines, write_config
 
 pytestmark = [pytest.mark.external, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
@@ -59,15 +58,7 @@ async def _cli(gw_url: str, config: Path, *args: str) -> Any:
 async def test_the_inspector_lists_and_calls_the_tools_over_stdio(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     async with running_local_gateway(TEST_SECRET) as gw:
-        async with AsyncLavaClient(base_url=gw.url, secret_key=TEST_SECRET) as lava:
-            meter = await lava.meters.create(name="Chat", meter_slug=METER, rate="3.00")
-            plan = await lava.plans.create(name="Pro", period_amount="20", included_credit="20",
-                                           meter_ids=[meter.meter_id])
-            session = await lava.checkout_sessions.create(plan_id=plan.plan_id)
-            done = await lava.checkout_sessions.complete_local(session.checkout_session_id,
-                                                               phone="+15550100021")
-        customer = done.customer_id
-        assert customer is not None
+        customer = await subscribed_customer(gw.url, "+15550100021")
         bound = ("--customer", customer, "--meter", METER)
 
         listed = await _cli(gw.url, config, *bound, "--allow-billing-admin", "--method", "tools/list")
