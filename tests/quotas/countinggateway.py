@@ -17,6 +17,8 @@ from aiohttp import web
 
 from proxy.tokens import decode
 
+from ..loopback import serving
+
 PROMPT_TOKENS = 10
 COMPLETION_TOKENS = 5
 
@@ -76,13 +78,6 @@ async def counting_gateway(delay: float = 0.0) -> AsyncIterator[CountingGateway]
     gw = CountingGateway(delay=delay)
     app = web.Application()
     app.router.add_post("/v1/forward", gw.forward)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    gw.url = f"http://{host}:{port}"
-    try:
+    async with serving(app) as url:
+        gw.url = url
         yield gw
-    finally:
-        await runner.cleanup()

@@ -19,6 +19,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
+from ..loopback import serving
+
 Mode = Literal["ok", "error", "stall", "busy_once"]
 
 
@@ -106,13 +108,6 @@ async def running_collector(mode: Mode = "ok") -> AsyncIterator[Collector]:
     col = Collector(mode=mode)
     app = web.Application()
     app.router.add_post("/v1/traces", col.handle)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    col.url = f"http://{host}:{port}/v1/traces"
-    try:
+    async with serving(app) as url:
+        col.url = url + "/v1/traces"
         yield col
-    finally:
-        await runner.cleanup()
