@@ -30,8 +30,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from .. import __version__
-from .tools import (
-    Bound,
+from .results import (
     CallResult,
     CheckoutResult,
     CustomersResult,
@@ -41,10 +40,9 @@ from .tools import (
     PromptResult,
     ProvidersResult,
     SubscriptionResult,
-    ToolFailure,
-    Tools,
     UsageResult,
 )
+from .tools import Bound, ToolFailure, Tools
 
 log = logging.getLogger("lava_sidecar.mcp")
 T = TypeVar("T")
