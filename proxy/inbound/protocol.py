@@ -17,6 +17,7 @@ import httptools
 from multidict import CIMultiDict
 
 from ..errors import BodyTimeout, HeadTimeout, HeadTooLarge, InvalidHttp, RequestRejected, SidecarError
+from .clock import SlowClientClock
 from .exchange import ClientGone, Exchange
 from .head import refusal_response
 
@@ -51,9 +52,9 @@ class _HeadTooLarge(Exception):
 class HttpProtocol(asyncio.Protocol):
     """``busy`` while a request is handled; ``since`` is when it last went idle (loop time)."""
 
-    __slots__ = ("_deadline", "_deferred", "_drain_waiter", "_head_at", "_head_bytes", "_headers",
+    __slots__ = ("_clock", "_deferred", "_drain_waiter", "_head_bytes", "_headers",
                  "_in_head", "_lingering", "_parser", "_parsing", "_pending", "_reading_paused",
-                 "_server", "_task", "_timer", "_url", "_write_paused", "current", "lost", "since",
+                 "_server", "_task", "_url", "_write_paused", "current", "lost", "since",
                  "transport")
 
     def __init__(self, server: InboundServer) -> None:
@@ -73,13 +74,9 @@ class HttpProtocol(asyncio.Protocol):
         self._lingering = False
         #: Input refused behind requests already parsed: (target for its shape, error), sent after them.
         self._deferred: tuple[str, RequestRejected] | None = None
-        # The slow-client clock (limits.header_timeout_seconds, body_idle_timeout_seconds): one
-        # timer handle at a time, armed only when a head or body is left unfinished by a read, and
-        # moved lazily (a read just sets ``_deadline``; the timer re-arms itself when it fires early).
         self._in_head = False
-        self._head_at = 0.0
-        self._deadline = 0.0
-        self._timer: asyncio.TimerHandle | None = None
+        self._clock = SlowClientClock(server.loop, head_timeout=server.header_timeout,
+                                      body_idle=server.body_idle_timeout, on_fire=self._expire)
         self.lost = False
         self.since = server.loop.time()
 
@@ -94,9 +91,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._clock.stop()
         self._server.connections.discard(self)
         self._pending.clear()
         self._wake_writer()
@@ -124,7 +119,7 @@ class HttpProtocol(asyncio.Protocol):
                 f"The request is not valid HTTP/1.1 ({_describe(exc)})."))
             return
         if self._in_head or self._parsing is not None:
-            self._watch()
+            self._clock.watch(body=self._parsing is not None)
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -146,7 +141,7 @@ class HttpProtocol(asyncio.Protocol):
         self._headers = []
         self._head_bytes = 0
         self._in_head = True
-        self._head_at = self._server.loop.time()
+        self._clock.head_started()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -197,43 +192,24 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- the slow-client clock -------------------------------------------------------------------
 
-    def _watch(self) -> None:
-        """A read left a head or a body unfinished: put it on the clock. A body's deadline moves
-        with every read (it bounds the silence between bytes); a head's is fixed at its start."""
-        server = self._server
-        if self._parsing is not None:
-            self._deadline = server.loop.time() + server.body_idle_timeout
-        else:
-            self._deadline = self._head_at + server.header_timeout
-        timer = self._timer
-        if timer is not None and timer.when() > self._deadline:
-            timer.cancel()  # armed for a later deadline (a body's) than this head's
-            timer = None
-        if timer is None:
-            self._timer = server.loop.call_at(self._deadline, self._expire)
-
     def _expire(self) -> None:
-        self._timer = None
+        """The clock fired (``clock.py``): a 408 if the client really was too slow."""
         if self.lost or self._lingering:
             return
-        server = self._server
-        loop = server.loop
-        now = loop.time()
         ex = self._parsing
         if ex is None and not self._in_head:
             return  # finished in time: the clock stops
         if self._reading_paused:
             # The sidecar stopped reading (a handler not taking its body yet, pipelined requests
             # waiting): the silence is ours, not the client's.
-            self._deadline = now + (server.body_idle_timeout if ex is not None
-                                    else server.header_timeout)
-        elif now >= self._deadline:
+            self._clock.extend(body=ex is not None)
+        elif self._clock.expired():
             if ex is not None:
                 self._body_expired(ex)
             else:
                 self._head_expired()
             return
-        self._timer = loop.call_at(self._deadline, self._expire)
+        self._clock.rearm()
 
     def _body_expired(self, ex: Exchange) -> None:
         """The body stalled: its handler's next read raises the 408 (it answers it in the caller's
