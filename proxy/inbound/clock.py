@@ -56,6 +56,16 @@ class SlowClientClock:
             self._timer.cancel()
             self._timer = None
 
+    def close(self) -> None:
+        """The connection is gone: stop, and let go of its callback (a bound method of the
+        connection), so a closed connection is freed by its last reference, not by a GC pass."""
+        self.stop()
+        self._on_fire = _ignore
+
     def _fire(self) -> None:
         self._timer = None
         self._on_fire()
+
+
+def _ignore() -> None:
+    return None

@@ -91,7 +91,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        self._clock.stop()
+        self._clock.close()
         self._server.connections.discard(self)
         self._pending.clear()
         self._wake_writer()
