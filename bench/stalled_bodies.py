@@ -1,15 +1,14 @@
 """``python -m bench.stalled_bodies``: what request bodies refused with a 408 leave behind in a real
 ``lava-sidecar serve`` (issue 24), as RSS after each round.
 
-A real stack on loopback: the emulator gateway (everyone admitted, as ``bench.scrape_load`` runs it)
-and ``lava-sidecar serve`` in front of it (``limits.body_idle_timeout_seconds`` short), each its
-own process. After a warm-up of ordinary
-requests the baseline RSS is read; then, for each shape (``--shape COUNTxMIB``, default ``8x31``
-and ``64x2``), ``--rounds`` rounds each send COUNT bodies of MIB MiB at once, every one a byte
-short of its ``Content-Length``, and wait for their 408s and the closes that follow. The sidecar's
-RSS (``/proc/PID/status``) and its ``lava_sidecar_buffered_body_bytes`` are printed after each
-round, and again after ``--after`` ordinary requests. A body that is still held after its 408
-shows as RSS that grows round over round.
+A real stack on loopback (``bench.sidecar_stack``: the emulator gateway and ``lava-sidecar serve``
+with a short ``limits.body_idle_timeout_seconds``, each its own process). After a warm-up of
+ordinary requests the baseline RSS is read; then, for each shape (``--shape COUNTxMIB``, default
+``8x31`` and ``64x2``), ``--rounds`` rounds each send COUNT bodies of MIB MiB at once, every one a
+byte short of its ``Content-Length``, and wait for their 408s and the closes that follow. The
+sidecar's RSS (``/proc/PID/status``) and its ``lava_sidecar_buffered_body_bytes`` are printed
+after each round, and again after ``--after`` ordinary requests. A body that is still held after
+its 408 shows as RSS that grows round over round.
 
     python -m bench.stalled_bodies                       # this checkout, ~1 min
     python -m bench.stalled_bodies --base /work/main     # also another checkout (its .venv)
@@ -20,36 +19,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
-import secrets
 import socket
 import sys
 import tempfile
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
-from . import payloads
-from .processes import Proc, free_port, http_get_status, spawn, wait_ready
+from .sidecar_stack import CHAT, WHO, KeepAliveClient, Stack, exe_for, rss_mb, start_stack
 
-CHAT = "/v1/chat/completions"
 _MIB = 1024 * 1024
-_WHO = b"X-Lava-Customer-Id: cus_probe\r\nX-Lava-Meter: probe\r\n"
 #: The sidecar lingers this long after a refusal before it closes (inbound.protocol.LINGER_SECONDS).
 LINGER = 2.0
-
-
-@dataclass
-class Stack:
-    gateway: Proc
-    sidecar: Proc
-    port: int
-    admin: int
-
-    def stop(self) -> None:
-        self.sidecar.stop()
-        self.gateway.stop()
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -67,44 +48,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _exe(checkout: Path | None) -> list[str]:
-    if checkout is None:
-        script = Path(sys.executable).parent / "lava-sidecar"
-        return [str(script)] if script.exists() else [sys.executable, "-m", "proxy"]
-    return [str(checkout.resolve() / ".venv" / "bin" / "lava-sidecar")]
-
-
 def _start(work: Path, name: str, exe: list[str], idle: float) -> Stack:
-    d = work / name
-    d.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAVA_")}
-    env["LAVA_SECRET_KEY"] = "aks_test_bench" + secrets.token_hex(12)  # throwaway, env only
-    gw_port, port, admin = free_port(), free_port(), free_port()
-    gateway = spawn("gateway", [sys.executable, "-m", "bench.scrape_load", "--serve-gateway",
-                                str(gw_port)], log_path=d / "gateway.log", env=env,
-                    cwd=Path(__file__).resolve().parents[1])
-    wait_ready(gateway, lambda: http_get_status(gw_port, "/") is not None, timeout=30)
-    config = d / "sidecar.yaml"
-    config.write_text(
-        f"listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin}\n"
-        f"usage_log: {{path: '{d / 'usage.jsonl'}'}}\n"
-        f"limits: {{body_idle_timeout_seconds: {idle}}}\n"
-        "pricing: {from_lava: false}\n"
-        "logging: {level: warning, format: json}\n")
-    env["LAVA_GATEWAY_URL"] = f"http://127.0.0.1:{gw_port}"
-    try:
-        sidecar = spawn("sidecar", [*exe, "serve", "--config", str(config)],
-                        log_path=d / "sidecar.log", env=env)
-        wait_ready(sidecar, lambda: http_get_status(admin, "/readyz") == 200, timeout=30)
-    except BaseException:
-        gateway.stop()
-        raise
-    return Stack(gateway, sidecar, port, admin)
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+    return start_stack(work, name, exe, f"limits: {{body_idle_timeout_seconds: {idle}}}\n"
+                       "logging: {level: warning, format: json}\n")
 
 
 def buffered_bytes(admin: int) -> float:
@@ -118,7 +64,7 @@ async def stalled(port: int, body: memoryview) -> int:
     """One body a byte short of its length; the status the sidecar answers (read until it closes)."""
     loop = asyncio.get_running_loop()
     head = (b"POST " + CHAT.encode() + b" HTTP/1.1\r\nHost: probe\r\nContent-Type: application/json\r\n"
-            + _WHO + b"Content-Length: %d\r\n\r\n" % len(body))
+            + WHO + b"Content-Length: %d\r\n\r\n" % len(body))
     with socket.socket() as sock:
         sock.setblocking(False)
         await loop.sock_connect(sock, ("127.0.0.1", port))
@@ -138,24 +84,13 @@ async def _round(port: int, count: int, body: memoryview) -> list[int]:
 
 async def _ordinary(port: int, n: int, conns: int = 4) -> int:
     """``n`` small chat requests on ``conns`` keep-alive connections; how many were answered 200."""
-    body = payloads.request_body(stream=False)
-    req = (b"POST " + CHAT.encode() + b" HTTP/1.1\r\nHost: probe\r\nContent-Type: application/json\r\n"
-           + _WHO + b"Content-Length: %d\r\n\r\n" % len(body) + body)
 
     async def one(k: int) -> int:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        ok = 0
+        client = await KeepAliveClient.open(port)
         try:
-            for _ in range(k):
-                writer.write(req)
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                              if line.lower().startswith(b"content-length:"))
-                await reader.readexactly(length)
-                ok += head.startswith(b"HTTP/1.1 200")
+            return sum([(await client.call())[0] == 200 for _ in range(k)])
         finally:
-            writer.close()
-        return ok
+            client.close()
 
     return sum(await asyncio.gather(*(one(n // conns) for _ in range(conns))))
 
@@ -193,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-stalled-") as tmp:
         for name, checkout in [("this", None), *((b.name, b) for b in args.base)]:
             print(f"{name}:", file=sys.stderr)
-            stack = _start(Path(tmp), name, _exe(checkout), args.idle)
+            stack = _start(Path(tmp), name, exe_for(checkout), args.idle)
             try:
                 report[name] = _measure(stack, shapes, args.rounds, args.after)  # type: ignore[arg-type]
             finally:
