@@ -80,6 +80,14 @@ class Probe:
         finally:
             client.close()
 
+    async def past(self, moment: float, within: float = 120.0) -> None:
+        """Until a request that started after ``moment`` has finished (the sidecar answers again)."""
+        async with asyncio.timeout(within):
+            while True:
+                if self.samples and self.samples[-1][0] >= moment:
+                    return
+                await asyncio.sleep(0.05)
+
     def window(self, start: float, end: float) -> dict[str, float]:
         """Figures of the requests in flight at any moment of [start, end): a request the loop
         held up across the whole window counts, with its whole latency."""
@@ -92,8 +100,12 @@ class Probe:
 
 
 def reloads(admin: int) -> dict[str, float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=10) as r:
-        text = r.read().decode()
+    """The reload counters (empty when /metrics did not answer within a minute)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=60) as r:
+            text = r.read().decode()
+    except OSError:
+        return {}
     return {m.group(1): float(m.group(2)) for m in re.finditer(
         r'^lava_sidecar_config_reloads_total\{result="(\w+)"\} (\S+)$', text, re.M)}
 
@@ -106,15 +118,19 @@ def replace_file(path: Path, text: str) -> None:
 
 async def _phases(stack: Stack, kinds: list[str], window: float, probe: Probe) -> dict[str, object]:
     pid, good = stack.sidecar.pid, stack.config.read_text()
+    # Built before the probe's figures count, and written from a thread: the probe's own loop
+    # must not stall, or its stall would read as the sidecar's.
+    texts = {"ok": good, "alias-bomb": alias_bomb(), "8mb": big_file(good) if "8mb" in kinds else ""}
     await asyncio.sleep(window)
     out: dict[str, object] = {"before": {**probe.window(0, time.monotonic()), "rss_mb": round(rss_mb(pid))}}
     for kind in kinds:
-        text = {"ok": good, "alias-bomb": alias_bomb(), "8mb": big_file(good) if kind == "8mb" else ""}[kind]
+        text = texts[kind]
         log_at, rss0 = stack.log.stat().st_size, rss_mb(pid)
-        replace_file(stack.config, text)
+        await asyncio.to_thread(replace_file, stack.config, text)
         sent = time.monotonic()
         os.kill(pid, signal.SIGHUP)
         await asyncio.sleep(window)
+        await probe.past(sent + window)  # a request held up across the window counts, once done
         with stack.log.open("rb") as f:
             f.seek(log_at)
             lines = [line for line in f.read().splitlines() if b"reload" in line or b"config" in line]
@@ -122,8 +138,8 @@ async def _phases(stack: Stack, kinds: list[str], window: float, probe: Probe) -
                      "rss_mb_before": round(rss0), "rss_mb_after": round(rss_mb(pid)),
                      "log_lines": len(lines), "log_bytes": sum(len(x) + 1 for x in lines),
                      "longest_log_line": max((len(x) for x in lines), default=0),
-                     "reloads": reloads(stack.admin)}
-        replace_file(stack.config, good)  # the watcher reloads it (file changed): settle first
+                     "reloads": await asyncio.to_thread(reloads, stack.admin)}
+        await asyncio.to_thread(replace_file, stack.config, good)  # reloaded (file changed): settle
         await asyncio.sleep(3.0)
     return out
 

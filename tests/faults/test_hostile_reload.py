@@ -35,7 +35,8 @@ MIB = 1024 * 1024
 async def reload_refused(sp: SidecarProcess, probe: Probe, text: str, errors: int) -> dict[str, float]:
     """Swap ``text`` in, SIGHUP, wait for the refusal to be counted; the probe's figures from the
     signal on (at least ``WINDOW`` seconds)."""
-    replace_file(sp.usage_log.with_name("sidecar.yaml"), text)
+    # From a thread: the probe shares this loop, and its stall would read as the sidecar's.
+    await asyncio.to_thread(replace_file, sp.usage_log.with_name("sidecar.yaml"), text)
     sent = time.monotonic()
     sp.proc.send_signal(signal.SIGHUP)
     await eventually(lambda: metric_is(sp, errors, "lava_sidecar_config_reloads_total",
@@ -50,6 +51,7 @@ async def test_an_alias_bomb_and_an_8mb_file_are_refused_without_stalling_the_pr
             sidecar_process(tmp_path, gw.url, pricing={"from_lava": False}) as sp:
         config = tmp_path / "sidecar.yaml"
         good = config.read_text()
+        bomb_text, big_text = alias_bomb(), big_file(good)  # built before the probe starts
         # The file watcher polls every 2 s: the swapped file may be seen by it and by the signal,
         # two refusals for one file. A slower poll than the test is not configurable, so the
         # counts below are "at least"; the log bounds hold per line.
@@ -59,10 +61,10 @@ async def test_an_alias_bomb_and_an_8mb_file_are_refused_without_stalling_the_pr
             await asyncio.sleep(WINDOW)
             before = probe.window(0, time.monotonic())
             rss_before, log_before = rss(sp.proc.pid), len(sp.stderr)
-            bomb = await reload_refused(sp, probe, alias_bomb(), 1)
-            replace_file(config, good)
-            big = await reload_refused(sp, probe, big_file(good), 2)
-            replace_file(config, good)
+            bomb = await reload_refused(sp, probe, bomb_text, 1)
+            await asyncio.to_thread(replace_file, config, good)
+            big = await reload_refused(sp, probe, big_text, 2)
+            await asyncio.to_thread(replace_file, config, good)
             rss_after = rss(sp.proc.pid)
         finally:
             probe.stop.set()
