@@ -8,7 +8,9 @@ file is replaced (by rename, as a ConfigMap update does) and the sidecar gets SI
 ``--window`` seconds from the signal are "during". Kinds: ``ok`` (the same valid file),
 ``alias-bomb`` (a ~600-byte YAML "billion laughs": nine levels of nine aliases, the last one where
 a string belongs, so an error that quotes it would expand 9^9 items), ``8mb`` (a valid config with
-8 MB of metadata entries). After each, the good file is put back. Prints, per phase, the probe's
+8 MB of metadata entries), ``1mb-valid`` (quotas for ~15,000 customers, valid and just under
+the 1 MiB cap: the most a reload can have to parse and validate). After each, the good file is
+put back. Prints, per phase, the probe's
 p50/p99/max latency and the requests that failed, the sidecar's RSS, the reload's log lines (how
 many bytes, the longest) and the reload counters.
 
@@ -35,7 +37,7 @@ from pathlib import Path
 from .sidecar_stack import KeepAliveClient, Stack, exe_for, rss_mb, start_stack
 from .stats import percentile
 
-KINDS = ("ok", "alias-bomb", "8mb")
+KINDS = ("ok", "alias-bomb", "8mb", "1mb-valid")
 
 
 def alias_bomb() -> str:
@@ -43,6 +45,18 @@ def alias_bomb() -> str:
     lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     lines += [f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
     return "\n".join(lines) + "\nlogging: {level: *a8}\n"
+
+
+def valid_near_cap(good: str, size: int = 1_000_000) -> str:
+    """The good config and quotas for ~15,000 customers: valid, just under the 1 MiB cap, so the
+    whole of it is parsed and validated (~0.75 s of Python in the reload's worker thread)."""
+    lines = [good.rstrip("\n"), "quotas:", "  default: {requests_per_minute: 100000}", "  customers:"]
+    total, i = sum(len(x) + 1 for x in lines), 0
+    while total < size:
+        lines.append(f"    cus_{i:07d}: {{requests_per_minute: {i % 500 + 100000}, usd_per_day: '500.00'}}")
+        total += len(lines[-1]) + 1
+        i += 1
+    return "\n".join(lines) + "\n"
 
 
 def big_file(good: str, size: int = 8 * 1024 * 1024) -> str:
@@ -120,7 +134,8 @@ async def _phases(stack: Stack, kinds: list[str], window: float, probe: Probe) -
     pid, good = stack.sidecar.pid, stack.config.read_text()
     # Built before the probe's figures count, and written from a thread: the probe's own loop
     # must not stall, or its stall would read as the sidecar's.
-    texts = {"ok": good, "alias-bomb": alias_bomb(), "8mb": big_file(good) if "8mb" in kinds else ""}
+    texts = {"ok": good, "alias-bomb": alias_bomb(), "8mb": big_file(good) if "8mb" in kinds else "",
+             "1mb-valid": valid_near_cap(good)}
     await asyncio.sleep(window)
     out: dict[str, object] = {"before": {**probe.window(0, time.monotonic()), "rss_mb": round(rss_mb(pid))}}
     for kind in kinds:
