@@ -5,6 +5,7 @@ decimal places for every customer, with prices listed from Lava (no ``meters:`` 
 from __future__ import annotations
 
 import io
+import re
 
 from proxy.demo import run_demo
 
@@ -25,6 +26,10 @@ async def test_demo_agrees_with_the_gateway_and_shows_the_402() -> None:
     (line,) = [x for x in text.splitlines() if x.startswith("lava-sidecar reconcile")]
     assert " 0 disagree" in line, line
     assert "1 refused by Lava before billing" in line, line  # Carol's 402
-    assert text.rstrip().endswith("The sidecar's numbers agree with what Lava billed.")
+    assert "\nThe sidecar's numbers agree with what Lava billed.\n" in text
+    # It ends with where to see what Lava billed: the local Lava's dashboard.
+    assert re.search(r"What Lava billed, in the local Lava's dashboard: http://127\.0\.0\.1:\d+/\n"
+                     r"\(it stops with the demo; lava-sidecar demo --keep-running keeps it",
+                     text.rstrip().split("\n\n")[-1])
     assert "402" in text
     assert "aks_test_" not in text  # the key is only printed with --keep-running

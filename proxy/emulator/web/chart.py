@@ -22,30 +22,35 @@ def fmt(value: Decimal, metric: Metric) -> str:
     return usd(value) if metric == "charge" else count(int(value))
 
 
-def nice_ceiling(value: Decimal) -> Decimal:
-    """The smallest 1, 2, 2.5 or 5 times 10^k at least ``value`` (the top of the y axis)."""
+def nice_step(value: Decimal, metric: Metric) -> Decimal:
+    """The smallest 1, 2 or 5 times 10^k at least ``value``: the gap between gridlines (a whole
+    number for counts)."""
     if value <= 0:
         return Decimal(1)
     power = Decimal(10) ** math.floor(math.log10(value))
-    for step in (1, 2, Decimal("2.5"), 5, 10):
-        top = power * step
-        if top >= value:
-            return top
-    return power * 10
+    step = next(power * k for k in (1, 2, 5, 10) if power * k >= value)
+    return max(step, Decimal(1)) if metric != "charge" else step
+
+
+def axis_ticks(peak: Decimal, metric: Metric, lines: int = 4) -> list[Decimal]:
+    """Gridline values from 0: at most ``lines`` steps above 0, the last at or above ``peak``."""
+    step = nice_step(peak / lines, metric)
+    n = max(1, math.ceil(peak / step))
+    return [step * k for k in range(n + 1)]
 
 
 def colour(i: int) -> str:
     return PALETTE[min(i, len(PALETTE) - 1)]
 
 
-def _axis(top: Decimal, metric: Metric, width: int, plot_h: float) -> list[Markup]:
+def _axis(ticks: list[Decimal], metric: Metric, width: int, plot_h: float) -> list[Markup]:
     out = []
-    for k in range(5):
-        y = _TOP + plot_h - plot_h * k / 4
+    for k, value in enumerate(ticks):
+        y = _TOP + plot_h - plot_h * k / (len(ticks) - 1)
         out.append(el("line", {"x1": _LEFT, "x2": width - _RIGHT, "y1": f"{y:.1f}",
                                "y2": f"{y:.1f}", "stroke": "#e4e2ee"}))
         out.append(el("text", {"x": _LEFT - 6, "y": f"{y + 4:.1f}", "text-anchor": "end"},
-                      fmt(top * k / 4, metric)))
+                      fmt(value, metric)))
     return out
 
 
@@ -53,10 +58,11 @@ def bar_chart(grid: UsageGrid, *, width: int = 900, height: int = 260) -> Markup
     days = grid.days
     plot_w, plot_h = width - _LEFT - _RIGHT, height - _TOP - _BOTTOM
     totals = [sum((s.values[i] for s in grid.series), Decimal(0)) for i in range(len(days))]
-    top = nice_ceiling(max(totals, default=Decimal(0)))
+    ticks = axis_ticks(max(totals, default=Decimal(0)), grid.metric)
+    top = ticks[-1]
     slot = plot_w / max(len(days), 1)
     bar = max(slot * 0.7, 1.0)
-    parts: list[Markup] = _axis(top, grid.metric, width, plot_h)
+    parts: list[Markup] = _axis(ticks, grid.metric, width, plot_h)
     every = max(1, math.ceil(len(days) / _MAX_LABELS))
     for i, day in enumerate(days):
         x = _LEFT + slot * i + (slot - bar) / 2

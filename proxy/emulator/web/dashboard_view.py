@@ -43,7 +43,8 @@ def _customer_cell(customer_id: str | None, names: dict[str, str] | None = None)
     if not customer_id:
         return el("span", {"class": "muted"}, "none")
     label = (names or {}).get(customer_id, customer_id)
-    return el("a", {"href": customer_href(customer_id), "class": "mono"}, label)
+    return el("a", {"href": customer_href(customer_id),
+                    "class": "mono" if label == customer_id else None}, label)
 
 
 def _status(c: CustomerLine) -> Markup:

@@ -55,7 +55,8 @@ th{background:#fbfaff;font-weight:600}td.n,th.n{text-align:right;font-variant-nu
 .pill.ok{background:#e3f4eb;color:var(--ok)}.pill.warn{background:#fff1dc;color:var(--warn)}
 .pill.off{background:#eeedf3;color:var(--mute)}.pill.bad{background:#fdecea;color:var(--bad)}
 .pager{margin:.8rem 0;display:flex;gap:1rem}.muted{color:var(--mute)}
-.chart{background:#fff;border:1px solid var(--line);border-radius:10px;padding:.6rem;max-width:100%}
+.chart{background:#fff;border:1px solid var(--line);border-radius:10px;padding:.6rem;max-width:940px}
+.legend{list-style:none;display:flex;gap:1.2rem;flex-wrap:wrap;padding:0;margin:.4rem 0 0 .6rem}
 .chart svg{max-width:100%;height:auto}.chart text{font-size:11px;fill:#6b6880}
 .tabs a{margin-right:.8rem}
 """
