@@ -17,9 +17,12 @@ async function api(path, body) {
   return doc;
 }
 
+// Lava's amounts are decimal strings; a request often costs a fraction of a cent.
 function dollars(text) {
   const n = Number(text);
-  return Number.isFinite(n) ? `$${n < 0.01 && n > 0 ? n.toPrecision(3) : n.toFixed(2)}` : text;
+  if (!Number.isFinite(n)) return text;
+  const [whole, frac = ""] = n.toFixed(6).split(".");
+  return `$${whole}.${frac.replace(/0+$/, "").padEnd(2, "0")}`;
 }
 
 function App() {
