@@ -4,8 +4,8 @@ customer; meters and plans. Reads only: a subscription whose cycle has turned is
 (``cycles.renew``, pure) without being saved.
 
 Request records are the one list that grows large (up to the gateway's cap, 100,000): the usage
-grid reads their stored documents' few fields it needs instead of decoding every record, and a
-filtered page decodes only the rows it shows."""
+grid reads only the few fields it needs of each stored record (``Store.fields``; SQLite extracts
+them without loading the documents), and a filtered page decodes only the rows it shows."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from typing import Generic, Literal, TypeVar
 from ..accounts import Customer, Scope, Subscription
 from ..accounts.catalog import plan_bundles
 from ..accounts.cycles import renew
-from ..store import Doc
 
 T = TypeVar("T")
 Metric = Literal["tokens", "charge", "requests"]
@@ -129,16 +128,15 @@ def requests_page(scope: Scope, *, cursor: str | None, customer_id: str | None =
     if cursor is not None and scope.store.get(scope.requests.kind, cursor) is None:
         cursor = None
 
-    def keep(doc: Doc) -> bool:
-        return ((customer_id is None or doc.get("customer_id") == customer_id)
-                and (meter_id is None or doc.get("meter_id") == meter_id))
-
-    docs = (d for d in scope.store.scan(scope.requests.kind, before=cursor) if keep(d))
-    found = _take(docs, limit, lambda d: str(d["request_id"]))
+    listed = scope.store.fields(scope.requests.kind, ("request_id", "customer_id", "meter_id"),
+                                before=cursor)
+    ids = (str(rid) for rid, cid, mid in listed
+           if (customer_id is None or cid == customer_id) and (meter_id is None or mid == meter_id))
+    found = _take(ids, limit, lambda rid: rid)
     slugs: dict[str, str] = {}
     lines = []
-    for doc in found.items:
-        row = scope.requests.get(str(doc["request_id"]))
+    for rid in found.items:
+        row = scope.requests.get(rid)
         if row is None:
             continue
         if row.meter_id is not None and row.meter_id not in slugs:
@@ -195,6 +193,10 @@ def window(now: float, days: int) -> tuple[date, ...]:
     return tuple(today - timedelta(days=i) for i in range(days - 1, -1, -1))
 
 
+#: What the grid reads of each stored request record (``RequestRow``'s attribute names).
+_GRID_FIELDS = ("timestamp", "customer_id", "input_tokens", "output_tokens", "charge")
+
+
 def usage_grid(scope: Scope, *, days: int, metric: Metric, customer_id: str | None = None,
                top: int = TOP) -> UsageGrid:
     span = window(scope.now(), max(1, min(days, MAX_DAYS)))
@@ -203,19 +205,18 @@ def usage_grid(scope: Scope, *, days: int, metric: Metric, customer_id: str | No
     sums: dict[str, _Sums] = {}
     requests = tokens = 0
     charge = Decimal(0)
-    for doc in scope.store.scan(scope.requests.kind):
-        ts = doc.get("timestamp")
+    for ts, who, tin, tout, spent in scope.store.fields(scope.requests.kind, _GRID_FIELDS):
         if not isinstance(ts, int | float) or not start <= ts < end:
             continue
-        cid = doc.get("customer_id") or NO_CUSTOMER
+        cid = str(who or NO_CUSTOMER)
         if customer_id is not None and cid != customer_id:
             continue
-        s = sums.get(str(cid))
+        s = sums.get(cid)
         if s is None:
-            s = sums[str(cid)] = _Sums(len(span))
+            s = sums[cid] = _Sums(len(span))
         i = int((ts - start) // 86400)
-        n = int(doc.get("input_tokens") or 0) + int(doc.get("output_tokens") or 0)  # type: ignore[arg-type]
-        c = Decimal(str(doc.get("charge") or 0))
+        n = (tin if isinstance(tin, int) else 0) + (tout if isinstance(tout, int) else 0)
+        c = Decimal(str(spent or 0))
         s.tokens[i] += n
         s.charge[i] += c
         s.requests[i] += 1
