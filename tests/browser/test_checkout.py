@@ -13,12 +13,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Browser, FrameLocator, Page, expect
 
 from examples.merchant.launch import Running
 from examples.merchant.screenshots import take
 from proxy.billing import LavaClient
 
+pytestmark = [pytest.mark.external, pytest.mark.slow]
 IFRAME = "iframe[src*='/embed/checkout/']"
 
 
