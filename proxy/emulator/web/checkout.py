@@ -117,6 +117,12 @@ class CheckoutPages:
             except FormTooLarge as exc:
                 return self._page(request, scope, cs, status=400, form_error=(
                     f"The form could not be read ({exc}); submit it again."))
+            # Read again after the await: another submit may have completed it meanwhile. From
+            # here to the answer nothing awaits, so one submit's check and completion are one step.
+            found = self._find(request.match_info["secret"])
+            if found is None:
+                return _missing()
+            scope, cs = found
             if not _same_origin(request) or not token_ok(self.form_key, cs.secret,
                                                          form.get("csrf_token")):
                 return self._page(request, scope, cs, status=403, form_error=(

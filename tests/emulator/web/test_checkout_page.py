@@ -9,6 +9,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -23,6 +24,7 @@ from .pages import (
     page_path,
     pages_app,
     post_form,
+    read,
     session,
 )
 
@@ -273,3 +275,33 @@ async def test_a_cancel_is_the_pages_own_business(client: Client) -> None:
     assert "submit()" not in code
     assert "fetch(" not in code
     assert json.loads(page.ids["lava-checkout"])["targetOrigin"] == ORIGIN
+
+
+async def test_a_submit_that_waited_for_its_body_sees_the_other_submit(client: Client) -> None:
+    """Two submits of one form whose bodies arrive slowly: both handlers find the session open,
+    wait for their body, then complete in turn. The second answers like the first, because the
+    session is read again once the body is in (nothing awaits from there to the answer)."""
+    _, plan = await catalog(client)
+    cs = await session(client, plan["plan_id"])
+    path = page_path(cs)
+    body = urlencode({**await _form(client, path), "phone": "+15555550100"}).encode()
+    host, port = client.server.host, client.server.port
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n"
+            f"Content-Type: application/x-www-form-urlencoded\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    conns = [await asyncio.open_connection(host, port) for _ in range(2)]
+    for _, writer in conns:          # both heads and half of each body: both handlers wait
+        writer.write(head + body[:10])
+        await writer.drain()
+    await asyncio.sleep(0.2)
+    answers = []
+    for reader, writer in conns:     # then one body after the other
+        writer.write(body[10:])
+        await writer.drain()
+        answers.append((await reader.read()).decode())
+        writer.close()
+    for answer in answers:
+        assert answer.startswith("HTTP/1.1 200"), answer[:400]
+    customers = {read(a.split("\r\n\r\n", 1)[1]).data()["customerId"] for a in answers}
+    assert len(customers) == 1
+    assert len((await call(client, "GET", "/subscriptions", status="all"))["data"]) == 1
