@@ -198,3 +198,27 @@ async def test_a_reload_that_overruns_its_time_bound_is_refused_and_not_piled_on
     assert applied.settings[0].listen.port == 9998
     await watcher.aclose()
     await asyncio.sleep(0)
+
+
+async def test_a_stop_that_comes_as_a_load_finishes_is_not_swallowed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SIGTERM while a reload's load was finishing used to be lost: the task was cancelled after
+    the thread had its result but before the loop took it, and ``asyncio.wait_for`` (3.11) returned
+    that result instead of the cancellation, so ``aclose`` waited for the watcher forever (found by
+    tests/faults/test_start_signals.py). The moment is made here: the loop is held while the thread
+    finishes, the cancel comes before the loop sees the result."""
+    monkeypatch.setenv("LAVA_SECRET_KEY", TEST_SECRET)
+    path = tmp_path / "c.yaml"
+    path.write_text("listen: 127.0.0.1:9997\n")
+    applied = Applied()
+    watcher = ConfigWatcher(ConfigSource(str(path)), applied, CollectorRegistry())
+    reload = asyncio.ensure_future(watcher.reload("SIGHUP"))
+    await asyncio.sleep(0)  # the load is in the worker thread now
+    busy = watcher._busy  # the load's future: the only way to see the thread finish, not the loop
+    assert busy is not None
+    busy.result(timeout=30)  # blocks the loop until the thread is done: its result waits in the queue
+    reload.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reload
+    assert applied.settings == []  # cancelled means not applied
+    await watcher.aclose()

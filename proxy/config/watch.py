@@ -115,7 +115,11 @@ class ConfigWatcher:
             raise _Busy
         future = self._worker.submit(fn)
         self._busy = future
-        return await asyncio.wait_for(asyncio.wrap_future(future), self._load_timeout)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for returns the result of a future that is
+        # done when its task is cancelled, swallowing the cancellation, so a SIGTERM during a
+        # reload left ``aclose`` waiting for this task forever.
+        async with asyncio.timeout(self._load_timeout):
+            return await asyncio.wrap_future(future)
 
     async def _run(self) -> None:
         with contextlib.suppress(TimeoutError, _Busy):
