@@ -22,7 +22,7 @@ from prometheus_client.exposition import gzip_accepted
 
 from .adminserver import error_response
 from .errors import MethodNotAllowed, RouteNotFound, UsageQueryInvalid
-from .metering import MeterViews, Totals, parse_query, usage_document
+from .metering import MeterViews, Totals, parse_query, usage_body
 from .metrics.exposition import ExpositionCache
 
 
@@ -61,8 +61,8 @@ def create_admin_app(registry: CollectorRegistry, totals: Totals,
             query = parse_query(request.query, totals.run)
         except UsageQueryInvalid as exc:
             return error_response(exc)
-        return web.json_response(await usage_document(totals, views, query),
-                                 headers={"Cache-Control": "no-store"})
+        return web.Response(body=await usage_body(totals, views, query),
+                            content_type="application/json", headers={"Cache-Control": "no-store"})
 
     app = web.Application(middlewares=[_json_refusals])
     app.router.add_get("/metrics", metrics)

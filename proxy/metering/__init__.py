@@ -6,7 +6,7 @@ from .meterview import MeterViews
 from .pricing import Pricing, quantity
 from .recorder import Recorder
 from .totals import Totals
-from .usagepage import UsageQuery, parse_query, usage_document
+from .usagepage import UsageQuery, parse_query, usage_body
 
 __all__ = ["MeterViews", "Pricing", "Recorder", "Totals", "UsageQuery", "parse_query", "quantity",
-           "usage_document"]
+           "usage_body"]

@@ -21,7 +21,7 @@ from .tally import Tally, fold, merged
 from .totals import Totals, Walk
 
 #: Customers per slice between two yields to the loop.
-SLICE: Final = 1000
+SLICE: Final = 500
 #: Seconds one walk's result is served before the next read walks again.
 MAX_AGE: Final = 1.0
 

@@ -11,7 +11,7 @@ grow to a million digits or raise ``decimal.Overflow`` on a read (issue 24). A c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 from typing import Final
 
@@ -100,9 +100,16 @@ class Tally:
         return t
 
     def to_json(self) -> dict[str, object]:
+        # Written out: ``/usage`` renders one per customer and meter on the loop it shares.
+        charge = self.charge_usd
         return {
-            f.name: render_decimal(v) if isinstance(v := getattr(self, f.name), Decimal) else v
-            for f in fields(self)
+            "requests": self.requests, "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens, "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "reasoning_tokens": self.reasoning_tokens, "characters": self.characters,
+            "audio_seconds": render_decimal(self.audio_seconds),
+            "charge_usd": None if charge is None else render_decimal(charge),
+            "unpriced": self.unpriced, "partial": self.partial, "missing_usage": self.missing_usage,
         }
 
 

