@@ -13,6 +13,11 @@ reader asks back to back (every page, then again). Prints RSS with no history an
 replay (and per customer), ``/usage`` latency, and the probe's p50/p99/max before and during.
 ``--cap`` sets ``usage_totals.max_customers`` where the checkout knows it.
 
+``steps``: in this process, ``/usage``'s work on the event loop at ``--customers`` customers, in
+CPU time (``thread_time``, so a busy machine's preemption is not counted): every step between two
+yields while pages are read back to back (per-meter walks in slices, pages rendered in slices),
+with a record between reads. The longest step is what a proxied request can wait behind.
+
 Each stack is the project's emulator gateway (its forward path; the listing route added here) and
 ``serve``, each its own process on loopback; stopped by PID. Compare ratios, not absolutes, on a
 shared machine.
@@ -20,6 +25,7 @@ shared machine.
     python -m bench.billing_data prices                       # ~1 min
     python -m bench.billing_data prices --base ../main        # and another checkout (its .venv)
     python -m bench.billing_data customers --cap 10000        # RSS at the cap, /usage under load
+    python -m bench.billing_data steps                        # the longest step on the loop
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ _NEXT = re.compile(rb'"next_cursor": ?(null|"([A-Za-z0-9_-]+)")')
 def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.billing_data", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", nargs="?", choices=("prices", "customers"), default="prices")
+    p.add_argument("what", nargs="?", choices=("prices", "customers", "steps"), default="prices")
     p.add_argument("--base", type=Path, action="append", default=[],
                    help="another checkout to measure too (uses DIR/.venv/bin/lava-sidecar)")
     p.add_argument("--rounds", type=int, default=3, help="prices: rounds per meter (default 3)")
@@ -61,6 +67,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--customers", type=int, default=100_000, help="customers: in the log")
     p.add_argument("--cap", type=int, default=None, help="customers: usage_totals.max_customers")
     p.add_argument("--probes", type=int, default=500, help="customers: probe requests per phase")
+    p.add_argument("--reads", type=int, default=3000, help="steps: /usage reads")
     p.add_argument("--serve-gateway", type=int, metavar="PORT", help=argparse.SUPPRESS)
     p.add_argument("--read-usage", metavar="ADMIN_URL", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -356,6 +363,57 @@ def customers(args: argparse.Namespace, name: str, exe: list[str], work: Path,
     }
 
 
+# -- steps ------------------------------------------------------------------------------------
+
+async def _steps(customers: int, reads: int) -> dict[str, Any]:
+    from decimal import Decimal
+
+    from proxy.metering import MeterViews, Totals, UsageQuery, usage_body
+    from proxy.metering.usagepage import decode_cursor
+    from proxy.record import RequestRecord
+    from proxy.usage.base import Api, Usage
+
+    def record(cid: str, meter: str) -> RequestRecord:
+        return RequestRecord(request_id="sc_x", lava_request_id=None, started_at=time.time(),
+                             customer_id=cid, meter_slug=meter, identity_via="header",
+                             provider="openai", api=Api.CHAT, model="m", status=200, stream=False,
+                             usage=Usage(input_tokens=12, output_tokens=5, source="provider"),
+                             partial=False, outcome="ok", duration=0.01, ttfb=None, overhead=None)
+
+    totals = Totals(max_customers=max(customers, 1))
+    for i in range(customers):
+        totals.add(record(f"cus_{i:07d}", f"m{i % 3}"), Decimal("0.0001"))
+    views = MeterViews(totals)
+    steps: list[float] = []
+    done = False
+
+    async def ticker() -> None:
+        last = time.thread_time()
+        while not done:
+            await asyncio.sleep(0)
+            now = time.thread_time()
+            steps.append((now - last) * 1000)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    after: int | None = None
+    started = time.thread_time()
+    for n in range(reads):
+        body = await usage_body(totals, views, UsageQuery(after=after))
+        found = _NEXT.search(body)
+        after = decode_cursor(found.group(2).decode(), totals.run) if found and found.group(2) else None
+        totals.add(record(f"new{n}", "m0"), Decimal("0.1"))
+        await asyncio.sleep(0)
+    cpu = time.thread_time() - started
+    done = True
+    await task
+    return {"customers": customers, "reads": reads, "walks": totals.walks,
+            "cpu_ms_per_read": round(cpu / reads * 1000, 3),
+            "step_cpu_ms": {"p50": round(percentile(steps, 50) or 0, 3),
+                            "p99": round(percentile(steps, 99) or 0, 3),
+                            "max": round(max(steps), 3)}}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     if args.serve_gateway is not None:
@@ -365,6 +423,10 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_read_usage(args.read_usage))
         return 0
     report: dict[str, Any] = {}
+    if args.what == "steps":
+        report["this"] = asyncio.run(_steps(args.customers, args.reads))
+        print(json.dumps({"what": "steps", "results": report}, indent=2))
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench-billing-") as tmp:
         work = Path(tmp)
         log = work / "history.jsonl"
