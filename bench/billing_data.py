@@ -317,7 +317,9 @@ def customers(args: argparse.Namespace, name: str, exe: list[str], work: Path,
         if source is not None:
             os.link(source, d / "usage.jsonl")
         stack = Stack(d, exe, f"usage_log: {{path: '{d / 'usage.jsonl'}', max_bytes: 1073741824, "
-                              "backups: 1}\npricing: {from_lava: false}\n" + cap)
+                              "backups: 1}\npricing: {from_lava: false}\n"
+                              # Priced, as in production: each customer also has a tier position.
+                              "meters: [{slug: chat, tiers: [{start: 0, rate: '3.00'}]}]\n" + cap)
         try:
             if source is None:
                 rss[phase] = procfs.rss_bytes([stack.pid])

@@ -139,11 +139,11 @@ def test_tier_positions_are_bounded_least_recently_charged_forgotten_first() -> 
     assert p.charge("b", "tokens", tokens(M)) == D(5)
 
 
-def test_a_flat_meter_keeps_no_position() -> None:
+def test_a_flat_meter_is_bounded_the_same_way() -> None:
     p = Pricing([meter("flat", "tokens_1m", ("0", "2"))], max_accounts=1)
     for customer in ("a", "b", "c"):
         assert p.charge(customer, "flat", tokens(M)) == D(2)
-    assert (p.position("a", "flat"), p.forgotten) == (0, 0)
+    assert (p.position("a", "flat"), p.position("c", "flat"), p.forgotten) == (0, M, 2)
 
 
 def test_charges_run_in_a_bounded_context_whatever_the_callers_context() -> None:

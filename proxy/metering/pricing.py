@@ -164,9 +164,8 @@ class Pricing:
     ``use_catalog`` replaces the prices listed from Lava in one assignment (the request path never
     sees half a catalog); pinned ``meters:`` from config win per slug. A charge is one dict lookup
     plus the arithmetic over the meter's tiers (at most ``prices.bounds.MAX_TIERS``). Tier
-    positions are kept on graduated meters only, for at most ``max_accounts`` customer x meter
-    pairs, least recently charged forgotten first (``usage_totals.max_customers`` sets it: one
-    bound for per-customer state).
+    positions are kept for at most ``max_accounts`` customer x meter pairs, least recently charged
+    forgotten first (``usage_totals.max_customers`` sets it: one bound for per-customer state).
     """
 
     __slots__ = ("_max_accounts", "_meters", "_pinned", "_used", "forgotten", "on_unknown")
@@ -211,10 +210,9 @@ class Pricing:
         if used is None:
             return None
         pct = provider_cost if price.rate_type == "percentage" else None
-        if len(price.bands) == 1:
-            # One tier: no charge depends on the position, so none is kept (most meters are flat;
-            # this is most of the per-customer memory pricing would hold).
-            return price.cost(_ZERO, used, pct)
+        # Kept on flat meters too: Lava charges [position, position + used), and in 28 digits
+        # (position + used) - position is not always ``used`` (minutes: seconds / 60), which can
+        # move the 10th decimal of the charge.
         key = (customer or "", meter)
         used_ = self._used
         before = used_.get(key)
@@ -232,5 +230,5 @@ class Pricing:
 
     def position(self, customer: str | None, meter: str) -> Decimal:
         """Units of the meter's tier type (minutes for ``minutes``) charged so far for this
-        customer on this meter; 0 on a single-tier meter, where no charge depends on it."""
+        customer on this meter (0 once forgotten past ``max_accounts``)."""
         return self._used.get((customer or "", meter), _ZERO)

@@ -77,6 +77,8 @@ async def replayed(sp: SidecarProcess) -> None:
 def config(customers: int) -> dict[str, Any]:
     return {"usage_log": {"replay_on_start": True, "max_bytes": 1 << 30, "backups": 1},
             "usage_totals": {"max_customers": CAP}, "pricing": {"from_lava": False},
+            # Priced, as in production: each customer also has a tier position, bounded too.
+            "meters": [{"slug": "chat", "tiers": [{"start": 0, "rate": "3.00"}]}],
             "logging": {"level": "warning", "format": "json"}}
 
 
@@ -173,12 +175,14 @@ async def test_usage_at_100000_customers(tmp_path: Path) -> None:
     assert full - baseline < 12 * 1024
     assert scraped["lava_sidecar_usage_customers"] == CAP
     assert scraped["lava_sidecar_usage_customers_evicted_total"] == CUSTOMERS - CAP
+    assert scraped["lava_sidecar_price_tier_positions_forgotten_total"] == CUSTOMERS - CAP
     # The pages: the kept customers (the 10,000 seen last), each once.
     assert len(seen) == len(set(seen)) == CAP
     assert set(seen) == {f"cus_{i:06d}" for i in range(CUSTOMERS - CAP, CUSTOMERS)}
     # The totals stay exact: every record, evicted or kept, in the meter's total.
     assert first["meters"]["chat"]["requests"] == first["total"]["requests"] == CUSTOMERS
     assert first["meters"]["chat"]["input_tokens"] == 10 * CUSTOMERS
+    assert first["meters"]["chat"]["unpriced"] == 0
     assert first["evicted"]["customers"] == CUSTOMERS - CAP
     assert first["evicted"]["meters"]["chat"]["requests"] == CUSTOMERS - CAP
     # Proxied requests kept their latency while /usage was read over and over (generous: a shared
