@@ -120,6 +120,16 @@ class IdentityError(RequestRejected):
             self.status = status  # type: ignore[misc]
 
 
+class UsageQueryInvalid(RequestRejected):
+    """A ``/usage`` query the admin listener cannot answer (a malformed customer, limit or cursor)."""
+
+    code = "usage_query_invalid"
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code  # type: ignore[misc]
+
+
 class RouteNotFound(RequestRejected):
     status = 404
     code = "route_not_found"

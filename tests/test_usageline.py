@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from proxy.record import RequestRecord
 from proxy.usage.base import Api, Usage
 from proxy.usagelog import MAX_TEXT, decode_line, encode_line, iso_time
+from proxy.usagelog.line import MAX_LINE_BYTES, TRUNCATED, Cuts
 from tests.records import make, records
 
 
@@ -52,10 +53,60 @@ def test_decimals_render_fixed_point() -> None:
 
 
 def test_client_text_is_bounded_and_cannot_break_the_line() -> None:
+    cuts = Cuts()
     rec = make(model="evil\nmodel\r\u2028" + "x" * 1000)
-    line = encode_line(rec, None)
+    line = encode_line(rec, None, cuts)
     assert line.count(b"\n") == 1
-    assert len(json.loads(line)["model"]) == MAX_TEXT
+    model = json.loads(line)["model"]
+    assert model.startswith("evil\nmodel\r\u2028xxx")
+    assert model.endswith(TRUNCATED)
+    # The bound is on the bytes in the line: the escapes (\n, \r, \u2028) count as written.
+    assert len(json.dumps(model)) - 2 == MAX_TEXT
+    assert cuts.n == 1
+
+
+def test_ascii_text_up_to_the_bound_is_kept_whole_and_not_counted() -> None:
+    cuts = Cuts()
+    doc = json.loads(encode_line(make(model="m" * MAX_TEXT), None, cuts))
+    assert (doc["model"], cuts.n) == ("m" * MAX_TEXT, 0)
+    doc = json.loads(encode_line(make(model="m" * (MAX_TEXT + 1)), None, cuts))
+    assert (doc["model"], cuts.n) == ("m" * (MAX_TEXT - len(TRUNCATED)) + TRUNCATED, 1)
+
+
+def test_the_worst_line_fits_the_bound() -> None:
+    """Every text field at its longest, in the costliest escapes (12 bytes for an astral
+    character, 6 for a control one); every number at its longest; absurd decimals."""
+    cuts = Cuts()
+    astral, control = "\U0001f600" * 400, "\x01" * 400
+    usage = Usage(input_tokens=2**53, output_tokens=2**53, cache_read_tokens=2**53,
+                  cache_write_tokens=2**53, reasoning_tokens=2**53, input_characters=2**53,
+                  audio_seconds=Decimal("9e999999"), model=astral, response_id=control,
+                  source="provider")
+    rec = make(request_id=astral, lava_request_id=control, customer_id=astral, meter_slug=control,
+               identity_via=astral, provider=control, model=astral, status=599, usage=usage,
+               error_code=control, upstream_error=astral, duration=-1234567890123.123456,
+               ttfb=1.7976931348623157e308, overhead=-2.2250738585072014e-308)
+    for charge in (Decimal("9e999999"), Decimal("-1e-999999"), Decimal("1." + "1" * 10_000),
+                   Decimal("1" * 40 + "." + "1" * 30)):
+        line = encode_line(rec, charge, cuts)
+        assert len(line) <= MAX_LINE_BYTES, len(line)
+        doc = json.loads(line)
+        assert doc["charge_usd"] is None
+        assert doc["audio_seconds"] is None
+        assert doc["model"].endswith(TRUNCATED)
+        assert doc["error_code"].endswith(TRUNCATED)
+        decoded = decode_line(line)
+        assert decoded is not None
+        assert encode_line(*decoded) == line
+    # 11 long text fields and two decimals, per line.
+    assert cuts.n == 4 * 13
+
+
+def test_a_long_but_ordinary_charge_is_kept() -> None:
+    cuts = Cuts()
+    charge = Decimal("12345678901234567.0123456789")  # the largest a bounded price can charge
+    assert json.loads(encode_line(make(), charge, cuts))["charge_usd"] == str(charge)
+    assert cuts.n == 0
 
 
 @given(rec=records(), charge=st.none() | st.decimals(min_value=0, max_value=10**6, places=10))
