@@ -29,11 +29,34 @@ def test_one_line_with_every_field() -> None:
         "api": "chat", "model": "gpt-5-nano", "response_model": "gpt-5-nano-2025-08-07",
         "response_id": "chatcmpl-1", "status": 200, "stream": True, "input_tokens": 11,
         "output_tokens": 4, "cache_read_tokens": 2, "cache_write_tokens": None,
-        "reasoning_tokens": None, "input_characters": None, "audio_seconds": None,
+        "reasoning_tokens": None, "tool_prompt_tokens": None, "modality_tokens": None,
+        "input_characters": None, "audio_seconds": None,
         "source": "provider", "partial": False, "outcome": "ok", "error_code": None,
         "upstream_error": None, "extractor_error": False, "duration": 1.25, "ttfb": 0.3,
         "overhead": 0.0004, "charge_usd": "0.0000451",
     }
+
+
+def test_gemini_details_are_kept_and_read_back() -> None:
+    usage = Usage(input_tokens=300, output_tokens=130, cache_read_tokens=40, reasoning_tokens=114,
+                  tool_prompt_tokens=41, source="provider",
+                  modality_tokens=(("input", "image", 258), ("input", "text", 1),
+                                   ("tool_prompt", "text", 41), ("output", "text", 16)))
+    line = encode_line(make(usage=usage, provider="gemini", api=Api.GENERATE_CONTENT), None)
+    doc = json.loads(line)
+    assert doc["tool_prompt_tokens"] == 41
+    assert doc["modality_tokens"] == {"input": {"image": 258, "text": 1}, "tool_prompt": {"text": 41},
+                                      "output": {"text": 16}}
+    decoded = decode_line(line)
+    assert decoded is not None
+    assert decoded[0].usage == usage
+
+
+def test_a_breakdown_outside_the_fixed_sets_is_not_a_line_of_ours() -> None:
+    line = encode_line(make(usage=Usage(input_tokens=1, source="provider",
+                                        modality_tokens=(("input", "text", 1),))), None)
+    assert decode_line(line.replace(b'"text"', b'"smell"')) is None
+    assert decode_line(line.replace(b'"input":{', b'"thinking":{')) is None
 
 
 def test_absent_is_null_not_zero_and_unpriced_has_no_charge() -> None:

@@ -16,12 +16,12 @@ from json.encoder import encode_basestring_ascii as _quote
 from typing import Any, Final, cast, get_args
 
 from ..record import Outcome, RequestRecord
-from ..usage.base import Api, Source, Usage
+from ..usage.base import MODALITIES, MODALITY_PARTS, Api, Source, Usage
 
 #: Longest client- or provider-supplied text (model, ids) kept in a line.
 MAX_TEXT: Final = 256
 _COUNTS: Final = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-                  "reasoning_tokens", "input_characters")
+                  "reasoning_tokens", "tool_prompt_tokens", "input_characters")
 _SOURCES: Final = frozenset(get_args(Source))
 _OUTCOMES: Final = frozenset(get_args(Outcome))
 
@@ -45,6 +45,16 @@ def _secs(value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return "null"
     return repr(round(value, 6))
+
+
+def _modalities(pieces: tuple[tuple[str, str, int], ...]) -> str:
+    """``{"input":{"text":9,"image":258},"output":{"text":12}}``, or null without a breakdown."""
+    if not pieces:
+        return "null"
+    parts: dict[str, list[str]] = {}
+    for part, modality, tokens in pieces:
+        parts.setdefault(part, []).append(f"{_quote(modality)}:{int(tokens)}")
+    return "{" + ",".join(f'{_quote(p)}:{{{",".join(m)}}}' for p, m in parts.items()) + "}"
 
 
 def _bool(value: bool) -> str:
@@ -80,6 +90,8 @@ def encode_line(rec: RequestRecord, charge: Decimal | None) -> bytes:
         f'"output_tokens":{_int(u.output_tokens)},"cache_read_tokens":{_int(u.cache_read_tokens)},'
         f'"cache_write_tokens":{_int(u.cache_write_tokens)},'
         f'"reasoning_tokens":{_int(u.reasoning_tokens)},'
+        f'"tool_prompt_tokens":{_int(u.tool_prompt_tokens)},'
+        f'"modality_tokens":{_modalities(u.modality_tokens)},'
         f'"input_characters":{_int(u.input_characters)},"audio_seconds":{_dec(u.audio_seconds)},'
         f'"source":{_str(u.source)},"partial":{_bool(rec.partial)},"outcome":{_str(rec.outcome)},'
         f'"error_code":{_str(rec.error_code)},"upstream_error":{_str(rec.upstream_error)},'
@@ -123,6 +135,21 @@ def _decimal(doc: dict[str, Any], key: str) -> Decimal | None:
     return value
 
 
+def _modality_tokens(doc: dict[str, Any]) -> tuple[tuple[str, str, int], ...]:
+    value = _opt(doc, "modality_tokens", dict)
+    if value is None:
+        return ()
+    out = []
+    for part, counts in value.items():
+        if part not in MODALITY_PARTS or not isinstance(counts, dict):
+            raise _Bad("modality_tokens")
+        for modality, tokens in counts.items():
+            if modality not in MODALITIES or type(tokens) is not int or tokens < 0:
+                raise _Bad("modality_tokens")
+            out.append((part, modality, tokens))
+    return tuple(out)
+
+
 def _number(doc: dict[str, Any], key: str) -> float | None:
     value = _opt(doc, key, int, float)
     return None if value is None else float(value)
@@ -143,6 +170,7 @@ def decode_line(line: bytes) -> tuple[RequestRecord, Decimal | None] | None:
             model=_opt(doc, "response_model", str),
             response_id=_opt(doc, "response_id", str),
             source=cast(Source, source),
+            modality_tokens=_modality_tokens(doc),
         )
         started = datetime.fromisoformat(_req(doc, "time", str).replace("Z", "+00:00"))
         rec = RequestRecord(
