@@ -3,8 +3,9 @@ disconnects) through a real ``lava-sidecar serve`` with debug logging and the ac
 every log line, error body, response header, /metrics page, /usage answer and usage-log line is
 searched for the merchant key, the bring-your-own provider key, the app's mapped local key, the
 app's Google API key (sent to /gemini as ``x-goog-api-key`` and as ``?key=``), and any forward
-token. None may appear; the Google key is not in any request that reached Lava either. Tracing is on, exporting to a loopback OTLP collector: every span it
-received is searched too, and the collector's own API key may appear only in its request headers.
+token. None may appear; the Google key is not in any request that reached Lava either. Tracing is
+on, exporting to a loopback OTLP collector: every span it received is searched too, and the
+collector's own API key may appear only in its request headers.
 
 The gateway also serves the local Lava's real management API, so the sidecar's price catalog
 lists meters with the merchant key all along: successfully, then failing (the key revoked: 401,
