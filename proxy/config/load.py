@@ -78,7 +78,7 @@ def _providers(r: Reader, env: Mapping[str, str]) -> tuple[c.Provider, ...]:
         prefix = p.get("prefix", str, base.prefix if base else prefix_for(name))
         if not re.fullmatch(r"(/[A-Za-z0-9._-]+)+", prefix):
             p.problem("prefix", f"must be a path like /{name}/v1, got {prefix!r}")
-        family = p.choice("family", ("openai", "anthropic"), base.family if base else "openai")
+        family = p.choice("family", ("openai", "anthropic", "gemini"), base.family if base else "openai")
         inject = p.get("inject_stream_usage", bool, base.inject_stream_usage if base else False)
         key = secret_ref(p, "provider_key", env, required=True)
         p.finish()

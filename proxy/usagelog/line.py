@@ -4,7 +4,7 @@ Absent counts are ``null``, never ``0``; money and seconds are decimal strings. 
 replay uses to rebuild totals after a restart, so ``encode(decode(line)) == line`` for any line
 this module wrote.
 
-No line is longer than ``MAX_LINE_BYTES`` (4 KiB), whatever a client, a provider or a price
+No line is longer than ``MAX_LINE_BYTES`` (4.5 KiB), whatever a client, a provider or a price
 holds, so that a burst of lines can never fill the log's rotation with a few huge ones (issue 24:
 1 MB charges rotated every billed line off the disk). A text field whose JSON form is over
 ``MAX_TEXT`` bytes keeps its head and ends in ``TRUNCATED``; a decimal that would print longer
@@ -24,7 +24,7 @@ from json.encoder import encode_basestring_ascii as _quote
 from typing import Any, Final, cast, get_args
 
 from ..record import Outcome, RequestRecord
-from ..usage.base import Api, Source, Usage
+from ..usage.base import MODALITIES, MODALITY_PARTS, Api, Source, Usage
 
 #: Longest text field (model, ids, error codes) in a line: bytes of its JSON form, quotes
 #: excluded. Plain ASCII text of up to 256 characters is kept whole, as it always was.
@@ -35,10 +35,10 @@ TRUNCATED: Final = "...[truncated]"
 MAX_DECIMAL: Final = 64
 #: No line is longer: 14 text fields at ``MAX_TEXT``, two decimals at ``MAX_DECIMAL``, the
 #: bounded numbers and the keys (``test_usageline`` builds the worst case and checks it).
-MAX_LINE_BYTES: Final = 4096
+MAX_LINE_BYTES: Final = 4608
 _MAX_INT_DIGITS: Final = 19
 _COUNTS: Final = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-                  "reasoning_tokens", "input_characters")
+                  "reasoning_tokens", "tool_prompt_tokens", "input_characters")
 _SOURCES: Final = frozenset(get_args(Source))
 _OUTCOMES: Final = frozenset(get_args(Outcome))
 
@@ -109,6 +109,29 @@ def _secs(value: float | None) -> str:
     return repr(round(value, 6))
 
 
+def _modalities(pieces: tuple[tuple[str, str, int], ...], cuts: Cuts | None) -> str:
+    """``{"input":{"text":9,"image":258},"output":{"text":12}}``, or null without a breakdown.
+    Bounded like every field: known parts and modalities only, one count each (the last), and a
+    count too long to be real is left out (counted as a cut)."""
+    if not pieces:
+        return "null"
+    parts: dict[str, dict[str, str]] = {}
+    for part, modality, tokens in pieces:
+        if part not in MODALITY_PARTS or modality not in MODALITIES:
+            continue
+        text = str(int(tokens))
+        if len(text) > _MAX_INT_DIGITS or tokens < 0:
+            if cuts is not None:
+                cuts.n += 1
+            continue
+        parts.setdefault(part, {})[modality] = text
+    if not parts:
+        return "null"
+    return "{" + ",".join(
+        _quote(p) + ":{" + ",".join(f"{_quote(m)}:{t}" for m, t in ms.items()) + "}"
+        for p, ms in parts.items()) + "}"
+
+
 def _bool(value: bool) -> str:
     return "true" if value else "false"
 
@@ -145,6 +168,8 @@ def encode_line(rec: RequestRecord, charge: Decimal | None, cuts: Cuts | None = 
         f'"cache_read_tokens":{_int(u.cache_read_tokens, c)},'
         f'"cache_write_tokens":{_int(u.cache_write_tokens, c)},'
         f'"reasoning_tokens":{_int(u.reasoning_tokens, c)},'
+        f'"tool_prompt_tokens":{_int(u.tool_prompt_tokens, c)},'
+        f'"modality_tokens":{_modalities(u.modality_tokens, c)},'
         f'"input_characters":{_int(u.input_characters, c)},'
         f'"audio_seconds":{_dec(u.audio_seconds, c)},"source":{_str(u.source, c)},'
         f'"partial":{_bool(rec.partial)},"outcome":{_str(rec.outcome, c)},'
@@ -189,6 +214,21 @@ def _decimal(doc: dict[str, Any], key: str) -> Decimal | None:
     return value
 
 
+def _modality_tokens(doc: dict[str, Any]) -> tuple[tuple[str, str, int], ...]:
+    value = _opt(doc, "modality_tokens", dict)
+    if value is None:
+        return ()
+    out = []
+    for part, counts in value.items():
+        if part not in MODALITY_PARTS or not isinstance(counts, dict):
+            raise _Bad("modality_tokens")
+        for modality, tokens in counts.items():
+            if modality not in MODALITIES or type(tokens) is not int or tokens < 0:
+                raise _Bad("modality_tokens")
+            out.append((part, modality, tokens))
+    return tuple(out)
+
+
 def _number(doc: dict[str, Any], key: str) -> float | None:
     value = _opt(doc, key, int, float)
     return None if value is None else float(value)
@@ -209,6 +249,7 @@ def decode_line(line: bytes) -> tuple[RequestRecord, Decimal | None] | None:
             model=_opt(doc, "response_model", str),
             response_id=_opt(doc, "response_id", str),
             source=cast(Source, source),
+            modality_tokens=_modality_tokens(doc),
         )
         started = datetime.fromisoformat(_req(doc, "time", str).replace("Z", "+00:00"))
         rec = RequestRecord(

@@ -36,7 +36,7 @@ class LedgerCollector(Collector):
         yield CounterMetricFamily(
             "lava_sidecar_usage_log_truncated_fields",
             "Usage log fields cut (text, ending in ...[truncated]) or written null (an absurd "
-            "number) so that no line is longer than 4 KiB.", value=cuts)
+            "number) so that no line is longer than 4.5 KiB.", value=cuts)
         yield GaugeMetricFamily(
             "lava_sidecar_usage_log_rotation_held",
             "1 while rotation is withheld because it would delete lines younger than "
