@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import anthropic
+import httpx
 import openai
 
 from .. import config as c
@@ -103,6 +104,15 @@ async def _anthropic(url: str, row: Row) -> None:
                                           messages=msgs) as stream:
             await stream.get_final_message()
     row.requests += 2
+
+
+async def _gemini(url: str, row: Row) -> None:
+    """Google's native API as google-genai sends it (/gemini/v1/…?alt=sse); thinking is billed."""
+    body = {"contents": [{"role": "user", "parts": [{"text": f"Hi, {row.name} again."}]}]}
+    async with httpx.AsyncClient(base_url=url + "/gemini", headers=_headers(row.customer_id)) as http:
+        resp = await http.post("/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse", json=body)
+        resp.raise_for_status()
+    row.requests += 1
 
 
 async def _until_refused(url: str, row: Row, limit: int = 20) -> None:
@@ -224,7 +234,8 @@ async def _traffic(gateway: RunningGateway, sidecar: Sidecar, lava: AsyncLavaCli
     rows = seeded.rows
     alice, bob, carol = rows
     await asyncio.gather(_openai(sidecar.url, alice), _anthropic(sidecar.url, alice),
-                         _openai(sidecar.url, bob), _anthropic(sidecar.url, bob))
+                         _openai(sidecar.url, bob), _anthropic(sidecar.url, bob),
+                         _gemini(sidecar.url, bob))
     await _until_refused(sidecar.url, carol)
     # The last response's usage is recorded as its handler unwinds, then written.
     await _durable(sidecar, sum(r.requests for r in rows))
