@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import reprlib
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 from ..errors import Problem
-from ..secret import Secret
+from ..secret import Secret, SecretFileError
+from ..secret import read_secret_file as _read_secret_file
 from . import settings as c
 
 T = TypeVar("T")
@@ -20,8 +20,6 @@ SHOWN_CHARS: Final = 40
 #: Problems quote keys from the file (an unknown key can be any length): bounded too.
 _MAX_KEY_CHARS: Final = 120
 _MAX_MESSAGE_CHARS: Final = 240
-#: A secret file holds one key: a few hundred bytes at most.
-MAX_SECRET_FILE_BYTES: Final = 64 * 1024
 
 
 def _bounded_repr() -> reprlib.Repr:
@@ -165,22 +163,10 @@ def secret_ref(r: Reader, name: str, env: Mapping[str, str], *, required: bool) 
 
 
 def read_secret_file(r: Reader, name: str, path: str) -> Secret | None:
+    """A ``{file: PATH}`` reference: the file's key, or a problem under ``name`` (``secret.py``
+    reads every secret file, with the same sentences)."""
     try:
-        with Path(path).open("rb") as f:
-            raw = f.read(MAX_SECRET_FILE_BYTES + 1)
-    except OSError as exc:
-        r.problem(name, f"cannot read secret file {clip(path, 80)}: {exc.strerror}")
+        return _read_secret_file(path)
+    except SecretFileError as exc:
+        r.problem(name, str(exc))
         return None
-    if len(raw) > MAX_SECRET_FILE_BYTES:
-        r.problem(name, f"secret file {clip(path, 80)} is over {MAX_SECRET_FILE_BYTES // 1024} KiB; "
-                  "it should hold one key")
-        return None
-    try:
-        value = raw.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        r.problem(name, f"secret file {clip(path, 80)} is not UTF-8 text")
-        return None
-    if not value:
-        r.problem(name, f"secret file {clip(path, 80)} is empty")
-        return None
-    return Secret(value)

@@ -21,7 +21,7 @@ from ..mcp.config import read_mcp
 from ..prices.bounds import tiers_problem
 from ..prices.config import read_pricing
 from ..quotas.config import read_quotas
-from ..secret import Secret
+from ..secret import NO_MERCHANT_KEY, Secret, SecretFileError, merchant_key_from_env
 from ..tracing.config import read_tracing
 from ..usage.base import Family
 from . import settings as c
@@ -31,7 +31,6 @@ from .fields import (
     non_negative,
     parse_listen,
     positive,
-    read_secret_file,
     secret_ref,
     shown,
     url_problem,
@@ -49,13 +48,13 @@ _PROVIDER_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 def _merchant_key(r: Reader, env: Mapping[str, str]) -> Secret:
     secret = secret_ref(r, "secret_key", env, required=True)
     if secret is None and "secret_key" not in r.data:
-        if env.get("LAVA_SECRET_KEY"):
-            secret = Secret(env["LAVA_SECRET_KEY"])
-        elif env.get("LAVA_SECRET_KEY_FILE"):
-            secret = read_secret_file(r, "secret_key", env["LAVA_SECRET_KEY_FILE"])
+        try:  # the one reader every command shares (secret.py)
+            secret = merchant_key_from_env(env)
+        except SecretFileError as exc:
+            r.problem("secret_key", str(exc))
         else:
-            r.problem("secret_key", "no Lava secret key: set LAVA_SECRET_KEY (or LAVA_SECRET_KEY_FILE "
-                      "for a mounted secret)")
+            if secret is None:
+                r.problem("secret_key", NO_MERCHANT_KEY)
     if secret is not None and not secret.reveal().startswith(("aks_live_", "aks_test_")):
         r.problem("secret_key", "does not look like a Lava merchant secret key (aks_live_… or aks_test_…)")
     return secret or Secret("")
