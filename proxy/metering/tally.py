@@ -68,7 +68,7 @@ class Tally:
             self.audio_seconds = SUMS.add(self.audio_seconds, u.audio_seconds)
         if charge is not None and _MIN_CHARGE < charge < MAX_CHARGE:
             self.charge_usd = charge if self.charge_usd is None else SUMS.add(self.charge_usd, charge)
-        elif u.source != "missing":
+        elif u.source not in ("missing", "none"):  # measured, but no price
             self.unpriced += 1
         if rec.partial:
             self.partial += 1

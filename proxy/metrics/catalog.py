@@ -246,7 +246,7 @@ class Metrics:
             error = ""
         else:
             error = self._reasons.admit(rec.error_code or rec.upstream_error or (
-                str(rec.status) if rec.outcome == "ok" else rec.outcome))
+                str(rec.status) if rec.outcome in ("ok", "upstream_refused") else rec.outcome))
         self._genai_duration.observe((op, pname, model, error), rec.duration)
         if u.source == "missing":
             return
