@@ -88,7 +88,8 @@ async def test_lava_refusals_and_calls_with_nothing_to_bill(tmp_path: Path) -> N
             refused = by_status["chat", status]
             assert (refused["outcome"], refused["source"], refused["error_code"]) == (
                 "upstream_refused", "none", None), refused  # Lava's refusal, not the sidecar's
-            assert refused["lava_request_id"] and refused["charge_usd"] is None
+            assert refused["lava_request_id"]
+            assert refused["charge_usd"] is None
         # Nothing is missing: every request either reported usage or had none to report.
         assert usage["total"]["missing_usage"] == 0
         assert usage["total"]["unpriced"] == 0

@@ -15,7 +15,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxy.usage import Api, NullExtractor, RequestFacts, Usage, make_extractor
-from proxy.usage.select import NoUsageExtractor
 from proxy.usage.gemini import (
     GeminiJsonExtractor,
     GeminiStreamExtractor,
@@ -24,6 +23,7 @@ from proxy.usage.gemini import (
     read_event,
     usage_of,
 )
+from proxy.usage.select import NoUsageExtractor
 
 from .recorded import random_splits, splits
 
