@@ -3,6 +3,7 @@ become ``Problem``s naming their dotted key, never exceptions, so every problem 
 
 from __future__ import annotations
 
+import difflib
 import reprlib
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
@@ -51,6 +52,34 @@ def shown(value: object) -> str:
     return f"{text[:SHOWN_CHARS]}… (truncated)"
 
 
+#: How a problem names the type a key needs (issue 23: "must be a int" read as a typo).
+_KINDS: Final[dict[type, str]] = {int: "an integer", float: "a number", str: "a string",
+                                  bool: "true or false", list: "a list", dict: "a mapping"}
+
+
+def kind_name(kind: type) -> str:
+    return _KINDS.get(kind, f"a {kind.__name__}")
+
+
+def what(value: object) -> str:
+    """A value from the file as a person reads it: its YAML type in words, then the value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return f"the number {shown(value)}"
+    if isinstance(value, str):
+        return f"the text {shown(value)}"
+    if isinstance(value, list):
+        return f"a list {shown(value)}"
+    if isinstance(value, Mapping):
+        return f"a mapping {shown(value)}"
+    return f"{type(value).__name__} {shown(value)}"
+
+
+#: YAML 1.1 reads these unquoted as booleans: a problem about one says so.
+_YAML_BOOL_HINT: Final = " (YAML reads an unquoted yes, no, on or off as true or false: quote it)"
+
+
 class Reader:
     """Typed access to one mapping; wrong types and unknown keys become problems, not exceptions."""
 
@@ -82,7 +111,8 @@ class Reader:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            self.problem(name, f"must be a {kind.__name__}, got {type(value).__name__} {shown(value)}")
+            hint = _YAML_BOOL_HINT if isinstance(value, bool) and kind is str else ""
+            self.problem(name, f"must be {kind_name(kind)}, got {what(value)}{hint}")
             return default
         if check is not None and (msg := check(value)) is not None:
             self.problem(name, msg)
@@ -90,9 +120,12 @@ class Reader:
         return value
 
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
-        value = self.get(name, str, default)
-        if value not in choices:
-            self.problem(name, f"must be one of {', '.join(choices)}, got {shown(value)}")
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value not in choices or not isinstance(value, str):  # name the values, whatever came
+            hint = _YAML_BOOL_HINT if isinstance(value, bool) else ""
+            self.problem(name, f"must be one of {', '.join(choices)}, got {what(value)}{hint}")
             return default
         return value
 
@@ -100,8 +133,15 @@ class Reader:
         return Reader(self.raw(name), self.key(name), self.problems)
 
     def finish(self) -> None:
-        for extra in sorted(set(self.data) - self.seen):
-            self.problem(str(extra), "unknown key (check the spelling; see config/sidecar.yaml)")
+        """Every key this section does not know is a problem, in file order; a near miss of a
+        known key (difflib, against the keys read at this level) is named."""
+        known = [k for k in self.seen if isinstance(k, str)]
+        for extra in self.data:
+            if extra in self.seen:
+                continue
+            close = difflib.get_close_matches(str(extra)[:_MAX_KEY_CHARS], known, n=1, cutoff=0.6)
+            self.problem(str(extra), f"unknown key; did you mean {close[0]}? (see config/sidecar.yaml)"
+                         if close else "unknown key (check the spelling; see config/sidecar.yaml)")
 
 
 def positive(v: float) -> str | None:
