@@ -154,3 +154,24 @@ def test_the_readme_quick_start_runs_as_written(tmp_path: Path) -> None:
         assert Decimal(credits["total_remaining"]) == Decimal("10") - Decimal(total["charge_usd"])
     finally:
         stop(tmp_path / "pids")
+
+
+def test_the_usage_line_section_defines_every_field_outcome_and_source() -> None:
+    """README's "Usage line" names every field a line has, every outcome and every source, so a
+    value in the log is never a word without a definition (issue 23)."""
+    from typing import get_args
+
+    from proxy.record import Outcome
+    from proxy.usage.base import Source, Usage
+    from proxy.usagelog.line import encode_line
+
+    from .records import make
+
+    section = (ROOT / "README.md").read_text().split("\n### Usage line\n", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`([a-z_]+)`", section))
+    line = json.loads(encode_line(make(usage=Usage(source="provider")), None))
+    assert set(line) <= named, set(line) - named
+    outcomes = re.findall(r"^\| `([a-z_]+)` \|", section.split("| `outcome` | meaning", 1)[1],
+                          flags=re.M)
+    assert sorted(outcomes) == sorted(get_args(Outcome))
+    assert set(get_args(Source)) <= named
