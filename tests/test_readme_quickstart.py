@@ -25,6 +25,8 @@ import urllib.request
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -117,6 +119,7 @@ def stop(pids_file: Path) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.slow
 def test_the_readme_quick_start_runs_as_written(tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text()
     blocks = quick_start_blocks(readme)
@@ -127,7 +130,7 @@ def test_the_readme_quick_start_runs_as_written(tmp_path: Path) -> None:
            "LANG": "C.UTF-8", "TMPDIR": str(tmp_path)}
     try:
         run = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True,
-                             text=True, timeout=240, check=False)
+                             text=True, timeout=110, check=False)
         logs = {p.name: p.read_text() for p in tmp_path.glob("*.log")}
         assert run.returncode == 0, (run.stdout, run.stderr, logs)
         # The SDKs' answers (the local Lava's mock providers) were printed.

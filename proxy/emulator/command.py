@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .seed import Seeded
 
-HELP = """Run a local Lava-compatible gateway: /v1/forward with mock OpenAI, Anthropic and
+HELP = """Run a local Lava-compatible gateway: /v1/forward with mock OpenAI, Anthropic, Gemini and
 OpenAI-compatible providers (deterministic usage), fault injection (x-emulator-fault), recorded
 cassettes, the management REST API (meters, plans, customers, checkout, usage, requests), the
 hosted checkout page @lavapayments/checkout opens, and a read-only dashboard at /.
 
-Point the sidecar at it with LAVA_GATEWAY_URL=http://127.0.0.1:8788 and the same LAVA_SECRET_KEY.
-Without LAVA_SECRET_KEY a new aks_test_ key is generated and printed once."""
+Point the sidecar at it with LAVA_GATEWAY_URL=http://127.0.0.1:8788 and the same LAVA_SECRET_KEY
+(or LAVA_SECRET_KEY_FILE); without either a new aks_test_ key is generated and printed.
+--seed creates what README's quick start bills (meter chat-tokens, customer cus_123)."""
 
 DEFAULT_LISTEN = "127.0.0.1:8788"
 
