@@ -25,17 +25,15 @@ _STEP: Final = 256 * 1024
 async def read_body(ex: Exchange, limit: int, budget: BodyBudget) -> tuple[bytes | AsyncIterator[bytes], int]:
     """The body (whole, or a stream), and the bytes of room it holds in ``budget``."""
     declared = ex.content_length
-    too_big = BodyTooLarge(f"The request body is larger than the sidecar's limit of {limit} bytes "
-                           "(limits.max_body_bytes).")
     if declared is not None and declared > limit:
-        raise too_big
+        raise _too_big(limit)
     if (declared is None or declared > BUFFER_LIMIT) and "json" not in ex.headers.get("Content-Type", ""):
-        return _stream_body(ex, limit, too_big), 0
+        return _stream_body(ex, limit), 0
     if ex.body_complete:
         # The usual case: the body came in the same packets as the head. It is in memory already.
         body = ex.take_body()
         if len(body) > limit:
-            raise too_big
+            raise _too_big(limit)
         budget.count(len(body))
         return body, len(body)
     held = declared or 0
@@ -47,7 +45,7 @@ async def read_body(ex: Exchange, limit: int, budget: BodyBudget) -> tuple[bytes
         while chunk := await ex.read():
             size += len(chunk)
             if size > limit:
-                raise too_big
+                raise _too_big(limit)
             if size > held:  # no declared length: room as it grows
                 step = min(max(size - held, _STEP), limit - held)
                 await budget.take(step)
@@ -59,10 +57,16 @@ async def read_body(ex: Exchange, limit: int, budget: BodyBudget) -> tuple[bytes
     return b"".join(chunks), held
 
 
-async def _stream_body(ex: Exchange, limit: int, too_big: BodyTooLarge) -> AsyncIterator[bytes]:
+async def _stream_body(ex: Exchange, limit: int) -> AsyncIterator[bytes]:
     size = 0
     while chunk := await ex.read():
         size += len(chunk)
         if size > limit:
-            raise too_big
+            raise _too_big(limit)
         yield chunk
+
+
+def _too_big(limit: int) -> BodyTooLarge:
+    # Built when raised, not per request (an exception and its message cost ~1 µs to make).
+    return BodyTooLarge(f"The request body is larger than the sidecar's limit of {limit} bytes "
+                        "(limits.max_body_bytes).")

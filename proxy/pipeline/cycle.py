@@ -21,10 +21,12 @@ from ..gateway import UpstreamResponse
 from ..headers import outbound, response_headers
 from ..identity import merge_metadata
 from ..inbound import Exchange, reason_phrase
+from ..probe import answered_probe
 from ..record import RequestRecord
 from ..routing import shape_for_path
-from ..usage import estimate, inspect, is_event_stream, make_extractor
+from ..usage import estimate, inspect
 from ..usage.base import Extractor, RequestFacts
+from ..usage.select import EVENT_STREAM, extractor_for, mime_of
 from ..usage.strip import UsageChunkStripper
 from .body import read_body
 from .context import RequestContext, to_record
@@ -44,8 +46,10 @@ class RequestCycle:
 
     def __init__(self, rt: Runtime, ex: Exchange) -> None:
         self.rt, self.ex = rt, ex
+        # The shape is the route's once resolved (``admit``); ``refuse`` guesses it from the path
+        # only for a request refused before that.
         self.ctx = RequestContext(rt.ids.next(), time.time(), perf_counter(), ex.method, ex.raw_path,
-                                  ex.headers, shape_for_path(ex.raw_path))
+                                  ex.headers, "openai")
         self.metadata: str | None = None
         self.body: bytes | AsyncIterator[bytes] = b""
         self.body_held = 0  # room the body holds in rt.body_budget, given back in finish
@@ -99,10 +103,10 @@ class RequestCycle:
         route = ctx.route
         if route is None:  # pragma: no cover - forward() checked
             raise RuntimeError("relay before admit()")
-        ctype = up.headers.get("Content-Type")
-        is_sse = is_event_stream(ctype)
-        extractor = self.extractor = make_extractor(
-            ctx.facts, route.provider.family, ctype, up.headers.get("Content-Encoding"),
+        mime = mime_of(up.headers.get("Content-Type"))
+        is_sse = mime == EVENT_STREAM
+        extractor = self.extractor = extractor_for(
+            ctx.facts, route.provider.family, mime, up.headers.get("Content-Encoding"),
             max_line_bytes=rt.settings.limits.max_sse_line_bytes)
         stripper = UsageChunkStripper() if ctx.facts.usage_injected and is_sse else None
         out_headers = response_headers(up.header_items(), keep_length=stripper is None)
@@ -127,6 +131,8 @@ class RequestCycle:
         """Answer one of our own errors, in the caller's API shape."""
         ctx = self.ctx
         ctx.error, ctx.status = err, err.status
+        if ctx.route is None:
+            ctx.shape = shape_for_path(ctx.path)
         headers, body = refusal(ctx.shape, err)
         headers.append((REQUEST_ID_HEADER, ctx.request_id))
         self.ex.respond(err.status, reason_phrase(err.status), headers, body)
@@ -180,6 +186,8 @@ def make_handler(rt: Runtime) -> Callable[[Exchange], Awaitable[None]]:
 
 
 async def handle(rt: Runtime, ex: Exchange) -> None:
+    if answered_probe(ex, rt.router):
+        return  # not traffic: nothing sent, nothing recorded (``probe/``)
     cycle = RequestCycle(rt, ex)
     # Known to the shutdown, which ends what is still running at the end of its grace.
     task = rt.inflight.enter()

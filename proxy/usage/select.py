@@ -38,10 +38,20 @@ def make_extractor(facts: RequestFacts, family: Family, content_type: str | None
     ``content_type``/``content_encoding`` are the upstream response's headers. A compressed body
     is decoded for the extractor only (gzip/deflate; a coding zlib cannot read gives ``missing``).
     """
+    return extractor_for(facts, family, mime_of(content_type), content_encoding,
+                         max_line_bytes=max_line_bytes, max_json_bytes=max_json_bytes,
+                         max_decoded_bytes=max_decoded_bytes)
+
+
+def extractor_for(facts: RequestFacts, family: Family, mime: str, content_encoding: str | None, *,
+                  max_line_bytes: int, max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
+                  max_decoded_bytes: int = DEFAULT_MAX_DECODED) -> Extractor:
+    """``make_extractor`` for a content type already reduced to its ``mime_of`` (the relay
+    needs it too: it is worked out once)."""
     coding = coding_of(content_encoding)
     if coding is None:
         return NullExtractor()
-    inner = _choose(facts, family, _mime(content_type), max_line_bytes, max_json_bytes)
+    inner = _choose(facts, family, mime, max_line_bytes, max_json_bytes)
     if coding and not isinstance(inner, NullExtractor):
         return DecompressingExtractor(inner, coding, max_decoded=max_decoded_bytes)
     return inner
@@ -77,10 +87,11 @@ EVENT_STREAM: Final = "text/event-stream"
 
 def is_event_stream(content_type: str | None) -> bool:
     """Whether a response is Server-Sent Events (the one test: the relay and the extractors agree)."""
-    return _mime(content_type) == EVENT_STREAM
+    return mime_of(content_type) == EVENT_STREAM
 
 
-def _mime(content_type: str | None) -> str:
+def mime_of(content_type: str | None) -> str:
+    """``Text/Event-Stream; charset=utf-8`` → ``text/event-stream``."""
     return (content_type or "").partition(";")[0].strip().lower()
 
 
