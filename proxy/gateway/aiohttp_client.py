@@ -15,6 +15,7 @@ from multidict import CIMultiDictProxy
 
 from ..config import Gateway as GatewaySettings
 from ..errors import SidecarError
+from ..http1 import Field
 from .base import (
     Body,
     UpstreamError,
@@ -71,6 +72,14 @@ class AiohttpResponse:
     def header_items(self) -> list[tuple[str, str]]:
         # Raw bytes keep the upstream's own header casing; latin-1 round-trips any octet.
         return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.raw_headers]
+
+    @property
+    def raw_reason(self) -> bytes:
+        return self.reason.encode("latin-1", "replace")
+
+    @property
+    def fields(self) -> list[Field]:
+        return [(k.lower(), k, v) for k, v in self.raw_headers]
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """Body bytes as they arrive. Raises ``UpstreamError`` on idle timeout or a broken body."""
@@ -147,18 +156,21 @@ class AiohttpClient:
             await self._session.close()
             self._session = None
 
-    async def open(self, method: str, url: str, headers: list[tuple[str, str]],
+    async def open(self, method: str, url: str, headers: list[tuple[bytes, bytes]],
                    body: Body) -> AiohttpResponse:
         """Send the request and wait for the response headers (bounded by first_byte_timeout)."""
         session = self._session
         if session is None:
             raise RuntimeError("AiohttpClient.open() before start()")
+        # aiohttp takes text (and encodes values as UTF-8): surrogateescape gives back the bytes
+        # a client sent, as before the headers stayed bytes.
+        text = [(n.decode("latin-1"), v.decode("utf-8", "surrogateescape")) for n, v in headers]
         s = self._settings
         attempt = 0
         while True:
             try:
                 async with asyncio.timeout(s.first_byte_timeout):
-                    resp = await session.request(method, url, headers=headers, data=body,
+                    resp = await session.request(method, url, headers=text, data=body,
                                                  allow_redirects=False, compress=None)
                 break
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:

@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Final, Protocol
 
 from ..errors import GatewayTimeout, GatewayUnreachable, UpstreamFailed
+from ..http1 import Field
 from ..record import Outcome
 
 #: Request bodies the clients accept: whole bytes (retryable), a one-shot stream, or nothing.
@@ -106,8 +107,19 @@ class UpstreamResponse(Protocol):
     def reason(self) -> str: ...
 
     @property
+    def raw_reason(self) -> bytes:
+        """The reason phrase as received."""
+        ...
+
+    @property
     def headers(self) -> Mapping[str, str]:
         """Case-insensitive lookups (``headers.get("content-type")``)."""
+        ...
+
+    @property
+    def fields(self) -> list[Field]:
+        """Every header as received, as bytes: (lower-case name, name, value), in order, repeats
+        kept. What the relay passes on: nothing decoded."""
         ...
 
     @property
@@ -150,5 +162,7 @@ class UpstreamClient(Protocol):
 
     async def aclose(self) -> None: ...
 
-    async def open(self, method: str, url: str, headers: list[tuple[str, str]],
-                   body: Body) -> UpstreamResponse: ...
+    async def open(self, method: str, url: str, headers: list[tuple[bytes, bytes]],
+                   body: Body) -> UpstreamResponse:
+        """``headers``: (name, value) as the bytes to send, in order."""
+        ...

@@ -10,9 +10,8 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
-from multidict import CIMultiDict
-
 from ..errors import SidecarError
+from ..http1 import Field, Headers
 from . import head as h
 
 if TYPE_CHECKING:
@@ -39,7 +38,7 @@ class Exchange:
                  "_waiter", "body_complete", "bytes_sent", "content_length", "finished", "headers",
                  "http11", "keep_alive", "method", "raw_path", "started", "status")
 
-    def __init__(self, conn: HttpProtocol, method: str, raw_path: str, headers: CIMultiDict[str], *,
+    def __init__(self, conn: HttpProtocol, method: str, raw_path: str, headers: Headers, *,
                  http11: bool, keep_alive: bool, content_length: int | None, has_body: bool,
                  expect_continue: bool) -> None:
         self._conn = conn
@@ -134,6 +133,14 @@ class Exchange:
         # head says so, or a client would reuse a connection the server is about to close.
         self._head, self._framing, self.keep_alive = h.build_head(
             status, reason, headers, method=self.method, http11=self.http11,
+            keep_alive=self.keep_alive and self.body_complete and not self._conn.closing,
+            date=self._conn.http_date())
+        self.status, self.started = status, True
+
+    def start_fields(self, status: int, reason: bytes, fields: list[Field]) -> None:
+        """``start`` with the head's fields as bytes (a relayed head: nothing decoded)."""
+        self._head, self._framing, self.keep_alive = h.build_head_fields(
+            status, reason, fields, method=self.method, http11=self.http11,
             keep_alive=self.keep_alive and self.body_complete and not self._conn.closing,
             date=self._conn.http_date())
         self.status, self.started = status, True

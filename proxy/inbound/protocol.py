@@ -14,9 +14,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 import httptools
-from multidict import CIMultiDict
 
 from ..errors import BodyTimeout, HeadTimeout, HeadTooLarge, InvalidHttp, RequestRejected, SidecarError
+from ..http1 import Field, Headers
 from .clock import SlowClientClock
 from .exchange import ClientGone, Exchange
 from .head import refusal_response
@@ -62,7 +62,7 @@ class HttpProtocol(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []
+        self._headers: list[Field] = []
         self._head_bytes = 0
         self._parsing: Exchange | None = None  # the request whose body is arriving
         self.current: Exchange | None = None  # the request being handled
@@ -151,7 +151,8 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_bytes += len(name) + len(value) + 4
-        self._headers.append((name, value))
+        # Lower-cased once, here; the name as sent is kept for the request to Lava.
+        self._headers.append((name.lower(), name, value))
         if self._head_bytes > self._server.max_header_bytes:
             raise _HeadTooLarge("header section")
         if len(self._headers) > self._server.max_headers:
@@ -160,19 +161,17 @@ class HttpProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         parser = self._parser
-        headers: CIMultiDict[str] = CIMultiDict(
-            [(n.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
-             for n, v in self._headers])
-        length = headers.get("Content-Length")
+        headers = Headers(self._headers)
+        length = headers.value(b"content-length")
         content_length = int(length) if length is not None else None  # llhttp checked the digits
-        chunked = "Transfer-Encoding" in headers
-        expect = headers.get("Expect")
+        chunked = headers.value(b"transfer-encoding") is not None
+        expect = headers.value(b"expect")
         ex = Exchange(
             self, parser.get_method().decode("ascii"), self._url.decode("utf-8", "surrogateescape"),
             headers, http11=parser.get_http_version() == "1.1",
             keep_alive=parser.should_keep_alive(), content_length=content_length,
             has_body=chunked or bool(content_length),
-            expect_continue=expect is not None and expect.lower() == "100-continue")
+            expect_continue=expect is not None and expect.lower() == b"100-continue")
         self._parsing = ex
         if self.current is None:
             self._dispatch(ex)

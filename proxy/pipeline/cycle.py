@@ -18,7 +18,8 @@ from time import perf_counter
 
 from ..errors import SidecarError, UsageLogUnavailable, refusal
 from ..gateway import UpstreamResponse
-from ..headers import outbound, response_headers
+from ..headers import outbound_fields, response_fields
+from ..http1 import field
 from ..identity import merge_metadata
 from ..inbound import Exchange, reason_phrase
 from ..probe import answered_probe
@@ -37,6 +38,8 @@ log = logging.getLogger("lava_sidecar.pipeline")
 
 REQUEST_ID_HEADER = "x-lava-sidecar-request-id"
 OVERHEAD_HEADER = "x-lava-sidecar-overhead-ms"
+_REQUEST_ID_RAW = REQUEST_ID_HEADER.encode("ascii")
+_OVERHEAD_RAW = OVERHEAD_HEADER.encode("ascii")
 
 
 class RequestCycle:
@@ -83,14 +86,16 @@ class RequestCycle:
             raise RuntimeError("forward() before admit()")
         body, self.body_held = await read_body(ex, rt.settings.limits.max_body_bytes, rt.body_budget)
         if isinstance(body, bytes):
-            ctx.facts, body = inspect(route.api, body, ex.headers.get("Content-Type"),
+            ctype = ex.headers.value(b"content-type")
+            ctx.facts, body = inspect(route.api, body, None if ctype is None else ctype.decode("latin-1"),
                                       inject_stream_usage=route.provider.inject_stream_usage)
         else:
             ctx.facts = RequestFacts(api=route.api)
         self.body = body
-        headers = outbound(ex.headers.items(), rt.control_headers, rt.tokens.get(resolved.billing),
-                           self.metadata)
-        headers.extend(ctx.upstream_headers)
+        headers = outbound_fields(ex.headers.fields, rt.control_raw, rt.tokens.get(resolved.billing),
+                                  self.metadata)
+        for name, value in ctx.upstream_headers:  # from admission hooks (tracing's traceparent)
+            headers.append(field(name, value)[1:])
         ctx.upstream_at = perf_counter()
         up = self.up = await rt.gateway.open(ex.method, rt.router.forward_url(route.upstream_url),
                                              headers, body)
@@ -109,10 +114,11 @@ class RequestCycle:
             ctx.facts, route.provider.family, mime, up.headers.get("Content-Encoding"),
             max_line_bytes=rt.settings.limits.max_sse_line_bytes)
         stripper = UsageChunkStripper() if ctx.facts.usage_injected and is_sse else None
-        out_headers = response_headers(up.header_items(), keep_length=stripper is None)
-        out_headers.append((REQUEST_ID_HEADER, ctx.request_id))
+        out_headers = response_fields(up.fields, keep_length=stripper is None)
+        out_headers.append((_REQUEST_ID_RAW, _REQUEST_ID_RAW, ctx.request_id.encode("ascii")))
         # Known before the first byte: the time spent here before the request left.
-        out_headers.append((OVERHEAD_HEADER, f"{((ctx.upstream_at or ctx.t0) - ctx.t0) * 1000:.3f}"))
+        out_headers.append((_OVERHEAD_RAW, _OVERHEAD_RAW,
+                            b"%.3f" % (((ctx.upstream_at or ctx.t0) - ctx.t0) * 1000)))
         st = ctx.relay
         if is_sse:
             rt.inflight.streams += 1

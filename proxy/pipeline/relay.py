@@ -18,6 +18,7 @@ from typing import Protocol
 
 from ..errors import Shape, SidecarError, error_body
 from ..gateway import UpstreamError, UpstreamResponse
+from ..http1 import Field
 from ..inbound import Exchange
 from ..usage.base import Extractor
 from .runtime import is_shutdown_cut, shutting_down, uncancel
@@ -86,10 +87,10 @@ async def _end_cut(ex: Exchange, shape: Shape, is_sse: bool, tail: bytes) -> Non
 
 
 async def relay(ex: Exchange, up: UpstreamResponse, st: RelayState, *,
-                headers: list[tuple[str, str]], extractor: Extractor, stripper: Stripper | None,
+                headers: list[Field], extractor: Extractor, stripper: Stripper | None,
                 shape: Shape, is_sse: bool) -> None:
     # The head is held until the first body bytes, so both leave in one write.
-    ex.start(up.status, up.reason, headers)
+    ex.start_fields(up.status, up.raw_reason, headers)
     st.head_built, st.headers_at = True, perf_counter()
     # An SSE head waits a moment for the first event (providers send both in one packet, and one
     # write instead of two took ~70 µs off the first byte), but never longer: a client whose model

@@ -47,6 +47,7 @@ class ScriptedUpstream:
     gate: asyncio.Event = field(default_factory=asyncio.Event)
     status: int = 200
     reason: str = "OK"
+    raw_reason: bytes = b"OK"
     received_at: float = 0.0
     closed: bool = False
 
@@ -56,6 +57,10 @@ class ScriptedUpstream:
 
     def header_items(self) -> list[tuple[str, str]]:
         return [("Content-Type", "text/event-stream")]
+
+    @property
+    def fields(self) -> list[tuple[bytes, bytes, bytes]]:
+        return [(b"content-type", b"Content-Type", b"text/event-stream")]
 
     async def chunks(self) -> AsyncIterator[bytes]:
         for chunk in self.before:
@@ -87,7 +92,7 @@ class Server:
         extractor = make_extractor(RequestFacts(api=Api.MESSAGES, stream=True), "anthropic",
                                    "text/event-stream", None, max_line_bytes=1 << 20)
         try:
-            await relay(ex, self.up, RelayState(), headers=self.up.header_items(),
+            await relay(ex, self.up, RelayState(), headers=self.up.fields,
                                extractor=extractor, stripper=None, shape="anthropic", is_sse=True)
         finally:
             self.usage.append(extractor.finish())

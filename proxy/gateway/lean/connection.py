@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Final
 
 import httptools
 
+from ...http1 import Field
 from ..base import first_byte_timeout, idle_timeout, protocol_error
 from .response import BODY, DONE, HEAD, LeanResponse
 
@@ -79,7 +80,7 @@ class Connection(asyncio.BufferedProtocol):
         self.held = False
         self.writing_paused = False
         self._drain: asyncio.Future[None] | None = None
-        self._raw: list[tuple[bytes, bytes]] = []
+        self._raw: list[Field] = []
         self._reason = b""
         self._interim = False
         self._stale = False
@@ -93,7 +94,7 @@ class Connection(asyncio.BufferedProtocol):
         self.deadline = deadline
         self.buffered = 0
         self.held = False
-        self._raw = resp.raw
+        self._raw = resp.fields
         self._reason = b""
         self._head_bytes = 0
         self._stall = 0
@@ -280,7 +281,7 @@ class Connection(asyncio.BufferedProtocol):
         if resp is None or resp.state != HEAD:
             return  # trailers: bounded by the stall limit, not relayed
         raw = self._raw
-        raw.append((name, value))
+        raw.append((name.lower(), name, value))  # lower-cased once, here
         if len(raw) > self._limits.max_headers:
             raise _TooManyHeaders
 

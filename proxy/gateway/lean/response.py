@@ -11,8 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Final
 
-from multidict import CIMultiDict
-
+from ...http1 import Field, Headers
 from ..base import UpstreamError, broken_body, reset
 
 if TYPE_CHECKING:
@@ -30,8 +29,8 @@ _JOIN_LIMIT: Final = 64 * 1024
 class LeanResponse:
     """An open response from Lava. Iterate ``chunks()`` once; always ``close()`` (idempotent)."""
 
-    __slots__ = ("_conn", "_headers", "_items", "_loop", "_spoilt", "body", "error", "head_only",
-                 "keep_alive", "raw", "raw_reason", "received_at", "state", "status", "waiter")
+    __slots__ = ("_conn", "_headers", "_loop", "_spoilt", "body", "error", "fields", "head_only",
+                 "keep_alive", "raw_reason", "received_at", "state", "status", "waiter")
 
     def __init__(self, conn: Connection, loop: asyncio.AbstractEventLoop, head_only: bool) -> None:
         self._conn: Connection | None = conn
@@ -40,9 +39,9 @@ class LeanResponse:
         self.state = HEAD
         self.status = 0
         self.raw_reason = b""
-        self.raw: list[tuple[bytes, bytes]] = []
-        self._items: list[tuple[str, str]] | None = None
-        self._headers: CIMultiDict[str] | None = None
+        #: Every header as received: (lower-case name, name, value) bytes, in order, repeats kept.
+        self.fields: list[Field] = []
+        self._headers: Headers | None = None
         self.keep_alive = False
         self._spoilt = False
         #: Body pieces received and not yet handed to the reader.
@@ -59,20 +58,15 @@ class LeanResponse:
         return self.raw_reason.decode("latin-1")
 
     @property
-    def headers(self) -> CIMultiDict[str]:
-        """Case-insensitive lookups; built on first use."""
+    def headers(self) -> Headers:
+        """Case-insensitive lookups (latin-1 decoded, only what is read); built on first use."""
         if self._headers is None:
-            self._headers = CIMultiDict(self._decoded())
+            self._headers = Headers(self.fields, latin1=True)
         return self._headers
 
     def header_items(self) -> list[tuple[str, str]]:
         """Every header as received, in order, original casing, repeats kept (latin-1 decoded)."""
-        return list(self._decoded())
-
-    def _decoded(self) -> list[tuple[str, str]]:
-        if self._items is None:
-            self._items = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.raw]
-        return self._items
+        return [(k.decode("latin-1"), v.decode("latin-1")) for _, k, v in self.fields]
 
     def chunks(self) -> AsyncIterator[bytes]:
         """Body bytes (transfer-decoded, content-encoding untouched) as they arrive.
@@ -185,8 +179,7 @@ class LeanResponse:
     def _until_eof(self) -> bool:
         """Neither Content-Length nor a final chunked coding: the body ends when the connection does."""
         te: bytes | None = None
-        for name, value in self.raw:
-            lname = name.lower()
+        for lname, _, value in self.fields:
             if lname == b"content-length":
                 return False
             if lname == b"transfer-encoding":
