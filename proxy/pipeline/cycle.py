@@ -27,8 +27,7 @@ from ..record import RequestRecord
 from ..routing import shape_for_path
 from ..usage import estimate, inspect
 from ..usage.base import Extractor, RequestFacts
-from ..usage.select import EVENT_STREAM, extractor_for, mime_of
-from ..usage.strip import UsageChunkStripper
+from ..usage.select import EVENT_STREAM, mime_of, readers_for
 from .body import read_body
 from .context import RequestContext, to_record
 from .relay import relay
@@ -110,10 +109,10 @@ class RequestCycle:
             raise RuntimeError("relay before admit()")
         mime = mime_of(up.headers.get("Content-Type"))
         is_sse = mime == EVENT_STREAM
-        extractor = self.extractor = extractor_for(
-            ctx.facts, route.provider.family, mime, up.headers.get("Content-Encoding"),
-            max_line_bytes=rt.settings.limits.max_sse_line_bytes)
-        stripper = UsageChunkStripper() if ctx.facts.usage_injected and is_sse else None
+        readers = readers_for(ctx.facts, route.provider.family, mime, up.headers.get("Content-Encoding"),
+                              max_line_bytes=rt.settings.limits.max_sse_line_bytes)
+        extractor = self.extractor = readers.extractor
+        stripper = readers.stripper
         out_headers = response_fields(up.fields, keep_length=stripper is None)
         out_headers.append((_REQUEST_ID_RAW, _REQUEST_ID_RAW, ctx.request_id.encode("ascii")))
         # Known before the first byte: the time spent here before the request left.
@@ -124,7 +123,8 @@ class RequestCycle:
             rt.inflight.streams += 1
         try:
             await relay(self.ex, up, st, headers=out_headers, extractor=extractor,
-                        stripper=stripper, shape=ctx.shape, is_sse=is_sse)
+                        stripper=stripper, shape=ctx.shape, is_sse=is_sse,
+                        stripper_reads_usage=readers.stripper_reads_usage)
         finally:
             if is_sse:
                 rt.inflight.streams -= 1

@@ -88,7 +88,9 @@ async def _end_cut(ex: Exchange, shape: Shape, is_sse: bool, tail: bytes) -> Non
 
 async def relay(ex: Exchange, up: UpstreamResponse, st: RelayState, *,
                 headers: list[Field], extractor: Extractor, stripper: Stripper | None,
-                shape: Shape, is_sse: bool) -> None:
+                shape: Shape, is_sse: bool, stripper_reads_usage: bool = False) -> None:
+    """``stripper_reads_usage``: the stripper shows every event to the usage reader itself (one
+    pass over the stream), so the extractor is not fed."""
     # The head is held until the first body bytes, so both leave in one write.
     ex.start_fields(up.status, up.raw_reason, headers)
     st.head_built, st.headers_at = True, perf_counter()
@@ -97,7 +99,7 @@ async def relay(ex: Exchange, up: UpstreamResponse, st: RelayState, *,
     # thinks before its first token still sees the response begin.
     head_timer = asyncio.get_running_loop().call_later(_SSE_HEAD_HOLD, ex.send_head) \
         if is_sse else None
-    feed: Callable[[bytes], None] | None = extractor.feed
+    feed: Callable[[bytes], None] | None = None if stripper_reads_usage else extractor.feed
     # While the client's write buffer is above its high-water mark, Lava is not read either: a
     # client that stops reading costs the chunk in hand, not everything Lava can send meanwhile.
     ex.hold_while_stalled(up.pause_reading, up.resume_reading)
