@@ -156,6 +156,13 @@ class Exchange:
         self._stall = (pause, resume)
 
     async def write(self, data: bytes) -> None:
+        if not self.push(data):
+            await self._conn.drain(self._stall)
+
+    def push(self, data: bytes) -> bool:
+        """``write`` without waiting: the bytes go to the transport now. False when something was
+        sent and the client's buffer is above its high-water mark: produce nothing more until
+        ``when_writable`` calls back. Raises ``ClientGone`` when the client has left."""
         conn = self._conn
         if conn.lost:
             raise ClientGone("the client disconnected")
@@ -167,13 +174,15 @@ class Exchange:
                 conn.write_raw(data)
                 conn.write_raw(b"\r\n")
                 self.bytes_sent += len(data) + 2
-                await conn.drain(self._stall)
-                return
+                return not conn.write_paused
             data = h.chunk(data) if data else b""
         elif framing == h.NONE:
             data = b""
-        if self._send(data):
-            await conn.drain(self._stall)
+        return not self._send(data) or not conn.write_paused
+
+    def when_writable(self, callback: Callable[[], None]) -> None:
+        """After ``push`` returned False: ``callback`` once the client drained (or left)."""
+        self._conn.when_writable(callback)
 
     async def write_eof(self) -> None:
         if self._conn.lost:

@@ -54,7 +54,7 @@ class HttpProtocol(asyncio.Protocol):
 
     __slots__ = ("_clock", "_deferred", "_drain_waiter", "_head_bytes", "_headers",
                  "_in_head", "_lingering", "_parser", "_parsing", "_pending", "_reading_paused",
-                 "_server", "_task", "_url", "_write_paused", "current", "lost", "since",
+                 "_server", "_task", "_url", "_writable", "_write_paused", "current", "lost", "since",
                  "transport")
 
     def __init__(self, server: InboundServer) -> None:
@@ -69,6 +69,8 @@ class HttpProtocol(asyncio.Protocol):
         self._task: asyncio.Task[None] | None = None
         self._pending: list[Exchange] = []
         self._write_paused = False
+        #: Called once when writing may go on (the push relay resumes reading from Lava).
+        self._writable: Callable[[], None] | None = None
         self._reading_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._lingering = False
@@ -388,10 +390,26 @@ class HttpProtocol(asyncio.Protocol):
         if self.lost:
             raise ClientGone("the client disconnected")
 
+    @property
+    def write_paused(self) -> bool:
+        """The transport's buffer is above its high-water mark (and not yet below the low one)."""
+        return self._write_paused
+
+    def when_writable(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the buffer drains below its low-water mark, or the client is
+        gone (at once, if either is already so): a writer that does not await waits this way."""
+        if not self._write_paused or self.lost:
+            callback()
+        else:
+            self._writable = callback
+
     def _wake_writer(self) -> None:
         waiter, self._drain_waiter = self._drain_waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        callback, self._writable = self._writable, None
+        if callback is not None:
+            callback()
 
     def pause_reading(self) -> None:
         if not self._reading_paused and self.transport is not None and not self.lost:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -50,6 +50,7 @@ class ScriptedUpstream:
     raw_reason: bytes = b"OK"
     received_at: float = 0.0
     closed: bool = False
+    stopped: bool = False
 
     @property
     def headers(self) -> CIMultiDict[str]:
@@ -69,6 +70,15 @@ class ScriptedUpstream:
         for chunk in self.after:
             yield chunk
         await asyncio.Event().wait()  # then silence: the relay ends only because its client left
+
+    async def stream_to(self, sink: Callable[[bytes], None]) -> None:
+        async for chunk in self.chunks():
+            sink(chunk)
+            if self.stopped:
+                return
+
+    def stop(self) -> None:
+        self.stopped = True
 
     def close(self, *, reusable: bool) -> None:
         self.closed = True

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Final
 
 from ...http1 import Field, Headers
-from ..base import UpstreamError, broken_body, reset
+from ..base import Sink, UpstreamError, broken_body, reset
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -29,8 +29,9 @@ _JOIN_LIMIT: Final = 64 * 1024
 class LeanResponse:
     """An open response from Lava. Iterate ``chunks()`` once; always ``close()`` (idempotent)."""
 
-    __slots__ = ("_conn", "_headers", "_loop", "_spoilt", "body", "error", "fields", "head_only",
-                 "keep_alive", "raw_reason", "received_at", "state", "status", "waiter")
+    __slots__ = ("_conn", "_headers", "_loop", "_spoilt", "_stopped", "body", "error", "fields",
+                 "head_only", "keep_alive", "raw_reason", "received_at", "sink", "state", "status",
+                 "waiter")
 
     def __init__(self, conn: Connection, loop: asyncio.AbstractEventLoop, head_only: bool) -> None:
         self._conn: Connection | None = conn
@@ -46,6 +47,9 @@ class LeanResponse:
         self._spoilt = False
         #: Body pieces received and not yet handed to the reader.
         self.body: list[bytes] = []
+        #: While ``stream_to`` runs: where the connection's parser hands each body piece.
+        self.sink: Sink | None = None
+        self._stopped = False
         self.error: UpstreamError | None = None
         self.waiter: asyncio.Future[None] | None = None
         #: Loop time the response headers arrived (for the overhead figure).
@@ -110,6 +114,40 @@ class LeanResponse:
                 # carry another request.
                 self.close(reusable=False)
                 raise
+
+    async def stream_to(self, sink: Sink) -> None:
+        """Push every body piece to ``sink``: from the connection's ``on_body`` as it is parsed (no
+        future, no coroutine resumed per piece); one future waits for the end."""
+        body, self.body = self.body, []
+        conn = self._conn
+        if conn is not None and body:
+            conn.buffered = 0
+            if conn.reading_paused and not conn.held:
+                conn.resume()
+        for piece in body:  # what arrived with the head, before there was a sink
+            if self._stopped:
+                return
+            sink(piece)
+        if self.state == BODY and not self._stopped:
+            self.sink = sink
+            self.waiter = waiter = self._loop.create_future()
+            try:
+                await waiter
+            except BaseException:
+                # Cancelled mid-body: the rest is still on the wire, so this connection can never
+                # carry another request.
+                self.close(reusable=False)
+                raise
+            finally:
+                self.sink = None
+        if self.state == FAILED and not self._stopped:
+            raise self.error  # type: ignore[misc]
+
+    def stop(self) -> None:
+        self._stopped = True
+        self.sink = None
+        self.pause_reading()  # nothing more is wanted; close() drops the connection
+        self.wake()
 
     def pause_reading(self) -> None:
         conn = self._conn
