@@ -9,7 +9,7 @@ import re
 from typing import Final
 
 from .base import Usage
-from .fields import finish, obj, openai_usage, text
+from .fields import obj, openai_usage, text
 from .jsonscan import JsonDict, parse_object
 from .streams import StreamExtractor
 
@@ -25,8 +25,8 @@ _HOLD_MAX: Final = 8192
 
 
 def read_openai(top: JsonDict) -> Usage:
-    return finish(openai_usage(obj(top.get("usage"))),
-                  model=text(top.get("model")), response_id=text(top.get("id")))
+    return openai_usage(obj(top.get("usage")), model=text(top.get("model")),
+                        response_id=text(top.get("id")), named=True)
 
 
 def chunk_usage(chunk: JsonDict) -> JsonDict | None:
@@ -125,4 +125,4 @@ class OpenAIStreamExtractor(StreamExtractor):
     def _result(self) -> Usage:
         if not self._named and self._early:
             self._settle_names(None)
-        return finish(openai_usage(self._usage), model=self._model, response_id=self._id)
+        return openai_usage(self._usage, model=self._model, response_id=self._id, named=True)

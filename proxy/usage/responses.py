@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Final
 
 from .base import Usage
-from .fields import finish, obj, openai_usage, text
+from .fields import obj, openai_usage, text
 from .jsonscan import JsonDict, parse_object
 from .openai import OPENAI_KEYS, read_openai
 from .streams import StreamExtractor, event_type
@@ -56,4 +56,4 @@ class ResponsesStreamExtractor(StreamExtractor):
             self._usage = usage
 
     def _result(self) -> Usage:
-        return finish(openai_usage(self._usage), model=self._model, response_id=self._id)
+        return openai_usage(self._usage, model=self._model, response_id=self._id, named=True)
