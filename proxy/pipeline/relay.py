@@ -110,45 +110,42 @@ class _Pump:
 
     def __call__(self, chunk: bytes) -> None:
         try:
-            self._piece(chunk)
+            timer = self.head_timer
+            if timer is not None:
+                timer.cancel()
+                self.head_timer = None
+            stripper = self.stripper
+            out = stripper.feed(chunk) if stripper is not None else chunk
+            try:
+                if out:
+                    if not self.ex.push(out):
+                        # The client is not draining: Lava waits too (the chunk in hand is all a
+                        # stalled client costs, not everything Lava can send meanwhile).
+                        self.up.pause_reading()
+                        self.ex.when_writable(self.up.resume_reading)
+                    self.prev, self.last = self.last, out[-4:]
+            except ConnectionResetError:
+                self.st.client_gone = True
+                self.up.stop()
+            finally:
+                # Lava served this chunk, and bills it, whether or not the client took it: it
+                # is read for usage even when the write failed (client gone).
+                feed = self.feed
+                if feed is not None:
+                    try:
+                        feed(chunk)
+                    except Exception:
+                        # A usage-reader bug must never cost the client its response; the
+                        # record carries the failure, so it is counted once.
+                        log.exception("usage extractor failed; usage for this request is what it saw")
+                        self.feed, self.st.extractor_failed = None, True
+            if self.st.first_byte_at is None:
+                self.st.first_byte_at = perf_counter()
         except BaseException as exc:
             # Raised into the connection's parser it would look like Lava's fault: stop, and let
             # the relay raise it where the handler sees it.
             self.failure = exc
             self.up.stop()
-
-    def _piece(self, chunk: bytes) -> None:
-        timer = self.head_timer
-        if timer is not None:
-            timer.cancel()
-            self.head_timer = None
-        stripper, st = self.stripper, self.st
-        out = stripper.feed(chunk) if stripper is not None else chunk
-        try:
-            if out:
-                if not self.ex.push(out):
-                    # The client is not draining: Lava waits too (the chunk in hand is all a
-                    # stalled client costs, not everything Lava can send meanwhile).
-                    self.up.pause_reading()
-                    self.ex.when_writable(self.up.resume_reading)
-                self.prev, self.last = self.last, out[-4:]
-        except ConnectionResetError:
-            st.client_gone = True
-            self.up.stop()
-        finally:
-            # Lava served this chunk, and bills it, whether or not the client took it: it is read
-            # for usage even when the write failed (client gone).
-            feed = self.feed
-            if feed is not None:
-                try:
-                    feed(chunk)
-                except Exception:
-                    # A usage-reader bug must never cost the client its response; the record
-                    # carries the failure, so it is counted once (extractor_errors_total).
-                    log.exception("usage extractor failed; usage for this request is what it saw")
-                    self.feed, st.extractor_failed = None, True
-        if st.first_byte_at is None:
-            st.first_byte_at = perf_counter()
 
 
 async def relay(ex: Exchange, up: UpstreamResponse, st: RelayState, *,
