@@ -84,7 +84,9 @@ class RequestCycle:
         if route is None or resolved is None:  # pragma: no cover - admit() set both or raised
             raise RuntimeError("forward() before admit()")
         body, self.body_held = await read_body(ex, rt.settings.limits.max_body_bytes, rt.body_budget)
-        if isinstance(body, bytes):
+        if route.facts is not None:  # the path said it all (Gemini): the body is not read
+            ctx.facts = route.facts
+        elif isinstance(body, bytes):
             ctype = ex.headers.value(b"content-type")
             ctx.facts, body = inspect(route.api, body, None if ctype is None else ctype.decode("latin-1"),
                                       inject_stream_usage=route.provider.inject_stream_usage)

@@ -21,7 +21,7 @@ _MAX_NODES: Final = 100_000
 #: Estimates are for prompts; a body above this is not walked (it is a file upload or a batch).
 _MAX_BODY: Final = 8 << 20
 _ESTIMABLE: Final = frozenset({Api.CHAT, Api.COMPLETIONS, Api.EMBEDDINGS, Api.RESPONSES,
-                               Api.MESSAGES})
+                               Api.MESSAGES, Api.GENERATE_CONTENT})
 
 
 def estimate(facts: RequestFacts, request_body: bytes, usage: Usage) -> Usage:

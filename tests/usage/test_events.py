@@ -50,7 +50,7 @@ def one_pass(chunks: list[bytes]) -> list[tuple[bytes, bytes]]:
 def test_recorded_streams_split_as_the_reference_decodes(rec: object) -> None:
     body = rec.body  # type: ignore[attr-defined]
     want = reference(body)
-    assert want
+    assert want or rec.status != 200  # type: ignore[attr-defined]  # (errors: a JSON body, no events)
     for how, chunks in splits(body, seed=3):
         pieces, _ = pieces_of(chunks)
         assert b"".join(pieces) == body, how  # nothing lost, nothing added
@@ -96,3 +96,4 @@ def test_decode_fast_and_general_paths() -> None:
     assert decode_event(b": keep-alive\n\n") is None
     assert decode_event(b"data: a\rb\n\n") == (b"message", b"a")
     assert decode_event(b"data: [DONE]") == (b"message", b"[DONE]")  # unterminated, at the end
+
