@@ -1,7 +1,7 @@
 """Every Prometheus metric the sidecar exports, on an injected ``CollectorRegistry``.
 
 Names, labels and buckets are the contract in docs (dashboards and alerts use them verbatim).
-``observe`` is on the request path: a record is folded into one row of the ``tally`` (the
+``observe`` is on the request path: a record is folded into one row (``rows.py``: the
 per-request counters are summed from the rows at scrape time) and into the lock-free histogram
 series the row keeps references to (``families``); rare events use prometheus_client's own
 counters, children made once.
@@ -22,7 +22,7 @@ from ..record import RequestRecord
 from ..usage.base import Api
 from .families import CounterFamily, FamiliesCollector, HistogramFamily
 from .labels import MAX_METERS, OVERFLOW, LabelCap
-from .tally import Histograms, Tally
+from .rows import Histograms, Rows
 
 # Wide: a reasoning model may think for minutes; a rejected request takes microseconds.
 DURATION_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -103,7 +103,7 @@ class Metrics:
              "error_type"), GENAI_DURATION_BUCKETS)
         # The charge family exists only with prices: an always-empty metric would suggest "free".
         self._priced = priced
-        self._tally = Tally(
+        self._rows = Rows(
             with_customer=cfg.customer_label, priced=priced,
             counters=(self._requests, self._tokens, self._characters, self._audio, self._charge,
                       self._records),
@@ -112,7 +112,7 @@ class Metrics:
                                   genai_duration=self._genai_duration))
         r.register(FamiliesCollector(
             (self._duration, self._ttfb, self._overhead, self._genai_tokens, self._genai_duration),
-            derived=self._tally,
+            derived=self._rows,
             derived_specs=[f for f in (self._requests, self._tokens, self._characters, self._audio,
                                        self._charge if priced else None, self._records)
                            if f is not None]))
@@ -191,7 +191,7 @@ class Metrics:
 
     def observe(self, rec: RequestRecord, charge: Decimal | None) -> None:
         """Count one finished request. Pure bookkeeping on the loop thread: no I/O, no locks; one
-        row of the tally, and the histogram series it keeps references to."""
+        row, and the histogram series it keeps references to."""
         provider, api = rec.provider, rec.api.value
         model = self._models.admit(rec.model or "")
         if model is OVERFLOW:
@@ -209,7 +209,7 @@ class Metrics:
         if rec.identity_via == "merchant":
             self._unattributed.inc()
         if rec.outcome == "rejected":
-            self._tally.refused((provider, api, model, customer, meter, code, "", "", "", "", ""))
+            self._rows.refused((provider, api, model, customer, meter, code, "", "", "", "", ""))
             self._rejected.labels(self._reasons.admit(rec.error_code or "unknown")).inc()
             return
         # Everything below concerns requests that were sent on.
@@ -231,6 +231,6 @@ class Metrics:
                     str(status) if rec.outcome == "ok" else rec.outcome))
             if source != "missing":
                 response_model = self._models.admit(rec.usage.model or "")
-        self._tally.add((provider, api, model, customer, meter, code, source,
+        self._rows.add((provider, api, model, customer, meter, code, source,
                          "true" if rec.partial else "false", "true" if rec.stream else "false",
                          response_model, error), rec, charge, genai)

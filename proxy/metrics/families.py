@@ -84,7 +84,7 @@ class HistogramFamily:
 
 
 class Derived(Protocol):
-    """Families computed at scrape time from another structure (``tally.Tally``)."""
+    """Families computed at scrape time from another structure (``rows.Rows``)."""
 
     def collect(self) -> Iterator[Metric]: ...
 

@@ -65,7 +65,7 @@ class Histograms:
         self.genai_tokens, self.genai_duration = genai_tokens, genai_duration
 
 
-class Tally:
+class Rows:
     """The rows, and the counter families summed from them (``collect``); ``counters`` are the
     ``CounterFamily`` descriptions (name, help, labels) in exposition order: requests, tokens,
     characters, audio seconds, charge, usage records. They hold no values of their own here."""

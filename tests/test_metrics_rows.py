@@ -1,4 +1,4 @@
-"""The tally (one row per record, counters summed at scrape time) exports exactly what counting
+"""The metrics rows (one per label set, counters summed at scrape time) export exactly what counting
 every record into every family would: checked against a plain reference written from the rules
 with prometheus_client's own Counter and Histogram, over random records."""
 
@@ -25,7 +25,7 @@ from proxy.metrics.catalog import (
 from proxy.record import RequestRecord
 from tests.records import make, records
 
-#: The families the tally and its histogram series produce.
+#: The families the rows and their histogram series produce.
 FAMILIES = ("lava_sidecar_requests_total", "lava_sidecar_tokens_total",
             "lava_sidecar_characters_total", "lava_sidecar_audio_seconds_total",
             "lava_sidecar_charge_usd_total", "lava_sidecar_usage_records_total",
@@ -150,7 +150,7 @@ def test_a_row_per_label_set_not_per_record() -> None:
     metrics = Metrics(registry, MetricsConfig(), version="t", priced=True)
     for _ in range(1000):
         metrics.observe(make(), Decimal("0.01"))
-    assert len(metrics._tally.rows) == 1
+    assert len(metrics._rows.rows) == 1
     assert registry.get_sample_value("lava_sidecar_requests_total", {
         "provider": "openai", "api": "chat", "model": "gpt-5-nano", "customer": "cus_1",
         "meter": "tokens", "code": "200"}) == 1000
