@@ -74,6 +74,18 @@ def test_any_stream_in_any_split(lines: list[tuple[bytes, bytes]], bom: bool, rn
         assert one_pass(chunks) == want
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_LINE, max_size=30), st.sampled_from([b"\n", b"\r\n"]), st.randoms(use_true_random=False))
+def test_one_line_end_throughout_in_any_split(lines: list[bytes], end: bytes, rng: random.Random) -> None:
+    """LF-only and CRLF-only streams (OpenAI's, Gemini's) take the splitter's fast paths."""
+    body = b"".join(line + end for line in lines)
+    want = reference(body)
+    for chunks in ([body], [body[i:i + 1] for i in range(len(body))], random_splits(body, rng, 9)):
+        pieces, _ = pieces_of(chunks)
+        assert b"".join(pieces) == body
+        assert one_pass(chunks) == want
+
+
 def test_an_over_long_event_is_spilled_once_and_skipped() -> None:
     splitter = EventSplitter(16)
     assert splitter.feed(b"data: 1\n\ndata: " + b"x" * 20) == [b"data: 1\n\n"]
@@ -96,4 +108,6 @@ def test_decode_fast_and_general_paths() -> None:
     assert decode_event(b": keep-alive\n\n") is None
     assert decode_event(b"data: a\rb\n\n") == (b"message", b"a")
     assert decode_event(b"data: [DONE]") == (b"message", b"[DONE]")  # unterminated, at the end
-
+    assert decode_event(b"data: {}\r\n\r\n") == (b"message", b"{}")
+    assert decode_event(b"data: a\rb\r\n\r\n") == (b"message", b"a")
+    assert decode_event(b"data: a\nb\r\n\r\n") == (b"message", b"a")
