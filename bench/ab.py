@@ -2,8 +2,10 @@
 
 For "this change costs nothing measurable" (a refactor) and "this feature costs N µs" (a feature
 switched on): the same fake upstream, the same h2load load, rounds interleaved with the target
-order rotated, CPU charged from /proc (steal is not charged). Medians are printed; compare the
-ratios, not the absolute figures, on a shared 2-core VM.
+order rotated, CPU charged from /proc (steal is not charged). Each round also runs ``--streams``
+streamed chat completions (64 chunks paced 2 ms, 16 at a time, ``include_usage`` injected) and
+charges their CPU per stream. Medians are printed; compare the ratios, not the absolute figures,
+on a shared 2-core VM.
 
     python -m bench.ab --base ../wt-base                       # another checkout (its own .venv)
     python -m bench.ab --variant 'quota=quotas: {default: {requests_per_minute: 100000000}}'
@@ -19,12 +21,14 @@ import argparse
 import statistics
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from . import payloads, targets
 from .loadgen import h2load
-from .measure import Plan
+from .measure import Plan, Runner
 from .run import _start_upstream
+from .vmstat import VmstatLog
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -39,12 +43,20 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--requests", type=int, default=20000)
     p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--streams", type=int, default=512,
+                   help="streamed completions per round and target (0: JSON requests only)")
     return p.parse_args(argv)
+
+
+def _stream_cpu(t: targets.Target, upstream_pids: list[int], n: int, plan: Plan) -> tuple[float, int]:
+    """CPU µs per stream of ``n`` paced streams through ``t``, and how many failed."""
+    fig = Runner(replace(plan, cpu_streams=n), upstream_pids, VmstatLog()).stream_cpu(t)
+    return float(fig["cpu_us_per_stream"]), int(fig["errors"])
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
-    plan = Plan.full()
+    plan = replace(Plan.full(), cpu_streams=args.streams)
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
         work = Path(tmp)
         upstream, up_port = _start_upstream(work, plan)
@@ -67,9 +79,12 @@ def main(argv: list[str] | None = None) -> int:
             body = payloads.request_body(stream=False)
             cpu: dict[str, list[float]] = {t.name: [] for t in made}
             p50: dict[str, list[float]] = {t.name: [] for t in made}
+            stream: dict[str, list[float]] = {t.name: [] for t in made}
             for t in made:  # warm-up: first requests pay for imports and page faults
                 h2load(t.url(), n=2000, c=args.concurrency, body=body, headers=t.headers,
                        pids=t.pids(), upstream_pids=upstream.pids(), timeout=120)
+                if args.streams:
+                    _stream_cpu(t, upstream.pids(), 32, plan)
             for r in range(args.rounds):
                 order = made[r % len(made):] + made[:r % len(made)]
                 for t in order:
@@ -81,7 +96,15 @@ def main(argv: list[str] | None = None) -> int:
                         return 1
                     cpu[t.name].append(res.cpu_s / res.n * 1e6)
                     p50[t.name].append(statistics.median(res.latencies_us) / 1000)
-                    print(f"round {r + 1} {t.name}: {cpu[t.name][-1]:.1f} µs CPU/request", file=sys.stderr)
+                    line = f"round {r + 1} {t.name}: {cpu[t.name][-1]:.1f} µs CPU/request"
+                    if args.streams:
+                        per_stream, failed = _stream_cpu(t, upstream.pids(), args.streams, plan)
+                        if failed:
+                            print(f"{t.name}: {failed} streams failed", file=sys.stderr)
+                            return 1
+                        stream[t.name].append(per_stream)
+                        line += f", {per_stream:.1f} µs CPU/stream"
+                    print(line, file=sys.stderr)
             ref = statistics.median(cpu["this"])
             print(f"{'target':<16}{'CPU µs/request (median)':>26}{'rounds':>40}{'vs this':>10}"
                   f"{'p50 ms at c=' + str(args.concurrency):>20}")
@@ -90,6 +113,15 @@ def main(argv: list[str] | None = None) -> int:
                 rounds = ", ".join(f"{v:.1f}" for v in cpu[t.name])
                 print(f"{t.name:<16}{med:>26.1f}{rounds:>40}{med / ref:>10.2f}"
                       f"{statistics.median(p50[t.name]):>20.2f}")
+            if args.streams:
+                ref = statistics.median(stream["this"])
+                events = payloads.stream_events(include_usage=True)
+                print(f"{'target':<16}{'CPU µs/stream (median)':>26}{'rounds':>40}{'vs this':>10}"
+                      f"{'µs/chunk':>20}")
+                for t in made:
+                    med = statistics.median(stream[t.name])
+                    rounds = ", ".join(f"{v:.0f}" for v in stream[t.name])
+                    print(f"{t.name:<16}{med:>26.1f}{rounds:>40}{med / ref:>10.2f}{med / events:>20.2f}")
         finally:
             for t in made:
                 t.stop()

@@ -41,6 +41,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("bench-results"), help="directory for the results")
     p.add_argument("--sidecar-client", default="lean,aiohttp",
                    help="gateway.client values to bench, one sidecar target each (default lean,aiohttp)")
+    p.add_argument("--base", type=Path, action="append", default=[], metavar="DIR",
+                   help="also bench another checkout's sidecar (DIR/.venv/bin/lava-sidecar, lean "
+                        "client) as target sidecar-DIRNAME: before and after in one interleaved run")
     p.add_argument("--no-nginx", action="store_true", help="leave nginx out")
     p.add_argument("--no-traced", action="store_true",
                    help="leave out sidecar-traced (the lean sidecar with tracing on, to a loopback sink)")
@@ -81,6 +84,12 @@ def _machine() -> dict[str, Any]:
             "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
             "python": platform.python_version(), "h2load": version(["h2load", "--version"]),
             "nginx": version(["nginx", "-v"])}
+
+
+def _commit(checkout: Path) -> str:
+    res = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True, timeout=10, check=False)
+    return res.stdout.strip()
 
 
 def _raise_nofile() -> None:
@@ -160,6 +169,11 @@ def main(argv: list[str] | None = None) -> int:
                              lambda c=client: targets.sidecar(workdir, up_port, c)))
         if not a.no_traced:
             starters.append(("sidecar-traced", lambda: targets.sidecar_traced(workdir, up_port)))
+        for base in a.base:
+            exe, name = base.resolve() / ".venv" / "bin" / "lava-sidecar", f"sidecar-{base.resolve().name}"
+            starters.append((name, lambda exe=exe, name=name, base=base: targets.sidecar(
+                workdir, up_port, "lean", name=name, argv=[str(exe)],
+                info={"checkout": str(base.resolve()), "commit": _commit(base)})))
         if a.with_litellm:
             if not litellm.installed():
                 try:

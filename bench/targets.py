@@ -118,7 +118,7 @@ def _sidecar_argv() -> list[str]:
 
 def sidecar(workdir: Path, upstream_port: int, client: str, *, name: str | None = None,
             argv: list[str] | None = None, extra_config: str = "",
-            env_extra: dict[str, str] | None = None) -> Target:
+            env_extra: dict[str, str] | None = None, info: dict[str, object] | None = None) -> Target:
     """``lava-sidecar serve`` as a pod runs it: metering, metrics and the usage log (to a file) on.
 
     ``argv``: another checkout's ``lava-sidecar`` (``bench.ab``); ``extra_config``: YAML lines
@@ -148,7 +148,8 @@ def sidecar(workdir: Path, upstream_port: int, client: str, *, name: str | None 
     proc = spawn(name, [*(argv or _sidecar_argv()), "serve", "--config", str(config)],
                  log_path=d / "output.log", env=env)
     t = Target(name, "sidecar", port, proc=proc,
-               info={"client": client, "admin_port": admin, "usage_log": str(usage_log)})
+               info={"client": client, "admin_port": admin, "usage_log": str(usage_log),
+                     **(info or {})})
     try:
         t.startup_s = wait_ready(proc, lambda: http_get_status(admin, "/readyz") == 200, timeout=30)
     except BaseException:

@@ -142,6 +142,18 @@ class Runtime:
     admission: tuple[AdmissionHook, ...] = ()
     completion: tuple[CompletionHook, ...] = ()
     _hook_failures: int = 0
+    _control_raw: tuple[frozenset[str], frozenset[bytes]] | None = field(
+        default=None, init=False, repr=False)
+
+    @property
+    def control_raw(self) -> frozenset[bytes]:
+        """``control_headers`` as the bytes the header policy compares (made again only when the
+        set is replaced: tracing adds its headers once, at start)."""
+        cached = self._control_raw
+        if cached is None or cached[0] is not self.control_headers:
+            raw = frozenset(n.lower().encode("latin-1", "replace") for n in self.control_headers)
+            cached = self._control_raw = (self.control_headers, raw)
+        return cached[1]
 
     def hook_failed(self, hook: CompletionHook) -> None:
         """A completion hook raised: the request was served and recorded; log it (rarely)."""

@@ -40,7 +40,8 @@ def test_smoke_run_reports_every_figure_for_every_target(tmp_path: Path) -> None
     assert doc["errors_total"] == 0
     assert doc["upstream"]["rejected"] == 0
     for name, fig in doc["targets"].items():
-        wanted = report.BASE_FIGURES + (report.PROXY_FIGURES if name != "direct" else ())
+        wanted = report.BASE_FIGURES + (
+            report.PROXY_FIGURES + report.STREAM_CPU_FIGURES if name != "direct" else ())
         assert [k for k in wanted if fig.get(k) is None] == [], name
         assert fig["errors"] == 0, name
         assert fig["usage_chunks_seen"] == 0, name  # the sidecar strips the usage chunk it asked for
@@ -51,11 +52,11 @@ def test_smoke_run_reports_every_figure_for_every_target(tmp_path: Path) -> None
         # Metering was on: one usage-log line for every request and stream sent through it.
         assert info["usage_log_lines"] == info["requests_sent"] > 0, name
         assert info["metrics_bytes"] > 0, name
-        # The traced one adds its cost against sidecar-lean as a ninth goal.
-        assert len(doc["goals"][name]) == (9 if name == "sidecar-traced" else 8)
+        # The traced one adds its cost against sidecar-lean as a tenth goal.
+        assert len(doc["goals"][name]) == (10 if name == "sidecar-traced" else 9)
         assert all(g["value"] is not None for g in doc["goals"][name] if "LiteLLM" not in g["goal"])
     for rnd in doc["rounds"]:
-        for phase in ("c1", "load", "streams"):
+        for phase in ("c1", "load", "streams", "stream_cpu"):
             assert set(rnd[phase]) == TARGETS
     if shutil.which("vmstat"):
         assert doc["vmstat"]["samples"]
