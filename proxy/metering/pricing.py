@@ -192,6 +192,19 @@ class Pricing:
         self._used[key] = before + used
         return price.cost(before, used, provider_cost if price.rate_type == "percentage" else None)
 
+    def quote(self, customer: str | None, meter: str | None, usage: Usage) -> Decimal | None:
+        """What ``charge`` would bill for ``usage`` now, without moving the customer's tier
+        position: a quota reservation made before the request leaves. ``None`` for an unpriced
+        meter, usage its tier type cannot count, or a percentage meter (its base, the provider's
+        cost, is known only afterwards)."""
+        price = self._meters.get(meter) if meter is not None else None
+        if price is None or price.rate_type != "fixed":
+            return None
+        used = units(price.tier_type, usage)
+        if used is None:
+            return None
+        return price.cost(self.position(customer, price.slug), used, None)
+
     def position(self, customer: str | None, meter: str) -> Decimal:
         """Units of the meter's tier type (minutes for ``minutes``) charged so far for this
         customer on this meter."""

@@ -53,8 +53,8 @@ class RequestCycle:
         self.up: UpstreamResponse | None = None
 
     async def admit(self) -> None:
-        """Where it goes, who pays, what rides along; then the admission hooks. A refusal raised
-        here happens before anything has left for Lava: nothing is billed."""
+        """Where it goes, who pays, what rides along. A refusal raised here happens before anything
+        has left for Lava: nothing is billed."""
         rt, ex, ctx = self.rt, self.ex, self.ctx
         settings = rt.settings
         route = ctx.route = rt.router.resolve(ex.raw_path)
@@ -67,12 +67,10 @@ class RequestCycle:
             raise UsageLogUnavailable(
                 "The sidecar cannot write its usage log and is configured to refuse traffic it "
                 "cannot record (usage_log.on_error: reject). Check the log volume.")
-        for hook in rt.admission:
-            await hook.admit(ctx)
 
     async def forward(self) -> None:
-        """The body (bounded), what it says (model, stream), the headers that cross, the hop to
-        Lava, and the relay of its answer."""
+        """The body (bounded), what it says (model, stream), the admission hooks, the headers
+        that cross, the hop to Lava, and the relay of its answer."""
         rt, ex, ctx = self.rt, self.ex, self.ctx
         route, resolved = ctx.route, ctx.resolved
         if route is None or resolved is None:  # pragma: no cover - admit() set both or raised
@@ -81,9 +79,14 @@ class RequestCycle:
         if isinstance(body, bytes):
             ctx.facts, body = inspect(route.api, body, ex.headers.get("Content-Type"),
                                       inject_stream_usage=route.provider.inject_stream_usage)
+            ctx.request_body = body
         else:
             ctx.facts = RequestFacts(api=route.api)
         self.body = body
+        # After the body, before anything leaves: a quota reserves what the body asks for; a
+        # refusal raised here is never billed.
+        for hook in rt.admission:
+            await hook.admit(ctx)
         headers = outbound(ex.headers.items(), rt.control_headers, rt.tokens.get(resolved.billing),
                            self.metadata)
         headers.extend(ctx.upstream_headers)

@@ -1,10 +1,13 @@
-"""A labelled guess for responses that reported no usage (config ``estimate_missing_usage``).
+"""A labelled guess for responses that reported no usage (config ``estimate_missing_usage``), and
+the same guess before a request leaves (``ask``: what a quota reserves).
 
-Deliberately simple: input tokens ≈ prompt text characters / 4, output not guessed at all.
+Deliberately simple: input tokens ≈ prompt text characters / 4, output not guessed at all (a
+reservation takes the request's own output cap instead).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 from .base import Api, RequestFacts, Usage
@@ -42,6 +45,30 @@ def estimate(facts: RequestFacts, request_body: bytes, usage: Usage) -> Usage:
         return usage
     return Usage(input_tokens=-(-chars // CHARS_PER_TOKEN), model=usage.model or facts.model,
                  response_id=usage.response_id, source="estimated")
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """What a request about to leave asks for, as far as its body says: a quota reservation."""
+
+    input_tokens: int  # prompt text characters / 4, rounded up (0: nothing readable)
+    max_output_tokens: int | None  # max_tokens / max_completion_tokens / max_output_tokens
+
+
+NOTHING: Final = Ask(0, None)
+_CAPS: Final = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+
+
+def ask(facts: RequestFacts, request_body: bytes) -> Ask:
+    """One parse of the body, only when a quota needs it (token or spend limits): the same
+    characters / 4 guess as ``estimate``, and the largest output cap the request names."""
+    if facts.api not in _ESTIMABLE or not request_body or len(request_body) > _MAX_BODY:
+        return NOTHING
+    doc = parse_object(request_body)
+    if doc is None:
+        return NOTHING
+    caps = [v for k in _CAPS if isinstance(v := doc.get(k), int) and not isinstance(v, bool) and v >= 0]
+    return Ask(-(-_text_chars(doc) // CHARS_PER_TOKEN), max(caps) if caps else None)
 
 
 def _text_chars(doc: dict[str, object]) -> int:
