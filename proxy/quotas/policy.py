@@ -48,6 +48,26 @@ class Refusal:
     retry_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What a finished ticket gives back to its store: the slot, and each reservation replaced by
+    the real amount. ``admitted_ms`` is the store's time at admission (0: nothing was reserved)."""
+
+    checks: tuple[Check, ...]
+    release: bool  # the ticket holds a concurrency slot
+    lease: str  # its lease id in Redis ("" in memory)
+    admitted_ms: float
+    tokens: int
+    tokens_reserved: int
+    micro_usd: int
+    micro_usd_reserved: int
+
+
+def reserves(checks: tuple[Check, ...]) -> bool:
+    """Whether an admission under ``checks`` reserves an estimate (a token or spend limit)."""
+    return any(c.kind == TOKENS or c.kind == SPEND for c in checks)
+
+
 def to_micro_usd(usd: Decimal) -> int:
     """Rounded up: a spend limit is never exceeded by rounding."""
     return math.ceil(usd * MICRO_USD)
