@@ -3,8 +3,8 @@ carrying at most one exchange (a command, or several pipelined) at a time.
 
 The deadline measures Redis, not this process: it starts when the bytes are written, never while
 a batch waits for a free connection, and when its timer fires late (this event loop was busy or
-the process was descheduled, so a reply may be sitting unread in the socket) it is stretched once
-by the same amount before it counts. A ``LinkError`` says whether the command was sent: an
+the process was descheduled, so a reply may be sitting unread in the socket) it starts over
+(``Deadline``). A ``LinkError`` says whether the command was sent: an
 exchange that failed before writing (connection refused) left nothing behind in Redis.
 """
 
@@ -37,28 +37,33 @@ class LinkError(Exception):
 
 
 class Deadline:
-    """``asyncio.timeout`` that forgives our own lateness once (see the module docstring)."""
+    """``asyncio.timeout`` that only counts time this event loop was watching.
 
-    __slots__ = ("_cm", "_due", "_handle", "_seconds", "_stretched")
+    When the timer fires late (the loop was busy, or the process was descheduled), a reply may
+    be sitting unread in the socket: the deadline starts over rather than blame Redis, up to
+    ``max(0.5 s, 10 × deadline)`` in all. A timer that fires on time with no reply is a miss.
+    """
+
+    __slots__ = ("_cm", "_due", "_handle", "_seconds", "_until")
 
     def __init__(self, seconds: float) -> None:
         self._seconds = seconds
         self._cm = asyncio.timeout(None)
-        self._due = 0.0
-        self._stretched = False
+        self._due = self._until = 0.0
         self._handle: asyncio.TimerHandle | None = None
 
     async def __aenter__(self) -> Deadline:
         await self._cm.__aenter__()
-        self._due = time.monotonic() + self._seconds
+        now = time.monotonic()
+        self._due = now + self._seconds
+        self._until = now + max(0.5, 10 * self._seconds)
         self._handle = asyncio.get_running_loop().call_later(self._seconds, self._fire)
         return self
 
     def _fire(self) -> None:
-        late = time.monotonic() - self._due
-        if not self._stretched and late > max(0.005, self._seconds / 4):
-            self._stretched = True
-            self._due = time.monotonic() + self._seconds
+        now = time.monotonic()
+        if now - self._due > max(0.005, self._seconds / 4) and now < self._until:
+            self._due = now + self._seconds
             self._handle = asyncio.get_running_loop().call_later(self._seconds, self._fire)
             return
         self._cm.reschedule(asyncio.get_running_loop().time())

@@ -6,6 +6,7 @@ request written in one loop iteration, then every answer read. Raw HTTP/1.1 on s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -72,10 +73,8 @@ async def _one(host: str, port: int, head: bytes, body: bytes, barrier: _Barrier
         return Answer(parser.get_status_code(), state.headers, b"".join(state.body))
     finally:
         writer.close()
-        try:
+        with contextlib.suppress(ConnectionError):
             await writer.wait_closed()
-        except ConnectionError:
-            pass
 
 
 def chat_request(path: str, headers: dict[str, str], body: bytes, host: str) -> bytes:

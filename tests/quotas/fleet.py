@@ -92,3 +92,9 @@ async def well_inside_a_minute(needed: float) -> None:
 
 def quota_lines(procs: list[SidecarProcess]) -> list[str]:
     return [d["msg"] for p in procs for d in p.logs() if "quota backend" in d.get("msg", "")]
+
+
+def down_lines(procs: list[SidecarProcess]) -> list[str]:
+    """The circuit-open lines, each with the time it was logged (for a failure's message)."""
+    return [f'{d.get("ts", d.get("time", ""))} {d["msg"]}' for p in procs for d in p.logs()
+            if "quota backend" in d.get("msg", "") and "down" in d["msg"]]
