@@ -26,7 +26,7 @@ from .batch import BackendDown
 from .config import QuotaSettings
 from .memory import MemoryStore
 from .metrics import QuotaMetrics
-from .policy import CONCURRENCY, Check, Policy, Settlement, refusal_error, to_micro_usd
+from .policy import NO_CHECKS, Checks, Policy, Settlement, refusal_error, to_micro_usd
 
 if TYPE_CHECKING:
     from .redisstore import RedisStore
@@ -41,7 +41,7 @@ LEASE_TTL: Final = 30.0
 class Ticket:
     """One admitted request. Pass it to ``complete`` exactly once (again is a no-op)."""
 
-    checks: tuple[Check, ...]
+    checks: Checks
     #: The store holds a concurrency slot for this ticket (Redis: under ``lease_id``).
     holds_slot: bool = False
     lease_id: str = ""
@@ -53,7 +53,7 @@ class Ticket:
 
 
 #: The ticket for a request no limit applies to: nothing to count, nothing to release.
-FREE: Final = Ticket(())
+FREE: Final = Ticket(NO_CHECKS)
 
 
 class QuotaGate:
@@ -98,9 +98,9 @@ class QuotaGate:
 
     # -- the request path ------------------------------------------------------------------------
 
-    def checks(self, customer_id: str | None, meter: str | None) -> tuple[Check, ...]:
+    def checks(self, customer_id: str | None, meter: str | None) -> Checks:
         """The limits that apply (empty: none). Requests billed to the merchant have none."""
-        return () if customer_id is None else self._policy.checks(customer_id, meter)
+        return NO_CHECKS if customer_id is None else self._policy.checks(customer_id, meter)
 
     async def admit(self, customer_id: str | None, meter: str | None, *, tokens: int = 0,
                     micro_usd: int = 0) -> Ticket:
@@ -110,7 +110,7 @@ class QuotaGate:
             return FREE
         return await self.admit_checks(checks, tokens=tokens, micro_usd=micro_usd)
 
-    async def admit_checks(self, checks: tuple[Check, ...], *, tokens: int = 0,
+    async def admit_checks(self, checks: Checks, *, tokens: int = 0,
                            micro_usd: int = 0) -> Ticket:
         """Check every limit and count the request, atomically, reserving ``tokens`` and
         ``micro_usd`` on the token and spend windows; raise ``QuotaExceeded`` (429).
@@ -119,7 +119,7 @@ class QuotaGate:
         ``allow`` admits it unchecked (counted) and ``reject`` raises ``QuotaBackendUnavailable``.
         """
         start = time.perf_counter()
-        holds = any(c.kind == CONCURRENCY for c in checks)
+        holds = checks.holds
         memory = self._memory
         if memory is not None:
             now = self._clock() * 1000
@@ -142,7 +142,7 @@ class QuotaGate:
         self._metrics.rejected(err.kind, checks[0].customer_id)
         raise err
 
-    def _undecided(self, checks: tuple[Check, ...]) -> Ticket:
+    def _undecided(self, checks: Checks) -> Ticket:
         policy = self._settings.on_backend_error
         self._metrics.unchecked(policy)
         if policy == "reject":

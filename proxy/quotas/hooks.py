@@ -20,7 +20,6 @@ from prometheus_client import CollectorRegistry
 from ..pipeline.context import may_have_reached_lava
 from .config import QuotaSettings
 from .gate import FREE, QuotaGate, Ticket
-from .policy import reserves
 from .reserve import Estimator
 
 if TYPE_CHECKING:
@@ -48,7 +47,7 @@ class QuotaHooks:
         checks = self.gate.checks(ctx.customer_id, ctx.meter_slug)
         if not checks:
             return
-        tokens, micro = self.estimator.reserve(ctx, checks) if reserves(checks) else (0, 0)
+        tokens, micro = self.estimator.reserve(ctx, checks) if checks.reserves else (0, 0)
         ticket = await self.gate.admit_checks(checks, tokens=tokens, micro_usd=micro)
         if ticket is not FREE:
             ctx.attach(_TICKET, ticket)

@@ -41,7 +41,7 @@ class Deadline:
 
     When the timer fires late (the loop was busy, or the process was descheduled), a reply may
     be sitting unread in the socket: the deadline starts over rather than blame Redis, up to
-    ``max(0.5 s, 10 × deadline)`` in all. A timer that fires on time with no reply is a miss.
+    ``max(0.5 s, 10 * deadline)`` in all. A timer that fires on time with no reply is a miss.
     """
 
     __slots__ = ("_cm", "_due", "_handle", "_seconds", "_until")

@@ -8,6 +8,7 @@ admission needs every one of them to pass.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
@@ -48,12 +49,12 @@ class Refusal:
     retry_ms: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Settlement:
     """What a finished ticket gives back to its store: the slot, and each reservation replaced by
     the real amount. ``admitted_ms`` is the store's time at admission (0: nothing was reserved)."""
 
-    checks: tuple[Check, ...]
+    checks: Checks
     release: bool  # the ticket holds a concurrency slot
     lease: str  # its lease id in Redis ("" in memory)
     admitted_ms: float
@@ -63,9 +64,29 @@ class Settlement:
     micro_usd_reserved: int
 
 
-def reserves(checks: tuple[Check, ...]) -> bool:
-    """Whether an admission under ``checks`` reserves an estimate (a token or spend limit)."""
-    return any(c.kind == TOKENS or c.kind == SPEND for c in checks)
+class Checks(tuple[Check, ...]):
+    """The checks of one customer (on one meter), with what every admission under them needs,
+    worked out once: the policy caches these, the request path only reads them."""
+
+    #: A token or spend limit: admission reserves an estimate.
+    reserves: bool
+    #: A concurrency limit: admission takes a slot.
+    holds: bool
+    #: The BATCH script's group spec (``<kind>:<limit>:<window ms>`` per check) and its keys.
+    spec: str
+    keys: tuple[str, ...]
+
+    def __new__(cls, checks: Iterable[Check]) -> Checks:
+        self = super().__new__(cls, checks)
+        self.reserves = any(c.kind == TOKENS or c.kind == SPEND for c in self)
+        self.holds = any(c.kind == CONCURRENCY for c in self)
+        self.spec = " ".join(f"{c.kind}:{c.limit}:{c.window_ms}" for c in self)
+        self.keys = tuple(c.key for c in self)
+        return self
+
+
+#: No limit applies.
+NO_CHECKS: Final = Checks(())
 
 
 def to_micro_usd(usd: Decimal) -> int:
@@ -99,9 +120,9 @@ class Policy:
         self._default = settings.default
         self._customers = dict(settings.customers)
         self._meters = {m: q for m, q in settings.meters if q.any()}
-        self._cache: dict[tuple[str, str | None], tuple[Check, ...]] = {}
+        self._cache: dict[tuple[str, str | None], Checks] = {}
 
-    def checks(self, customer_id: str, meter: str | None) -> tuple[Check, ...]:
+    def checks(self, customer_id: str, meter: str | None) -> Checks:
         key = (customer_id, meter)
         found = self._cache.get(key)
         if found is not None:
@@ -110,7 +131,7 @@ class Policy:
         mq = self._meters.get(meter) if meter is not None else None
         if mq is not None:
             out += _checks(self._prefix, customer_id, meter, mq)
-        result = tuple(out)
+        result = Checks(out)
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()
         self._cache[key] = result

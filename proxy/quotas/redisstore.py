@@ -31,7 +31,7 @@ from .batch import MAX_OPS, Admission, BackendDown, Batch, Verdict, pack
 from .circuit import PROBE_SECONDS, Circuit
 from .link import Link, LinkError, exchange
 from .metrics import QuotaMetrics
-from .policy import CONCURRENCY, Check, Settlement
+from .policy import CONCURRENCY, Checks, Settlement
 from .topology import SLOTS, Connector, SlotMemo, parse_slots
 
 log = logging.getLogger("lava_sidecar.quotas")
@@ -44,7 +44,7 @@ MAX_WAITING: Final = 10_000
 MAX_SETTLEMENTS: Final = 10_000
 #: Leases renewed per script call, so one heartbeat never builds an unbounded command.
 _RENEW_BATCH: Final = 500
-_BATCH_SHA: Final = hashlib.sha1(scripts.BATCH.encode()).hexdigest().encode()  # noqa: S324
+_BATCH_SHA: Final = hashlib.sha1(scripts.BATCH.encode()).hexdigest()  # noqa: S324
 
 
 @dataclass(slots=True, eq=False)
@@ -83,7 +83,7 @@ class RedisStore:
         self._tried = False
         self._slots = SlotMemo()
         self._topology = Circuit()  # the cluster's slot map could not be read
-        self._held: dict[str, tuple[Check, ...]] = {}  # lease id → its checks
+        self._held: dict[str, Checks] = {}  # lease id → its checks
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
         self._started = time.monotonic()
@@ -119,7 +119,7 @@ class RedisStore:
 
     # -- the request path: queue, never wait ------------------------------------------------------
 
-    def admit(self, checks: tuple[Check, ...], lease: str, tokens: int, micro_usd: int
+    def admit(self, checks: Checks, lease: str, tokens: int, micro_usd: int
               ) -> asyncio.Future[Verdict]:
         fut: asyncio.Future[Verdict] = self._loop.create_future()
         node = self._route(checks)
@@ -149,7 +149,7 @@ class RedisStore:
         if node.circuit.closed:
             self._schedule(node)
 
-    def _route(self, checks: tuple[Check, ...]) -> _Node | None:
+    def _route(self, checks: Checks) -> _Node | None:
         if not self._cluster:
             return self._nodes.get("")
         if not self._owner:
@@ -190,7 +190,7 @@ class RedisStore:
             self._batch_for(by_slot, a.checks).admit(a)
         return list(by_slot.values())
 
-    def _batch_for(self, by_slot: dict[int, Batch], checks: tuple[Check, ...]) -> Batch:
+    def _batch_for(self, by_slot: dict[int, Batch], checks: Checks) -> Batch:
         slot = self._slots.slot(checks[0].key) if self._cluster else 0
         b = by_slot.get(slot)
         if b is None:
@@ -250,7 +250,7 @@ class RedisStore:
             return
         try:
             # A restarted Redis lost its scripts; nothing ran, so the batch goes again, once.
-            await exchange(conn, pack(b"SCRIPT", b"LOAD", scripts.BATCH), 1, self._timeout)
+            await exchange(conn, pack("SCRIPT", "LOAD", scripts.BATCH), 1, self._timeout)
         except LinkError as err:
             self._exchange_failed(node, batches, err)
             return
@@ -342,13 +342,13 @@ class RedisStore:
             async with asyncio.timeout(max(1.0, 4 * self._timeout)):
                 if node.ready and node.probe_key:
                     # A cluster master answers PING even while the cluster refuses keys.
-                    [reply] = await node.link.control(pack(b"EXISTS", node.probe_key), 1, self._timeout)
+                    [reply] = await node.link.control(pack("EXISTS", node.probe_key), 1, self._timeout)
                 else:
-                    [reply] = await node.link.control(pack(b"PING"), 1, self._timeout)
+                    [reply] = await node.link.control(pack("PING"), 1, self._timeout)
                 if isinstance(reply, ResponseError):
                     raise LinkError(reply, sent=True)
                 await node.link.open()
-                await node.link.control(pack(b"SCRIPT", b"LOAD", scripts.BATCH), 1, self._timeout)
+                await node.link.control(pack("SCRIPT", "LOAD", scripts.BATCH), 1, self._timeout)
         except Exception as exc:  # refused, reset, timed out, an error reply: still down
             self._node_failed(node, "ping", exc if isinstance(exc, LinkError) else LinkError(exc, sent=True))
             return
@@ -359,7 +359,7 @@ class RedisStore:
         seed = self._connector.to()()
         try:
             async with asyncio.timeout(max(1.0, 4 * self._timeout)):
-                [reply] = await exchange(seed, pack(b"CLUSTER", b"SLOTS"), 1, self._timeout)
+                [reply] = await exchange(seed, pack("CLUSTER", "SLOTS"), 1, self._timeout)
                 if isinstance(reply, ResponseError):
                     raise LinkError(reply, sent=True)
                 shards = parse_slots(reply, self._connector.host)
@@ -402,7 +402,7 @@ class RedisStore:
                 continue
             for i in range(0, len(pairs), _RENEW_BATCH):
                 chunk = pairs[i:i + _RENEW_BATCH]
-                cmd = pack(b"EVAL", scripts.RENEW, str(len(chunk)), *(k for k, _ in chunk),
+                cmd = pack("EVAL", scripts.RENEW, str(len(chunk)), *(k for k, _ in chunk),
                            self._now(), str(self._ttl_ms), *(lease for _, lease in chunk))
                 try:
                     [reply] = await node.link.control(cmd, 1, max(self._timeout, 1.0))

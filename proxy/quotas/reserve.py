@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 from ..usage.base import Api, Usage
 from ..usage.estimate import ask
-from .policy import SPEND, Check, to_micro_usd
+from .policy import SPEND, Checks, to_micro_usd
 
 if TYPE_CHECKING:
     from ..metering.pricing import Pricing
@@ -38,7 +38,7 @@ class Estimator:
         self._default_output = default_output_tokens
         self._told: set[str] = set()
 
-    def reserve(self, ctx: RequestContext, checks: tuple[Check, ...]) -> tuple[int, int]:
+    def reserve(self, ctx: RequestContext, checks: Checks) -> tuple[int, int]:
         """(tokens, micro-dollars) to reserve for this request under ``checks``."""
         facts = ctx.facts
         want = ask(facts, ctx.request_body)

@@ -28,22 +28,27 @@ else
 end
 """
 
-#: KEYS: every key the batch touches, once. ARGV: now|'', lease ttl ms, number of groups G, then G
-#: groups (the checks of one customer/meter: ``<kind><key index>:<limit>:<window ms>`` separated
-#: by spaces), then the operations in arrival order:
+#: KEYS: each group's keys in a row (a key may repeat: state is kept by name). ARGV: now|'', lease
+#: ttl ms, number of groups G, then G groups (the checks of one customer/meter: the index of its
+#: first key, then ``<kind>:<limit>:<window ms>`` per check, separated by spaces), then the
+#: operations in arrival order:
 #:   ``a <group> <lease|-> <tokens> <micro-usd>``  admit, reserving the estimate
 #:   ``s <group> <lease|-> <admitted ms> <tokens> <tokens reserved> <micro> <micro reserved>``
 #:                                                  settle: release, replace the reservation
-#: Returns ``{now, r1, w1, r2, w2, ...}``: per admission ``0, 0`` when admitted, else the refusing
-#: check's position in its group and the milliseconds until it frees (the refusal freeing last).
+#: Returns one string ``"now r1 w1 r2 w2 ..."``: per admission ``0 0`` when admitted, else the
+#: refusing check's position in its group and the milliseconds until it frees (the one freeing
+#: last). One string is read in one piece, where an array costs a parse per element.
 BATCH: Final = _NOW + """
 local ttl = tonumber(ARGV[2])
 local ngroups = tonumber(ARGV[3])
 local groups = {}
 for g = 1, ngroups do
   local checks = {}
-  for kind, k, limit, w in string.gmatch(ARGV[3 + g], '(%a)(%d+):(%d+):(%d+)') do
-    checks[#checks + 1] = {kind, tonumber(k), tonumber(limit), tonumber(w)}
+  local first, spec = string.match(ARGV[3 + g], '^(%d+) (.*)$')
+  local k = tonumber(first)
+  for kind, limit, w in string.gmatch(spec, '(%a):(%d+):(%d+)') do
+    checks[#checks + 1] = {kind, KEYS[k], tonumber(limit), tonumber(w)}
+    k = k + 1
   end
   groups[g] = checks
 end
@@ -52,7 +57,7 @@ local function window(k, w)
   local s = wins[k]
   if s == nil then
     local idx = math.floor(now / w)
-    local h = redis.call('HMGET', KEYS[k], 'w', 'c', 'p')
+    local h = redis.call('HMGET', k, 'w', 'c', 'p')
     local widx, cur, prev = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0
     if widx == idx - 1 then
       prev = cur
@@ -69,8 +74,8 @@ end
 local function inflight(k)
   local n = sets[k]
   if n == nil then
-    redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', now)
-    n = redis.call('ZCARD', KEYS[k])
+    redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
+    n = redis.call('ZCARD', k)
     sets[k] = n
   end
   return n
@@ -103,7 +108,7 @@ local function replace(s, at, amount, reserved)
   s[2] = s[2] + amount
   s[5] = true
 end
-local out = {now}
+local out = {string.format('%d', now)}
 for i = 4 + ngroups, #ARGV do
   local f = {}
   for x in string.gmatch(ARGV[i], '%S+') do
@@ -116,7 +121,7 @@ for i = 4 + ngroups, #ARGV do
       local kind, k = c[1], c[2]
       if kind == 'c' then
         if lease ~= '-' then
-          local gone = redis.call('ZREM', KEYS[k], lease)
+          local gone = redis.call('ZREM', k, lease)
           if sets[k] ~= nil then
             sets[k] = sets[k] - gone
           end
@@ -156,14 +161,13 @@ for i = 4 + ngroups, #ARGV do
       end
     end
     if worst > 0 then
-      out[#out + 1] = worst
-      out[#out + 1] = worst_wait
+      out[#out + 1] = worst .. ' ' .. string.format('%d', worst_wait)
     else
       local tokens, micro = tonumber(f[4]), tonumber(f[5])
       for _, c in ipairs(checks) do
         local kind, k = c[1], c[2]
         if kind == 'c' then
-          redis.call('ZADD', KEYS[k], now + ttl, lease)
+          redis.call('ZADD', k, now + ttl, lease)
           sets[k] = inflight(k) + 1
           leased[k] = true
         elseif kind == 'r' then
@@ -174,21 +178,20 @@ for i = 4 + ngroups, #ARGV do
           replace(window(k, c[4]), 0, micro, 0)
         end
       end
-      out[#out + 1] = 0
-      out[#out + 1] = 0
+      out[#out + 1] = '0 0'
     end
   end
 end
 for k, s in pairs(wins) do
   if s[5] then
-    redis.call('HSET', KEYS[k], 'w', s[1], 'c', s[2], 'p', s[3])
-    redis.call('PEXPIRE', KEYS[k], s[4] * 2)
+    redis.call('HSET', k, 'w', s[1], 'c', s[2], 'p', s[3])
+    redis.call('PEXPIRE', k, s[4] * 2)
   end
 end
 for k in pairs(leased) do
-  redis.call('PEXPIRE', KEYS[k], ttl * 2)
+  redis.call('PEXPIRE', k, ttl * 2)
 end
-return out
+return table.concat(out, ' ')
 """
 
 #: KEYS: lease sets; ARGV: now|'', lease ttl ms, then one lease id per key. Plain ZADD (not XX):

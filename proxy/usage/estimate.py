@@ -7,6 +7,7 @@ reservation takes the request's own output cap instead).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Final
 
@@ -56,6 +57,7 @@ class Ask:
 
 
 NOTHING: Final = Ask(0, None)
+_DECODER: Final = json.JSONDecoder()
 _CAPS: Final = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 
 
@@ -64,8 +66,14 @@ def ask(facts: RequestFacts, request_body: bytes) -> Ask:
     characters / 4 guess as ``estimate``, and the largest output cap the request names."""
     if facts.api not in _ESTIMABLE or not request_body or len(request_body) > _MAX_BODY:
         return NOTHING
-    doc = parse_object(request_body)
-    if doc is None:
+    try:
+        # raw_decode of the text: ~1.5 µs for a 400-byte chat body against ~2.6 for json.loads of
+        # the bytes (encoding detection, end check); what follows the object does not matter here.
+        text = request_body.decode()
+        doc, _ = _DECODER.raw_decode(text, len(text) - len(text.lstrip()))
+    except (ValueError, RecursionError):
+        return NOTHING
+    if not isinstance(doc, dict):
         return NOTHING
     caps = [v for k in _CAPS if isinstance(v := doc.get(k), int) and not isinstance(v, bool) and v >= 0]
     return Ask(-(-_text_chars(doc) // CHARS_PER_TOKEN), max(caps) if caps else None)
@@ -74,15 +82,27 @@ def ask(facts: RequestFacts, request_body: bytes) -> Ask:
 def _text_chars(doc: dict[str, object]) -> int:
     total = 0
     budget = _MAX_NODES
-    # (value, depth, under a text member?) — iterative, so deep bodies cannot recurse us out
-    stack: list[tuple[object, int, bool]] = [(doc, 0, False)]
+    # (container, depth, under a text member?) — iterative, so deep bodies cannot recurse us out;
+    # strings and numbers are read where they are found, never pushed (a quota estimate runs
+    # this on every request it limits).
+    stack: list[tuple[dict[str, object] | list[object], int, bool]] = [(doc, 0, False)]
     while stack and budget > 0:
-        value, depth, is_text = stack.pop()
-        budget -= 1
-        if isinstance(value, str):
-            total += len(value) if is_text else 0
-        elif depth < _MAX_DEPTH and isinstance(value, dict):
-            stack.extend((v, depth + 1, k in _TEXT_KEYS) for k, v in value.items())
-        elif depth < _MAX_DEPTH and isinstance(value, list):
-            stack.extend((v, depth + 1, is_text) for v in value)
+        container, depth, is_text = stack.pop()
+        deeper = depth + 1 < _MAX_DEPTH
+        if isinstance(container, dict):
+            for k, v in container.items():
+                budget -= 1
+                if isinstance(v, str):
+                    if k in _TEXT_KEYS:
+                        total += len(v)
+                elif deeper and isinstance(v, dict | list):
+                    stack.append((v, depth + 1, k in _TEXT_KEYS))
+        else:
+            for v in container:
+                budget -= 1
+                if isinstance(v, str):
+                    if is_text:
+                        total += len(v)
+                elif deeper and isinstance(v, dict | list):
+                    stack.append((v, depth + 1, is_text))
     return total
