@@ -25,20 +25,23 @@ from proxy.quotas.hooks import Quotas
 from proxy.record import RequestRecord
 from proxy.secret import Secret
 from proxy.tokens import Billing
-from proxy.usage.base import Api, RequestFacts, Usage
+from proxy.usage import inspect
+from proxy.usage.base import Api, Usage
 
 from .payloads import request_body
 
 ALL_FOUR = QuotaLimits(requests_per_minute=10**9, tokens_per_minute=10**12, concurrent_requests=10**6,
                        usd_per_day=Decimal("1000000"))
 _BODY = request_body(stream=False)
+#: What the pipeline's inspect learns from the body (the estimate reads its parse).
+_FACTS, _ = inspect(Api.CHAT, _BODY, "application/json", inject_stream_usage=True)
 _USAGE = Usage(input_tokens=61, output_tokens=120, source="provider")
 
 
 def _context(customer: str) -> RequestContext:
     ctx = RequestContext("req", 0.0, 0.0, "POST", "/v1/chat/completions", {}, "openai")
     ctx.resolved = Resolved(Billing(customer, "chat-tokens"), "header")
-    ctx.facts = RequestFacts(api=Api.CHAT, model="gpt-4o-mini")
+    ctx.facts = _FACTS
     ctx.request_body = _BODY
     ctx.upstream_at = 1.0
     ctx.charge_usd = Decimal("0.000543")
