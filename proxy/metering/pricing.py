@@ -192,16 +192,24 @@ class Pricing:
         self._used[key] = before + used
         return price.cost(before, used, provider_cost if price.rate_type == "percentage" else None)
 
-    def quote(self, customer: str | None, meter: str | None, usage: Usage) -> Decimal | None:
-        """What ``charge`` would bill for ``usage`` now, without moving the customer's tier
-        position: a quota reservation made before the request leaves. ``None`` for an unpriced
-        meter, usage its tier type cannot count, or a percentage meter (its base, the provider's
-        cost, is known only afterwards)."""
+    def quote(self, customer: str | None, meter: str | None, tokens: int,
+              characters: int | None = None) -> Decimal | None:
+        """What ``charge`` would bill for ``tokens`` (or, on a ``characters_1m`` meter,
+        ``characters``) now, without moving the customer's tier position: a quota reservation
+        made before the request leaves. ``None`` for an unpriced meter, a unit the estimate
+        cannot count (minutes), or a percentage meter (its base, the provider's cost, is known
+        only afterwards)."""
         price = self._meters.get(meter) if meter is not None else None
         if price is None or price.rate_type != "fixed":
             return None
-        used = units(price.tier_type, usage)
-        if used is None:
+        tier = price.tier_type
+        if tier == "tokens_1m":
+            used = Decimal(max(tokens, 0))
+        elif tier == "characters_1m" and characters is not None:
+            used = Decimal(max(characters, 0))
+        elif tier == "requests":
+            used = _ONE
+        else:
             return None
         return price.cost(self.position(customer, price.slug), used, None)
 

@@ -70,6 +70,8 @@ class Checks(tuple[Check, ...]):
 
     #: A token or spend limit: admission reserves an estimate.
     reserves: bool
+    #: A spend limit: the reservation includes a charge estimate.
+    spends: bool
     #: A concurrency limit: admission takes a slot.
     holds: bool
     #: The BATCH script's group spec (``<kind>:<limit>:<window ms>`` per check) and its keys.
@@ -79,6 +81,7 @@ class Checks(tuple[Check, ...]):
     def __new__(cls, checks: Iterable[Check]) -> Checks:
         self = super().__new__(cls, checks)
         self.reserves = any(c.kind == TOKENS or c.kind == SPEND for c in self)
+        self.spends = any(c.kind == SPEND for c in self)
         self.holds = any(c.kind == CONCURRENCY for c in self)
         self.spec = " ".join(f"{c.kind}:{c.limit}:{c.window_ms}" for c in self)
         self.keys = tuple(c.key for c in self)

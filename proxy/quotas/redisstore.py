@@ -42,6 +42,8 @@ READY_SECONDS: Final = 5.0
 #: to close; past either bound one is refused to the policy / dropped and counted.
 MAX_WAITING: Final = 10_000
 MAX_SETTLEMENTS: Final = 10_000
+#: A settlement waits at most this long for admissions to ride with (one script call for both).
+SETTLE_SECONDS: Final = 0.005
 #: Leases renewed per script call, so one heartbeat never builds an unbounded command.
 _RENEW_BATCH: Final = 500
 _BATCH_SHA: Final = hashlib.sha1(scripts.BATCH.encode()).hexdigest()  # noqa: S324
@@ -55,6 +57,7 @@ class _Node:
     admissions: list[Admission] = field(default_factory=list)
     settlements: deque[Settlement] = field(default_factory=deque)
     scheduled: bool = False
+    later: asyncio.TimerHandle | None = None  # a flush for settlements alone
     ready: bool = False  # connections open, scripts loaded
     probe_key: str = ""  # a key this node owns: a cluster probe asks for it, not just PING
 
@@ -146,8 +149,13 @@ class RedisStore:
             self._metrics.backend_error("complete")
             return
         node.settlements.append(s)
-        if node.circuit.closed:
+        if not node.circuit.closed or node.scheduled:
+            return
+        if len(node.settlements) >= MAX_OPS:
             self._schedule(node)
+        elif node.later is None:
+            # Off the request path: it rides with the next admissions, or goes alone shortly.
+            node.later = self._loop.call_later(SETTLE_SECONDS, self._schedule, node)
 
     def _route(self, checks: Checks) -> _Node | None:
         if not self._cluster:
@@ -163,6 +171,9 @@ class RedisStore:
 
     def _flush(self, node: _Node) -> None:
         node.scheduled = False
+        if node.later is not None:
+            node.later.cancel()
+            node.later = None
         if not node.circuit.closed:
             waiting, node.admissions = node.admissions, []
             for a in waiting:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Final
 
-from ..usage.base import Api, Usage
+from ..usage.base import Api
 from ..usage.estimate import ask
-from .policy import SPEND, Checks, to_micro_usd
+from .policy import Checks, to_micro_usd
 
 if TYPE_CHECKING:
     from ..metering.pricing import Pricing
@@ -46,12 +46,11 @@ class Estimator:
         if out is None:
             out = self._default_output if facts.api in _GENERATES else 0
         tokens = want.input_tokens + out
-        if not any(c.kind == SPEND for c in checks):
+        if not checks.spends:
             return tokens, 0
-        usage = Usage(input_tokens=want.input_tokens, output_tokens=out,
-                      input_characters=facts.input_characters, source="estimated")
         meter = ctx.meter_slug
-        quote = self._pricing.quote(ctx.customer_id, meter, usage) if self._pricing else None
+        quote = self._pricing.quote(ctx.customer_id, meter, tokens, facts.input_characters) \
+            if self._pricing is not None else None
         if quote is None:
             self._unpriced(meter)
             return tokens, 0

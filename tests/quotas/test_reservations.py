@@ -15,9 +15,12 @@ from typing import Any
 
 import pytest
 
+from proxy.config import MeterPrice, Tier
 from proxy.errors import QuotaExceeded
+from proxy.metering.pricing import Pricing
 from proxy.quotas.config import QuotaLimits
 from proxy.quotas.gate import QuotaGate, Ticket
+from proxy.usage.base import Usage
 
 from .burst import burst, tally
 from .conftest import Clock, GateFactory
@@ -133,3 +136,18 @@ async def test_an_unpriced_meter_reserves_nothing_and_says_so_once(tmp_path: Pat
         lines = [d["msg"] for d in procs[0].logs() if "reserve no spend" in d.get("msg", "")]
         assert len(lines) == 1, lines
         assert "chat-tokens" in lines[0]
+
+
+def test_a_quote_is_the_charge_without_moving_the_tier_position() -> None:
+    """Graduated tiers: 1M tokens at $5, then $3. A quote prices at the customer's position and
+    leaves it where it was; the charge for the same usage is the same amount and moves it."""
+    tiers = (Tier(Decimal(0), Decimal(5)), Tier(Decimal(1_000_000), Decimal(3)))
+    pricing = Pricing([MeterPrice("chat", "tokens_1m", tiers)])
+    usage = Usage(input_tokens=600_000, output_tokens=200_000, source="provider")
+    assert pricing.quote("cus_a", "chat", 800_000) == Decimal("4") == pricing.charge("cus_a", "chat", usage)
+    # 800k used: the next 800k straddle the tier (200k at $5 + 600k at $3).
+    assert pricing.quote("cus_a", "chat", 800_000) == Decimal("2.8")
+    assert pricing.quote("cus_a", "chat", 800_000) == Decimal("2.8")  # still not moved
+    assert pricing.quote("cus_a", "unpriced", 10) is None
+    minutes = Pricing([MeterPrice("stt", "minutes", (Tier(Decimal(0), Decimal("0.006")),))])
+    assert minutes.quote("cus_a", "stt", 10) is None  # seconds of audio are not known before
