@@ -98,12 +98,13 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"round {r + 1} {t.name}: {cpu[t.name][-1]:.1f} µs CPU/request", file=sys.stderr)
             ref = statistics.median(cpu["this"])
             c = str(args.concurrency)
-            print(f"{'target':<20}{'CPU µs/request (median)':>26}{'rounds':>40}{'vs this':>10}"
+            width = max(40, 7 * args.rounds + 2)
+            print(f"{'target':<20}{'CPU µs/request (median)':>26}{'rounds':>{width}}{'vs this':>10}"
                   f"{'p50 ms at c=' + c:>16}{'p99 ms at c=' + c:>16}")
             for t in made:
                 med = statistics.median(cpu[t.name])
                 rounds = ", ".join(f"{v:.1f}" for v in cpu[t.name])
-                print(f"{t.name:<20}{med:>26.1f}{rounds:>40}{med / ref:>10.2f}"
+                print(f"{t.name:<20}{med:>26.1f}{rounds:>{width}}{med / ref:>10.2f}"
                       f"{statistics.median(p50[t.name]):>16.2f}{statistics.median(p99[t.name]):>16.2f}")
         finally:
             for t in made:

@@ -211,6 +211,8 @@ class Pricing:
             used = _ONE
         else:
             return None
+        if len(price.bands) == 1:  # one tier (most meters): the position does not matter
+            return lava_round(used / _PER[tier] * price.bands[0].rate)
         return price.cost(self.position(customer, price.slug), used, None)
 
     def position(self, customer: str | None, meter: str) -> Decimal:

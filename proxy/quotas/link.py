@@ -113,20 +113,24 @@ class Link:
 
     async def control(self, payload: bytes, replies: int, deadline: float) -> list[object]:
         async with self._lock:
-            return await exchange(self._control, payload, replies, deadline)
+            return await exchange(self._control, payload, replies, deadline, max(1.0, 4 * deadline))
 
     async def aclose(self) -> None:
         await asyncio.gather(*(c.disconnect() for c in self._all), return_exceptions=True)
 
 
-async def exchange(conn: AbstractConnection, payload: bytes, replies: int,
-                   deadline: float) -> list[object]:
+async def exchange(conn: AbstractConnection, payload: bytes, replies: int, deadline: float,
+                   connect_deadline: float) -> list[object]:
     """Write ``payload`` (``replies`` commands) and read every reply, within ``deadline`` seconds
-    of writing; an error reply is returned as its ``ResponseError`` in place. Raises ``LinkError``."""
+    of writing; an error reply is returned as its ``ResponseError`` in place. A connection that
+    must be (re)opened first gets ``connect_deadline`` for it (refused is immediate; a stalled
+    Redis accepts the TCP connection and never answers redis-py's handshake). Raises
+    ``LinkError``."""
     sent = False
     try:
         if not conn.is_connected:
-            await conn.connect()  # type: ignore[no-untyped-call]  # bounded by socket_connect_timeout; refused is immediate
+            async with asyncio.timeout(connect_deadline):
+                await conn.connect()  # type: ignore[no-untyped-call]
         async with Deadline(deadline):
             sent = True
             await conn.send_packed_command(payload, check_health=False)

@@ -76,7 +76,9 @@ class RedisStore:
         self._metrics = metrics
         self._clock_ms = clock_ms
         self._cluster = cluster
-        self._connector = Connector(url, timeout_s=max(1.0, 4 * timeout_s))
+        #: Connecting (the TCP handshake and redis-py's own, AUTH/SELECT/SETINFO) is bounded apart.
+        self._connect_s = max(1.0, 4 * timeout_s)
+        self._connector = Connector(url, connect_timeout_s=self._connect_s)
         self._nodes: dict[str, _Node] = {}
         if not cluster:  # admissions queue on it until it is ready
             self._nodes[""] = _Node("", Link(self._connector.to(), "redis"))
@@ -225,7 +227,7 @@ class RedisStore:
         now = self._now()
         payload = b"".join(b.command(_BATCH_SHA, now, self._ttl_ms) for b in batches)
         try:
-            replies = await exchange(conn, payload, len(batches), self._timeout)
+            replies = await exchange(conn, payload, len(batches), self._timeout, self._connect_s)
         except LinkError as err:
             self._exchange_failed(node, batches, err)
             return
@@ -261,7 +263,7 @@ class RedisStore:
             return
         try:
             # A restarted Redis lost its scripts; nothing ran, so the batch goes again, once.
-            await exchange(conn, pack("SCRIPT", "LOAD", scripts.BATCH), 1, self._timeout)
+            await exchange(conn, pack("SCRIPT", "LOAD", scripts.BATCH), 1, self._timeout, self._connect_s)
         except LinkError as err:
             self._exchange_failed(node, batches, err)
             return
@@ -370,7 +372,7 @@ class RedisStore:
         seed = self._connector.to()()
         try:
             async with asyncio.timeout(max(1.0, 4 * self._timeout)):
-                [reply] = await exchange(seed, pack("CLUSTER", "SLOTS"), 1, self._timeout)
+                [reply] = await exchange(seed, pack("CLUSTER", "SLOTS"), 1, self._timeout, self._connect_s)
                 if isinstance(reply, ResponseError):
                     raise LinkError(reply, sent=True)
                 shards = parse_slots(reply, self._connector.host)

@@ -56,10 +56,12 @@ class Connector:
 
     __slots__ = ("_class", "_kwargs", "host", "port")
 
-    def __init__(self, url: Secret, *, timeout_s: float) -> None:
+    def __init__(self, url: Secret, *, connect_timeout_s: float) -> None:
         # Built from the URL once; the pool object itself is never used to hold connections.
-        pool = ConnectionPool.from_url(url.reveal(), socket_timeout=timeout_s,
-                                       socket_connect_timeout=timeout_s)
+        # No socket timeout: every exchange has its own deadline (link.Deadline), and redis-py
+        # would wrap each write in a task of its own for one. Connecting is bounded by the caller.
+        pool = ConnectionPool.from_url(url.reveal(), socket_timeout=None,
+                                       socket_connect_timeout=connect_timeout_s)
         self._class: Callable[..., AbstractConnection] = pool.connection_class
         self._kwargs: dict[str, Any] = dict(pool.connection_kwargs)
         # No retries inside redis-py: failures go to the circuit (docs/quotas.md).
