@@ -2,12 +2,13 @@
 
 ``admit`` and ``settle`` only queue; a flush scheduled with ``call_soon`` turns each node's queue
 into one ``BATCH`` script call (one per hash slot on a cluster, pipelined per node) on a
-connection opened at start. While every connection of a node is busy the queue grows into the
-next batch: waiting here is never a backend failure. A failed exchange opens the node's circuit
-(``circuit.py``); the background task probes open nodes, renews the leases this process holds
-(a replica that dies stops renewing and its slots come back after the TTL) and, at start, opens
-the connections and loads the scripts that readiness waits for. The ``redis`` package is an
-optional extra (``lava-sidecar[redis]``), imported only here and in ``link``/``topology``.
+connection opened at start. Settlements ride with the next admissions, or go within 5 ms. While
+every connection of a node is busy the queue grows into the next batch: waiting here is never a
+backend failure. A failed exchange opens the node's circuit (``circuit.py``); the background task
+probes open nodes, renews the leases this process holds (a replica that dies stops renewing and
+its slots come back after the TTL) and, at start, opens the connections and loads the script that
+readiness waits for. The ``redis`` package is an optional extra (``lava-sidecar[redis]``),
+imported only here and in ``link``, ``node`` and ``topology``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Final
 
 from redis.asyncio.connection import AbstractConnection
@@ -31,6 +30,7 @@ from .batch import MAX_OPS, Admission, BackendDown, Batch, Verdict, pack
 from .circuit import PROBE_SECONDS, Circuit
 from .link import Link, LinkError, exchange
 from .metrics import QuotaMetrics
+from .node import Node
 from .policy import CONCURRENCY, Checks, Settlement
 from .topology import SLOTS, Connector, SlotMemo, parse_slots
 
@@ -44,25 +44,7 @@ MAX_WAITING: Final = 10_000
 MAX_SETTLEMENTS: Final = 10_000
 #: A settlement waits at most this long for admissions to ride with (one script call for both).
 SETTLE_SECONDS: Final = 0.005
-#: Leases renewed per script call, so one heartbeat never builds an unbounded command.
-_RENEW_BATCH: Final = 500
 _BATCH_SHA: Final = hashlib.sha1(scripts.BATCH.encode()).hexdigest()  # noqa: S324
-
-
-@dataclass(slots=True, eq=False)
-class _Node:
-    name: str  # "" for a single Redis, "host:port" for a cluster master
-    link: Link
-    circuit: Circuit = field(default_factory=Circuit)
-    admissions: list[Admission] = field(default_factory=list)
-    settlements: deque[Settlement] = field(default_factory=deque)
-    scheduled: bool = False
-    later: asyncio.TimerHandle | None = None  # a flush for settlements alone
-    ready: bool = False  # connections open, scripts loaded
-    probe_key: str = ""  # a key this node owns: a cluster probe asks for it, not just PING
-
-    def label(self) -> str:
-        return "redis" + (f" node {self.name}" if self.name else "")
 
 
 class RedisStore:
@@ -79,10 +61,10 @@ class RedisStore:
         #: Connecting (the TCP handshake and redis-py's own, AUTH/SELECT/SETINFO) is bounded apart.
         self._connect_s = max(1.0, 4 * timeout_s)
         self._connector = Connector(url, connect_timeout_s=self._connect_s)
-        self._nodes: dict[str, _Node] = {}
+        self._nodes: dict[str, Node] = {}
         if not cluster:  # admissions queue on it until it is ready
-            self._nodes[""] = _Node("", Link(self._connector.to(), "redis"))
-        self._owner: list[_Node | None] = []  # slot → master (cluster)
+            self._nodes[""] = Node("", Link(self._connector.to(), "redis"))
+        self._owner: list[Node | None] = []  # slot → master (cluster)
         #: Admissions that came before a cluster's slot map was first read: routed once it is.
         self._limbo: list[Admission] = []
         self._tried = False
@@ -159,19 +141,19 @@ class RedisStore:
             # Off the request path: it rides with the next admissions, or goes alone shortly.
             node.later = self._loop.call_later(SETTLE_SECONDS, self._schedule, node)
 
-    def _route(self, checks: Checks) -> _Node | None:
+    def _route(self, checks: Checks) -> Node | None:
         if not self._cluster:
             return self._nodes.get("")
         if not self._owner:
             return None
         return self._owner[self._slots.slot(checks[0].key)]
 
-    def _schedule(self, node: _Node) -> None:
+    def _schedule(self, node: Node) -> None:
         if not node.scheduled:
             node.scheduled = True
             self._loop.call_soon(self._flush, node)
 
-    def _flush(self, node: _Node) -> None:
+    def _flush(self, node: Node) -> None:
         node.scheduled = False
         if node.later is not None:
             node.later.cancel()
@@ -187,7 +169,7 @@ class RedisStore:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    def _take(self, node: _Node) -> list[Batch]:
+    def _take(self, node: Node) -> list[Batch]:
         """Up to ``MAX_OPS`` operations, settlements first (they free what admissions check)."""
         by_slot: dict[int, Batch] = {}
         n = 0
@@ -215,14 +197,14 @@ class RedisStore:
     def _now(self) -> str:
         return "" if self._clock_ms is None else str(int(self._clock_ms()))
 
-    async def _send(self, node: _Node, conn: AbstractConnection, batches: list[Batch]) -> None:
+    async def _send(self, node: Node, conn: AbstractConnection, batches: list[Batch]) -> None:
         try:
             await self._exchange(node, conn, batches)
         finally:
             node.link.give(conn)
             self._schedule(node)  # what queued meanwhile goes out now
 
-    async def _exchange(self, node: _Node, conn: AbstractConnection, batches: list[Batch],
+    async def _exchange(self, node: Node, conn: AbstractConnection, batches: list[Batch],
                         again: bool = False) -> None:
         now = self._now()
         payload = b"".join(b.command(_BATCH_SHA, now, self._ttl_ms) for b in batches)
@@ -251,7 +233,7 @@ class RedisStore:
             await self._retry(node, conn, retry,
                               [str(r) for r in replies if isinstance(r, ResponseError)])
 
-    async def _retry(self, node: _Node, conn: AbstractConnection, batches: list[Batch],
+    async def _retry(self, node: Node, conn: AbstractConnection, batches: list[Batch],
                      errors: list[str]) -> None:
         if any(e.startswith(("MOVED", "ASK")) for e in errors):
             await self._read_topology()
@@ -288,7 +270,7 @@ class RedisStore:
             self._held[a.lease] = a.checks
         a.future.set_result(v)
 
-    def _exchange_failed(self, node: _Node, batches: list[Batch], err: LinkError) -> None:
+    def _exchange_failed(self, node: Node, batches: list[Batch], err: LinkError) -> None:
         lost = 0
         op = "admit" if any(b.admissions for b in batches) else "complete"
         for b in batches:
@@ -302,18 +284,13 @@ class RedisStore:
             self._metrics.backend_error("complete")
         self._node_failed(node, op, err)
 
-    def _node_failed(self, node: _Node, op: str, err: LinkError) -> None:
-        self._metrics.backend_error(op)
-        if node.circuit.fail(time.monotonic()):
+    def _node_failed(self, node: Node, op: str, err: LinkError) -> None:
+        if node.failed(op, err, self._metrics, self.policy):
             self._metrics.backend_up.set(0)
-            # The exception's class only: a redis-py message may name the host, never more.
-            log.warning("quota backend %s is down (%s during %s); on_backend_error=%s applies until "
-                        "it answers", node.label(), err.kind, op, self.policy)
         self._schedule(node)  # queued admissions get the policy now, not at their deadline
 
-    def _node_answered(self, node: _Node) -> None:
-        if node.circuit.answer():
-            log.info("quota backend %s is up again; quotas are enforced", node.label())
+    def _node_answered(self, node: Node) -> None:
+        if node.answered():
             self._renew_due = 0.0  # it may have restarted empty: put our leases back now
         if self.up:
             self._metrics.backend_up.set(1)
@@ -348,25 +325,12 @@ class RedisStore:
             self._renew_due = time.monotonic() + self._ttl_ms / 3000
             await self._renew()
 
-    async def _prepare(self, node: _Node) -> None:
-        """Open the node's connections and load the script: at start, and to probe an open circuit
-        (a node that answers gets fresh connections before traffic returns to it)."""
-        try:
-            async with asyncio.timeout(max(1.0, 4 * self._timeout)):
-                if node.ready and node.probe_key:
-                    # A cluster master answers PING even while the cluster refuses keys.
-                    [reply] = await node.link.control(pack("EXISTS", node.probe_key), 1, self._timeout)
-                else:
-                    [reply] = await node.link.control(pack("PING"), 1, self._timeout)
-                if isinstance(reply, ResponseError):
-                    raise LinkError(reply, sent=True)
-                await node.link.open()
-                await node.link.control(pack("SCRIPT", "LOAD", scripts.BATCH), 1, self._timeout)
-        except Exception as exc:  # refused, reset, timed out, an error reply: still down
-            self._node_failed(node, "ping", exc if isinstance(exc, LinkError) else LinkError(exc, sent=True))
-            return
-        node.ready = True
-        self._node_answered(node)
+    async def _prepare(self, node: Node) -> None:
+        err = await node.prepare(self._timeout)
+        if err is not None:
+            self._node_failed(node, "ping", err)
+        else:
+            self._node_answered(node)
 
     async def _read_topology(self) -> None:
         seed = self._connector.to()()
@@ -386,12 +350,12 @@ class RedisStore:
             return
         finally:
             await seed.disconnect()
-        owner: list[_Node | None] = [None] * SLOTS
+        owner: list[Node | None] = [None] * SLOTS
         for sh in shards:
             name = f"{sh.host}:{sh.port}"
             node = self._nodes.get(name)
             if node is None:
-                node = self._nodes[name] = _Node(name, Link(self._connector.to(sh.host, sh.port), name))
+                node = self._nodes[name] = Node(name, Link(self._connector.to(sh.host, sh.port), name))
             for slot in range(sh.start, sh.end + 1):
                 owner[slot] = node
         self._owner = owner
@@ -410,20 +374,10 @@ class RedisStore:
                 (c.key, lease) for c in checks if c.kind == CONCURRENCY)
         for (name, _), pairs in per.items():
             node = self._nodes[name]
-            node.probe_key = node.probe_key or pairs[0][0]
-            if not node.ready or not node.circuit.closed:
-                continue
-            for i in range(0, len(pairs), _RENEW_BATCH):
-                chunk = pairs[i:i + _RENEW_BATCH]
-                cmd = pack("EVAL", scripts.RENEW, str(len(chunk)), *(k for k, _ in chunk),
-                           self._now(), str(self._ttl_ms), *(lease for _, lease in chunk))
-                try:
-                    [reply] = await node.link.control(cmd, 1, max(self._timeout, 1.0))
-                    if isinstance(reply, ResponseError):
-                        raise LinkError(reply, sent=True)
-                except LinkError as err:
+            if node.ready and node.circuit.closed:
+                err = await node.renew(pairs, self._now(), self._ttl_ms, self._timeout)
+                if err is not None:
                     self._node_failed(node, "renew", err)
-                    break
 
     async def aclose(self) -> None:
         """Stop the background task, let queued settlements go out (bounded), close connections."""
