@@ -181,15 +181,13 @@ class QuotaGate:
     # -- control ---------------------------------------------------------------------------------
 
     def reload(self, settings: QuotaSettings) -> None:
-        """New limits and policy at once. The backend, its URL and key prefix stay until restart."""
+        """New limits and policy at once. The backend and everything under ``redis`` stay until
+        restart (the store was built with them)."""
         old = self._settings
-        if (settings.backend, settings.redis.url, settings.redis.key_prefix, settings.redis.cluster) != (
-                old.backend, old.redis.url, old.redis.key_prefix, old.redis.cluster):
-            log.warning("quotas.backend, quotas.redis.url, quotas.redis.cluster and "
-                        "quotas.redis.key_prefix take effect at restart; the new limits apply now")
-            settings = replace(settings, backend=old.backend, redis=replace(
-                settings.redis, url=old.redis.url, key_prefix=old.redis.key_prefix,
-                cluster=old.redis.cluster, timeout_ms=old.redis.timeout_ms))
+        if (settings.backend, settings.redis) != (old.backend, old.redis):
+            log.warning("quotas.backend and quotas.redis take effect at restart; the new limits "
+                        "apply now")
+            settings = replace(settings, backend=old.backend, redis=old.redis)
         self._settings = settings
         self._policy = Policy(settings)
         if self._redis is not None:

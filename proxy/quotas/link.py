@@ -19,8 +19,11 @@ from typing import Final
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ResponseError
 
-#: Exchanges in flight per node: batches coalesce while all are busy, so a few carry any load.
-WIDTH: Final = 4
+#: Batches in flight per node. One: while it is out the next one forms (Redis runs scripts one
+#: at a time anyway, so a second in flight would only queue there), and a batch's deadline then
+#: never includes time spent behind another of ours (256 admissions of 256 customers take ~12 ms
+#: of Redis on this VM). Four measured the same CPU per request.
+WIDTH: Final = 1
 
 
 class LinkError(Exception):
