@@ -75,6 +75,7 @@ class RedisStore:
         self._runner: asyncio.Task[None] | None = None
         self._started = time.monotonic()
         self._answered = False
+        self._closed = False
         self._renew_due = 0.0
         self._loop = asyncio.get_running_loop()
         self._metrics.backend_up.set(0)
@@ -149,7 +150,7 @@ class RedisStore:
         return self._owner[self._slots.slot(checks[0].key)]
 
     def _schedule(self, node: Node) -> None:
-        if not node.scheduled:
+        if not node.scheduled and not self._closed:
             node.scheduled = True
             self._loop.call_soon(self._flush, node)
 
@@ -392,6 +393,10 @@ class RedisStore:
             # Each finished exchange flushes what queued behind it: wait for those too.
             await asyncio.wait(set(self._tasks), timeout=left)
             await asyncio.sleep(0)
+        self._closed = True  # a settlement timer still pending must not reconnect
+        for node in self._nodes.values():
+            if node.later is not None:
+                node.later.cancel()
         await asyncio.gather(*(n.link.aclose() for n in self._nodes.values()), return_exceptions=True)
 
 
