@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest demo serve dev-gateway bench bench-smoke soak soak-smoke image clean
+.PHONY: test lint typecheck pytest demo merchant serve dev-gateway bench bench-smoke soak soak-smoke image clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 test: lint typecheck pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check proxy tests bench soak
+	$(BIN)/ruff check proxy tests bench soak examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -24,9 +24,16 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
-## The README's run command: the whole Lava flow on loopback, no credentials needed.
+## The README's run command: the whole Lava flow on loopback, no credentials needed; it ends with
+## the local Lava's dashboard URL. DEMO_ARGS=--keep-running leaves the local Lava, the sidecar
+## and the merchant example (examples/merchant) up.
 demo: $(STAMP)
-	$(BIN)/lava-sidecar demo
+	$(BIN)/lava-sidecar demo $(DEMO_ARGS)
+
+## The merchant example alone (README "Checkout"): its own local Lava and sidecar, its page built
+## with esbuild from the committed lockfile (npm) on first run.
+merchant: $(STAMP)
+	$(BIN)/python -m examples.merchant
 
 serve: $(STAMP)
 	$(BIN)/lava-sidecar serve

@@ -3,9 +3,12 @@
 Independent of the proxy app: it is handed the registry, the totals and a readiness flag, and
 serves them. ``/metrics`` is rendered at most once a second per representation and shared by the
 scrapes that ask meanwhile (``metrics.exposition``): a scrape flood costs the proxy one render a
-second. Every refusal is JSON (``{"error": {"code", "message"}}``): the app's own (bad customer
-id, unknown path, wrong method) here, those aiohttp's server makes before any handler runs in
-``adminserver``, which serves this app.
+second. ``/usage`` answers a page of customers at a time (``metering.usagepage``), its per-meter
+totals derived in slices that yield to the loop and shared the same way (``metering.meterview``):
+this listener shares the event loop with the proxy, so no answer is built in one long step.
+Every refusal is JSON (``{"error": {"code", "message"}}``): the app's own (bad customer id, limit
+or cursor, unknown path, wrong method) here, those aiohttp's server makes before any handler runs
+in ``adminserver``, which serves this app.
 """
 
 from __future__ import annotations
@@ -18,9 +21,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import gzip_accepted
 
 from .adminserver import error_response
-from .errors import MethodNotAllowed, RouteNotFound
-from .identity import CUSTOMER_ID_RE
-from .metering import Totals
+from .errors import MethodNotAllowed, RouteNotFound, UsageQueryInvalid
+from .metering import MeterViews, Totals, parse_query, usage_body
 from .metrics.exposition import ExpositionCache
 
 
@@ -38,6 +40,7 @@ def create_admin_app(registry: CollectorRegistry, totals: Totals,
     """The admin app. Serve it on ``settings.admin_listen``, apart from the proxy listener, with
     ``adminserver.AdminRunner``."""
     exposition = ExpositionCache(registry)
+    views = MeterViews(totals)
 
     async def metrics(request: web.Request) -> web.Response:
         exp = await exposition.get(request.headers.get("Accept", ""),
@@ -57,15 +60,12 @@ def create_admin_app(registry: CollectorRegistry, totals: Totals,
         return web.Response(status=503, text=f"not ready: {why}\n")
 
     async def usage(request: web.Request) -> web.Response:
-        customer = request.query.get("customer")
-        # Empty selects the merchant-billed requests (customer ""), which is a real bucket.
-        if customer and not CUSTOMER_ID_RE.fullmatch(customer):
-            return web.json_response(
-                {"error": {"code": "customer_id_invalid",
-                           "message": "customer must be 1-128 of A-Z a-z 0-9 . _ : -"}},
-                status=400)
-        return web.json_response(totals.snapshot(customer),
-                                 headers={"Cache-Control": "no-store"})
+        try:
+            query = parse_query(request.query, totals.run)
+        except UsageQueryInvalid as exc:
+            return error_response(exc)
+        return web.Response(body=await usage_body(totals, views, query),
+                            content_type="application/json", headers={"Cache-Control": "no-store"})
 
     app = web.Application(middlewares=[_json_refusals])
     app.router.add_get("/metrics", metrics)
@@ -89,4 +89,5 @@ async def _json_refusals(request: web.Request, handler: Handler) -> web.StreamRe
         raise
 
 
-_ROUTES = "The admin listener serves /metrics, /healthz, /readyz and /usage?customer=ID."
+_ROUTES = ("The admin listener serves /metrics, /healthz, /readyz and /usage (?limit=N&cursor=C "
+           "for the next page, ?customer=ID for one customer).")

@@ -38,7 +38,7 @@ from typing import ClassVar, Final, Literal
 
 from .record import Outcome
 
-Shape = Literal["openai", "anthropic"]
+Shape = Literal["openai", "anthropic", "gemini"]
 
 #: Header naming the stable error code on every error the sidecar itself produces.
 ERROR_CODE_HEADER = "x-lava-sidecar-error"
@@ -118,6 +118,16 @@ class IdentityError(RequestRejected):
             self.code = code  # type: ignore[misc]
         if status is not None:
             self.status = status  # type: ignore[misc]
+
+
+class UsageQueryInvalid(RequestRejected):
+    """A ``/usage`` query the admin listener cannot answer (a malformed customer, limit or cursor)."""
+
+    code = "usage_query_invalid"
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code  # type: ignore[misc]
 
 
 class RouteNotFound(RequestRejected):
@@ -238,8 +248,19 @@ _ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error",
                     429: "rate_limit_error", 529: "overloaded_error"}
 
 
+# Google's APIs answer ``{"error": {"code", "message", "status"}}`` with a google.rpc status name
+# (what google-genai's APIError reads); the stable code rides in an ErrorInfo ``reason``.
+_GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
+                  404: "NOT_FOUND", 408: "DEADLINE_EXCEEDED", 409: "ABORTED",
+                  429: "RESOURCE_EXHAUSTED", 499: "CANCELLED", 500: "INTERNAL",
+                  501: "UNIMPLEMENTED", 502: "UNAVAILABLE", 503: "UNAVAILABLE",
+                  504: "DEADLINE_EXCEEDED"}
+_ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
+
+
 def error_body(shape: Shape, status: int, code: str, message: str) -> bytes:
-    """Render an error body the way the caller's SDK expects to parse it.
+    """Render an error body the way the caller's SDK expects to parse it (OpenAI, Anthropic or
+    Google's shape).
 
     >>> error_body("anthropic", 404, "route_not_found", "No route.")
     b'{"type":"error","error":{"type":"not_found_error","message":"No route.","code":"route_not_found"}}'
@@ -250,6 +271,10 @@ def error_body(shape: Shape, status: int, code: str, message: str) -> bytes:
             "type": "error",
             "error": {"type": etype, "message": message, "code": code},
         }
+    elif shape == "gemini":
+        gstatus = _GOOGLE_STATUS.get(status, "INTERNAL" if status >= 500 else "INVALID_ARGUMENT")
+        doc = {"error": {"code": status, "message": message, "status": gstatus, "details": [
+            {"@type": _ERROR_INFO, "reason": code, "domain": "lava-sidecar"}]}}
     else:
         etype = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
         doc = {"error": {"message": message, "type": etype, "param": None, "code": code}}

@@ -3,7 +3,8 @@
 Outbound: provider feature headers (``anthropic-version``, ``anthropic-beta``, ``openai-beta``,
 ``openai-organization``, ``x-stainless-*``, …) pass byte for byte; hop-by-hop headers, browser
 headers (``Origin``, ``Referer``, ``Cookie``: Anthropic treats them as CORS calls), proxy topology
-(``X-Forwarded-*``), the app's own credential and the sidecar's ``X-Lava-*`` control headers do not.
+(``X-Forwarded-*``), the app's own credential (``Authorization``, ``x-api-key``, Google's
+``x-goog-api-key``) and the sidecar's ``X-Lava-*`` control headers do not.
 The forward token is added by the sidecar only.
 """
 
@@ -21,7 +22,7 @@ HOP_BY_HOP: Final = frozenset({
 #: and what the sidecar sets itself. ``x-lava-metadata`` is here too, not only as a control header:
 #: with identity.metadata_header renamed, a client's own copy would reach Lava beside the validated one.
 _DROP_OUTBOUND: Final = HOP_BY_HOP | frozenset({
-    "authorization", "x-api-key", "api-key", "cookie", "origin", "referer",
+    "authorization", "x-api-key", "api-key", "x-goog-api-key", "cookie", "origin", "referer",
     "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port",
     "x-real-ip", "accept-encoding", "x-lava-metadata",
 })

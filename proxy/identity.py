@@ -101,11 +101,11 @@ def _one(headers: Mapping[str, str], name: str, what: str, header: str) -> str |
 
 
 def local_api_key(headers: Mapping[str, str]) -> str | None:
-    """The credential the app sent (its dummy OPENAI_API_KEY / x-api-key), if any."""
+    """The credential the app sent (its dummy OPENAI_API_KEY / x-api-key / GEMINI_API_KEY), if any."""
     auth = headers.get("authorization")
     if auth is not None and auth[:7].lower() == "bearer ":
         return auth[7:].strip()
-    return headers.get("x-api-key") or headers.get("api-key")
+    return headers.get("x-api-key") or headers.get("api-key") or headers.get("x-goog-api-key")
 
 
 class IdentityResolver:

@@ -14,13 +14,16 @@ from typing import Final
 
 REDACTED: Final = "[redacted]"
 SENSITIVE_HEADERS: Final = frozenset({
-    "authorization", "x-api-key", "api-key", "cookie", "set-cookie", "proxy-authorization",
+    "authorization", "x-api-key", "api-key", "x-goog-api-key", "cookie", "set-cookie",
+    "proxy-authorization",
 })
 _PATTERNS: Final = re.compile(
     r"eyJzZWNyZXRfa2V5Ijoi[A-Za-z0-9+/=_-]*"  # base64('{"secret_key":"') + rest of a token
     r"|aks_(?:live|test)_[A-Za-z0-9_-]+"  # merchant secret keys
     r"|lava_(?:sk|wk)_[A-Za-z0-9_-]+"  # spend and wallet keys
     r"|(?i:bearer)\s+[A-Za-z0-9+/=._~-]{8,}"  # any bearer credential
+    r"|AIza[0-9A-Za-z_-]{30,}"  # Google API keys
+    r"|(?<=[?&])key=[^&#\s\"']+"  # a key in a URL's query (Google's API-key parameter)
 )
 
 

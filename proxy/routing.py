@@ -4,6 +4,10 @@ The upstream URL is always a configured provider root plus a validated path, so 
 never make the sidecar call another host: no ``.``/``..`` segments (encoded or not), no encoded
 slashes or backslashes, no encoded control characters, no empty segments (``//host``), nothing outside
 RFC 3986 path characters.
+
+Google's APIs take an API key as the ``key`` query parameter: on a route to Google (the ``gemini``
+family, or a ``*.googleapis.com`` base URL) that parameter is a credential, dropped here, so it is
+in no upstream URL, forward URL or log (Gemini keys in URLs are a known leak: LiteLLM #8075, #13073).
 """
 
 from __future__ import annotations
@@ -11,11 +15,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from .config import Provider, Settings
 from .errors import RouteNotFound, Shape
-from .usage.base import Api
+from .usage.base import Api, RequestFacts
+from .usage.gemini import path_facts
 
 # RFC 3986 pchar plus "/" and "%" (escapes are checked separately below).
 _PATH_OK: Final = re.compile(r"(/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+/?")
@@ -49,6 +54,8 @@ class Route:
     #: The provider URL Lava will call (the ``u=`` value before encoding).
     upstream_url: str
     api: Api
+    #: What the path alone says, when the body is not read for it (Gemini: model and method).
+    facts: RequestFacts | None = None
 
     @property
     def shape(self) -> Shape:
@@ -57,6 +64,8 @@ class Route:
 
 def api_for(provider: Provider, rest: str) -> Api:
     """The API a provider-relative path speaks (``/chat/completions`` → ``Api.CHAT``)."""
+    if provider.family == "gemini":
+        return path_facts(rest).api
     table = _ANTHROPIC_APIS if provider.family == "anthropic" else _OPENAI_APIS
     api = table.get(rest.rstrip("/"))
     if api is not None:
@@ -70,13 +79,28 @@ def api_for(provider: Provider, rest: str) -> Api:
 
 def shape_for_path(path: str) -> Shape:
     """The error shape to answer in when no route matched: guessed from the first segment."""
-    return "anthropic" if path.startswith("/anthropic") else "openai"
+    if path.startswith("/anthropic"):
+        return "anthropic"
+    return "gemini" if path.startswith("/gemini") else "openai"
+
+
+def without_key(query: str) -> str:
+    """``query`` without Google's ``key`` parameter (its name compared decoded, as Google would)."""
+    if "key" not in query.lower() and "%" not in query:
+        return query
+    kept = [p for p in query.split("&") if unquote(p.partition("=")[0]).lower() != "key"]
+    return "&".join(kept)
+
+
+def _takes_query_key(p: Provider) -> bool:
+    host = urlsplit(p.base_url).hostname or ""
+    return p.family == "gemini" or host == "googleapis.com" or host.endswith(".googleapis.com")
 
 
 class Router:
     """Built once from settings; ``resolve`` is a dict lookup plus a few checks per request."""
 
-    __slots__ = ("_base_paths", "_by_first", "_forward", "_gateway")
+    __slots__ = ("_base_paths", "_by_first", "_forward", "_gateway", "_query_key")
 
     def __init__(self, settings: Settings) -> None:
         self._gateway = settings.gateway.url
@@ -84,6 +108,8 @@ class Router:
         #: same few URLs repeat; bounded so a flood of distinct query strings cannot grow it.
         self._forward: dict[str, str] = {}
         self._by_first: dict[str, list[Provider]] = {}
+        #: Providers whose ``key`` query parameter is a credential (dropped).
+        self._query_key = frozenset(p.name for p in settings.providers if _takes_query_key(p))
         for p in sorted(settings.providers, key=lambda p: len(p.prefix), reverse=True):
             first = "/" + p.prefix.split("/", 2)[1]
             self._by_first.setdefault(first, []).append(p)
@@ -114,12 +140,18 @@ class Router:
             prefix = provider.prefix
             if path == prefix or path.startswith(prefix + "/"):
                 rest = path[len(prefix):]
+                if query and provider.name in self._query_key:
+                    query = without_key(query)
                 url = provider.base_url + rest + (sep + query if query else "")
+                if provider.family == "gemini":
+                    facts = path_facts(rest)
+                    return Route(provider, url, facts.api, facts)
                 return Route(provider, url, api_for(provider, rest))
         raise RouteNotFound(
             f"No provider is configured for {path[:100]!r}. Point your SDK at "
-            "http://<sidecar>/v1 (default provider), /openai/v1, /anthropic (Anthropic SDK) or "
-            "/<provider>/v1 for a provider in the sidecar config.")
+            "http://<sidecar>/v1 (default provider), /openai/v1, /anthropic (Anthropic SDK), "
+            "/gemini (google-genai, Gemini CLI) or /<provider>/v1 for a provider in the sidecar "
+            "config.")
 
 
     def forward_url(self, upstream_url: str) -> str:

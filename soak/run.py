@@ -96,6 +96,16 @@ class Child:
         async with aiohttp.ClientSession() as http, http.get(self.admin + path) as resp:
             return await resp.text()
 
+    async def usage(self) -> dict[str, Any]:
+        """The /usage document with every page's customers (it is paginated)."""
+        doc: dict[str, Any] = json.loads(await self.get("/usage?limit=1000"))
+        cursor = doc.get("next_cursor")
+        while cursor is not None:
+            page = json.loads(await self.get(f"/usage?limit=1000&cursor={cursor}"))
+            doc["customers"].update(page["customers"])
+            cursor = page["next_cursor"]
+        return doc
+
     async def probe(self) -> dict[str, int]:
         """Tasks, fds, RSS, reported by the child on SIGUSR1."""
         assert self.proc.stdout is not None
@@ -181,7 +191,7 @@ async def soak(opts: Options) -> tuple[Report, dict[str, Any]]:
             elapsed = time.monotonic() - t0
             await child.quiesce()
             after = await child.probe()
-            metrics_text, usage_doc = await child.get("/metrics"), json.loads(await child.get("/usage"))
+            metrics_text, usage_doc = await child.get("/metrics"), await child.usage()
             child.proc.send_signal(signal.SIGTERM)
             async with asyncio.timeout(30):
                 exit_code = await child.proc.wait()

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from proxy.record import RequestRecord
-from proxy.usage.base import Api, Usage
+from proxy.usage.base import MODALITIES, MODALITY_PARTS, Api, Usage
 
 T0 = 1_790_000_000.0
 
@@ -39,10 +39,19 @@ def usages(draw: st.DrawFn) -> Usage:
     return Usage(
         input_tokens=draw(_count), output_tokens=draw(_count), cache_read_tokens=draw(_count),
         cache_write_tokens=draw(_count), reasoning_tokens=draw(_count),
-        input_characters=draw(_count),
+        tool_prompt_tokens=draw(_count), input_characters=draw(_count),
         audio_seconds=draw(st.none() | st.decimals(min_value=0, max_value=10_000, places=3)),
         model=draw(st.none() | _text), response_id=draw(st.none() | _text), source=source,
+        modality_tokens=draw(_modality_tokens),
     )
+
+
+# What the Gemini reader builds: parts in MODALITY_PARTS order, each part's modalities sorted.
+_modality_tokens = st.lists(
+    st.tuples(st.sampled_from(MODALITY_PARTS), st.sampled_from(sorted(MODALITIES)),
+              st.integers(min_value=0, max_value=5_000_000)),
+    max_size=6, unique_by=lambda t: (t[0], t[1]),
+).map(lambda pieces: tuple(sorted(pieces, key=lambda t: (MODALITY_PARTS.index(t[0]), t[1]))))
 
 
 @st.composite

@@ -15,6 +15,8 @@ from pytest_aiohttp import AiohttpClient
 from proxy.admin import create_admin_app
 from proxy.config import Metrics as MetricsConfig
 from proxy.metering import Totals
+from proxy.metering.tally import Tally
+from proxy.metering.usagepage import DEFAULT_LIMIT
 from proxy.metrics import Metrics
 from proxy.pipeline.runtime import Readiness
 from proxy.usage.base import Usage
@@ -100,6 +102,64 @@ async def test_usage_rejects_a_malformed_customer(aiohttp_client: AiohttpClient,
     resp = await client.get("/usage", params={"customer": "x" * 129})
     assert resp.status == 400
     assert (await resp.json())["error"]["code"] == "customer_id_invalid"
+
+
+async def test_usage_pages_follow_the_cursor(aiohttp_client: AiohttpClient, parts: Parts) -> None:
+    totals = parts.totals
+    for i in range(250):
+        totals.add(make(customer_id=f"cus_{i:03d}"), Decimal("0.01"))
+    client = await client_for(aiohttp_client, parts)
+    first = await (await client.get("/usage")).json()
+    assert len(first["customers"]) == DEFAULT_LIMIT
+    assert first["has_more"] is True
+    assert (first["customers_kept"], first["max_customers"]) == (250, totals.max_customers)
+    # The first page carries the totals; they count every record.
+    assert first["meters"]["tokens"]["requests"] == first["meters_records"] == 250
+    assert first["total"]["charge_usd"] == "2.50"
+    assert first["evicted"] == {"customers": 0, "total": Tally().to_json(), "meters": {}}
+    seen = list(first["customers"])
+    cursor = first["next_cursor"]
+    while cursor is not None:
+        resp = await client.get("/usage", params={"limit": "60", "cursor": cursor})
+        assert resp.status == 200
+        page = await resp.json()
+        assert "meters" not in page
+        assert len(page["customers"]) <= 60
+        seen += list(page["customers"])
+        cursor = page["next_cursor"]
+        assert page["has_more"] is (cursor is not None)
+    assert seen == [f"cus_{i:03d}" for i in range(250)]
+
+
+@pytest.mark.parametrize(("query", "code"), [
+    ({"limit": "0"}, "limit_invalid"), ({"limit": "1001"}, "limit_invalid"),
+    ({"limit": "ten"}, "limit_invalid"), ({"limit": "\u00b2"}, "limit_invalid"),
+    ({"limit": "9" * 400}, "limit_invalid"),
+    ({"cursor": "not a cursor"}, "cursor_invalid"), ({"cursor": "x" * 65}, "cursor_invalid"),
+    ({"cursor": "YWJjZC4xMA"}, "cursor_invalid"),  # "abcd.10": another run's
+    ({"cursor": ""}, "cursor_invalid"),
+])
+async def test_usage_refuses_a_bad_limit_or_cursor_with_a_sentence(
+        aiohttp_client: AiohttpClient, parts: Parts, query: dict[str, str], code: str) -> None:
+    client = await client_for(aiohttp_client, parts)
+    resp = await client.get("/usage", params=query)
+    assert resp.status == 400
+    assert resp.headers["x-lava-sidecar-error"] == code
+    err = (await resp.json())["error"]
+    assert err["code"] == code
+    assert "limit must be" in err["message"] or "start again without cursor" in err["message"]
+
+
+async def test_a_cursor_from_before_a_restart_is_refused(aiohttp_client: AiohttpClient,
+                                                         parts: Parts) -> None:
+    for i in range(3):
+        parts.totals.add(make(customer_id=f"c{i}"), None)
+    client = await client_for(aiohttp_client, parts)
+    cursor = (await (await client.get("/usage", params={"limit": "1"})).json())["next_cursor"]
+    assert (await client.get("/usage", params={"cursor": cursor})).status == 200
+    restarted = parts._replace(totals=Totals(since=T0))  # another run of the sidecar
+    other = await client_for(aiohttp_client, restarted)
+    assert (await other.get("/usage", params={"cursor": cursor})).status == 400
 
 
 async def test_only_the_admin_routes(aiohttp_client: AiohttpClient, parts: Parts) -> None:

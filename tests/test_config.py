@@ -117,6 +117,32 @@ meters: [{slug: m1, tier_type: tokens_1m, tiers: [{start: 0, rate: "5"}, {start:
     assert "identity.default_meter" in problems
 
 
+def test_pinned_prices_are_bounded_like_lavas(tmp_path: Path) -> None:
+    problems = _problems(tmp_path, """
+meters:
+  - {slug: a, tiers: [{start: 0, rate: "9e999999"}]}
+  - {slug: b, tiers: [{start: 0, rate: .nan}]}
+  - {slug: c, tiers: [{start: 0, rate: "1"}, {start: 0, rate: "2"}]}
+""", LAVA_SECRET_KEY=TEST_SECRET)
+    assert "rate is above 1,000,000" in problems["meters[0].tiers"]
+    assert "not a finite number" in problems["meters[1].tiers"]
+    assert "tier starts must ascend" in problems["meters[2].tiers"]
+
+
+def test_usage_log_retention_and_the_totals_cap(tmp_path: Path) -> None:
+    s = _load(tmp_path, "usage_log: {min_retention_seconds: 0}\nusage_totals: {max_customers: 5}\n",
+              LAVA_SECRET_KEY=TEST_SECRET)
+    assert (s.usage_log.min_retention, s.usage_totals.max_customers) == (0, 5)  # type: ignore[attr-defined]
+    default = _load(tmp_path, "", LAVA_SECRET_KEY=TEST_SECRET)
+    assert default.usage_log.min_retention == 86_400  # type: ignore[attr-defined]
+    assert default.usage_totals.max_customers == 100_000  # type: ignore[attr-defined]
+    problems = _problems(tmp_path, "usage_log: {min_retention_seconds: -1}\n"
+                                   "usage_totals: {max_customers: 0, page: 3}\n",
+                         LAVA_SECRET_KEY=TEST_SECRET)
+    assert set(problems) == {"usage_log.min_retention_seconds", "usage_totals.max_customers",
+                             "usage_totals.page"}
+
+
 def test_cli_overrides_are_validated(tmp_path: Path) -> None:
     s = load_settings(None, {"LAVA_SECRET_KEY": TEST_SECRET}, overrides={"listen": "127.0.0.1:1234"})
     assert s.listen.port == 1234

@@ -30,6 +30,16 @@ def test_anthropic_shape() -> None:
                                               "code": "request_too_large"}}
 
 
+def test_gemini_shape_is_googles_with_the_code_as_error_info() -> None:
+    doc = json.loads(render("gemini", IdentityError("No customer.")))
+    assert doc == {"error": {"code": 401, "message": "No customer.", "status": "UNAUTHENTICATED",
+                             "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                                          "reason": "customer_missing", "domain": "lava-sidecar"}]}}
+    assert json.loads(render("gemini", GatewayTimeout("Slow.")))["error"]["status"] == \
+        "DEADLINE_EXCEEDED"
+    assert json.loads(error_body("gemini", 413, "x", "m"))["error"]["status"] == "INVALID_ARGUMENT"
+
+
 @pytest.mark.parametrize(("status", "etype"), [(502, "server_error"), (504, "server_error"),
                                                (400, "invalid_request_error")])
 def test_openai_types_by_status(status: int, etype: str) -> None:

@@ -74,3 +74,18 @@ def test_redaction() -> None:
 def test_every_forward_token_is_caught(customer: str, meter: str) -> None:
     token = mint(Secret("aks_live_zz"), Billing(customer, meter))
     assert token not in redact_text(f"oops {token} leaked")
+
+
+def test_googles_api_key_header_never_leaves_and_is_redacted() -> None:
+    inbound = [("Content-Type", "application/json"),
+               ("x-goog-api-key", "AIzaSyD-app-key-0123456789abcdefghijk"),
+               ("x-goog-api-client", "google-genai-sdk/3.6.1 gl-python/3.11.7")]
+    out = outbound(inbound, CONTROL, TOKEN, None)
+    assert [n for n, _ in out] == ["Content-Type", "x-goog-api-client", "Authorization", "Accept-Encoding"]
+    assert redact_headers(inbound)[1] == ("x-goog-api-key", REDACTED)
+    text = ("GET https://generativelanguage.googleapis.com/v1beta/models?key=AIzaSyD-app-key-0123456789abc&"
+            "alt=sse failed; key AIzaSyD-app-key-0123456789abcdefghijk")
+    clean = redact_text(text)
+    assert "AIza" not in clean
+    assert "key=" not in clean
+    assert "alt=sse" in clean

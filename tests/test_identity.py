@@ -31,6 +31,8 @@ def test_header_customer_with_meter_header_or_default() -> None:
 def test_bound_api_key_in_bearer_or_x_api_key() -> None:
     assert resolve(BOUND, authorization="Bearer sk-team-a") == ("cus_a", "meter_a", "api_key")
     assert resolve(BOUND, x_api_key="sk-team-a") == ("cus_a", "meter_a", "api_key")
+    # google-genai and Gemini CLI send GEMINI_API_KEY as x-goog-api-key
+    assert resolve(BOUND, x_goog_api_key="sk-team-a") == ("cus_a", "meter_a", "api_key")
     # An explicit header wins over the key binding; the meter header over the binding's meter.
     assert resolve(BOUND, authorization="Bearer sk-team-a", x_lava_customer_id="cus_b") == (
         "cus_b", "default_meter", "header")

@@ -125,3 +125,30 @@ def test_minutes_in_pieces_equal_at_once_within_lava_rounding(pieces: list[Decim
     at_once = whole.charge("c", "a", Usage(audio_seconds=sum(pieces, D(0)), source="provider"))
     assert at_once is not None
     assert abs(total - at_once) <= D("1e-10") * (len(pieces) + 1)
+
+
+def test_tier_positions_are_bounded_least_recently_charged_forgotten_first() -> None:
+    p = Pricing([GRADUATED], max_accounts=2)
+    p.charge("a", "tokens", tokens(M))
+    p.charge("b", "tokens", tokens(M))
+    p.charge("a", "tokens", tokens(1))         # a is now the most recent
+    p.charge("c", "tokens", tokens(M))         # b is forgotten to make room
+    assert (p.position("a", "tokens"), p.position("b", "tokens")) == (M + 1, 0)
+    assert p.forgotten == 1
+    # b starts again from the first tier: an estimate (Lava's bill is the truth).
+    assert p.charge("b", "tokens", tokens(M)) == D(5)
+
+
+def test_a_flat_meter_is_bounded_the_same_way() -> None:
+    p = Pricing([meter("flat", "tokens_1m", ("0", "2"))], max_accounts=1)
+    for customer in ("a", "b", "c"):
+        assert p.charge(customer, "flat", tokens(M)) == D(2)
+    assert (p.position("a", "flat"), p.position("c", "flat"), p.forgotten) == (0, M, 2)
+
+
+def test_charges_run_in_a_bounded_context_whatever_the_callers_context() -> None:
+    import decimal
+
+    p = Pricing([meter("m", "tokens_1m", ("0", "3.1234567"), ("1000", "1.0000003"))])
+    with decimal.localcontext(decimal.Context(prec=3)):  # a caller's odd context changes nothing
+        assert p.charge("c", "m", tokens(1500)) == D("0.0036234569")

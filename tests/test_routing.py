@@ -77,3 +77,64 @@ def test_no_path_reaches_an_unconfigured_host(tail: str) -> None:
         # What Lava decodes from u= is exactly the URL we built.
         fwd = forward_url("http://gw", route.upstream_url)
         assert unquote(fwd.split("?u=", 1)[1]) == route.upstream_url
+
+
+# -- Google's native Gemini API (issue 20) -------------------------------------------------------
+
+GEMINI = "https://generativelanguage.googleapis.com"
+
+
+@pytest.mark.parametrize(("target", "url", "api", "model", "stream"), [
+    ("/gemini/v1beta/models/gemini-2.5-flash:generateContent",
+     GEMINI + "/v1beta/models/gemini-2.5-flash:generateContent", Api.GENERATE_CONTENT,
+     "gemini-2.5-flash", False),
+    # google-genai 3.x with a base URL set: /v1/…, and the stream's alt=sse reaches the provider
+    ("/gemini/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+     GEMINI + "/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse", Api.GENERATE_CONTENT,
+     "gemini-2.5-flash", True),
+    ("/gemini/v1alpha/models/gemini-3.1-pro-preview:countTokens",
+     GEMINI + "/v1alpha/models/gemini-3.1-pro-preview:countTokens", Api.COUNT_TOKENS,
+     "gemini-3.1-pro-preview", False),
+    ("/gemini/v1/models/gemini-embedding-001:batchEmbedContents",
+     GEMINI + "/v1/models/gemini-embedding-001:batchEmbedContents", Api.EMBEDDINGS,
+     "gemini-embedding-001", False),
+    ("/gemini/v1beta/models?pageSize=50", GEMINI + "/v1beta/models?pageSize=50", Api.MODELS, None,
+     False),
+    ("/gemini/v1beta/cachedContents/abc", GEMINI + "/v1beta/cachedContents/abc", Api.OTHER, None,
+     False),
+    ("/gemini/upload/v1beta/files?uploadType=resumable",
+     GEMINI + "/upload/v1beta/files?uploadType=resumable", Api.OTHER, None, False),
+])
+def test_gemini_routes_take_model_and_method_from_the_path(target: str, url: str, api: Api,
+                                                            model: str | None, stream: bool) -> None:
+    r = ROUTER.resolve(target)
+    assert (r.provider.name, r.provider.family, r.upstream_url, r.api) == ("gemini", "gemini", url, api)
+    assert r.facts is not None
+    assert (r.facts.api, r.facts.model, r.facts.stream) == (api, model, stream)
+    assert r.shape == "gemini"
+
+
+@pytest.mark.parametrize(("query", "kept"), [
+    ("alt=sse&key=AIzaSyTHEKEY", "?alt=sse"),
+    ("key=AIzaSyTHEKEY&alt=sse", "?alt=sse"),
+    ("key=AIzaSyTHEKEY", ""),
+    ("KEY=a&k%65y=b&alt=sse&key", "?alt=sse"),   # Google reads k%65y as key
+    ("alt=sse&monkey=1&keys=2", "?alt=sse&monkey=1&keys=2"),
+])
+def test_the_key_query_parameter_is_a_credential_and_never_leaves(query: str, kept: str) -> None:
+    r = ROUTER.resolve("/gemini/v1beta/models/m:streamGenerateContent?" + query)
+    assert r.upstream_url == GEMINI + "/v1beta/models/m:streamGenerateContent" + kept
+    assert "AIza" not in ROUTER.forward_url(r.upstream_url)
+    # the OpenAI-compatible route to Google takes ?key= too; other providers keep their queries
+    assert ROUTER.resolve("/google/v1/chat/completions?key=AIzaX").upstream_url.endswith(
+        "/openai/chat/completions")
+    assert ROUTER.resolve("/v1/files?key=x").upstream_url.endswith("/v1/files?key=x")
+
+
+def test_gemini_base_path_and_refusal_shape() -> None:
+    from proxy.routing import shape_for_path
+    assert ROUTER.is_base_path("/gemini")
+    assert ROUTER.is_base_path("/gemini/")
+    assert shape_for_path("/gemini/v1beta/x") == "gemini"
+    with pytest.raises(RouteNotFound, match="/gemini"):
+        ROUTER.resolve("/geminix/v1beta/models")

@@ -140,9 +140,10 @@ def test_max_line_bytes_must_be_positive() -> None:
 # -- recorded traffic ------------------------------------------------------------------------
 
 def reference_events(body: bytes) -> list[tuple[bytes, bytes]]:
-    """A deliberately naive parse, valid for the recordings: LF only, one field per line."""
+    """A deliberately naive parse, valid for the recordings: LF only (Gemini's CRLF made LF),
+    one field per line."""
     out = []
-    for block in body.split(b"\n\n"):
+    for block in body.replace(b"\r\n", b"\n").split(b"\n\n"):
         name, data = b"message", []
         for line in block.split(b"\n"):
             if line.startswith(b"event: "):
@@ -160,10 +161,10 @@ SSE_RECORDINGS = [r for r in recordings() if r.is_sse]
 @pytest.mark.parametrize("rec", SSE_RECORDINGS, ids=str)
 def test_recorded_streams_any_split(rec: object) -> None:
     body = rec.body  # type: ignore[attr-defined]
-    assert b"\r" not in body  # the reference parse relies on it
+    assert b"\r" not in body.replace(b"\r\n", b"")  # no lone CR: the reference parse relies on it
     events = decode_all_ways(body)
     assert [(e.event, e.data) for e in events] == reference_events(body)
-    assert events
+    assert events or rec.status != 200  # type: ignore[attr-defined]  # Gemini's 400s: JSON as SSE
 
 
 # -- properties ------------------------------------------------------------------------------

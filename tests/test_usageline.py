@@ -10,8 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from proxy.record import RequestRecord
-from proxy.usage.base import Api, Usage
+from proxy.usage.base import MODALITIES, MODALITY_PARTS, Api, Usage
 from proxy.usagelog import MAX_TEXT, decode_line, encode_line, iso_time
+from proxy.usagelog.line import MAX_LINE_BYTES, TRUNCATED, Cuts
 from tests.records import make, records
 
 
@@ -29,11 +30,34 @@ def test_one_line_with_every_field() -> None:
         "api": "chat", "model": "gpt-5-nano", "response_model": "gpt-5-nano-2025-08-07",
         "response_id": "chatcmpl-1", "status": 200, "stream": True, "input_tokens": 11,
         "output_tokens": 4, "cache_read_tokens": 2, "cache_write_tokens": None,
-        "reasoning_tokens": None, "input_characters": None, "audio_seconds": None,
+        "reasoning_tokens": None, "tool_prompt_tokens": None, "modality_tokens": None,
+        "input_characters": None, "audio_seconds": None,
         "source": "provider", "partial": False, "outcome": "ok", "error_code": None,
         "upstream_error": None, "extractor_error": False, "duration": 1.25, "ttfb": 0.3,
         "overhead": 0.0004, "charge_usd": "0.0000451",
     }
+
+
+def test_gemini_details_are_kept_and_read_back() -> None:
+    usage = Usage(input_tokens=300, output_tokens=130, cache_read_tokens=40, reasoning_tokens=114,
+                  tool_prompt_tokens=41, source="provider",
+                  modality_tokens=(("input", "image", 258), ("input", "text", 1),
+                                   ("tool_prompt", "text", 41), ("output", "text", 16)))
+    line = encode_line(make(usage=usage, provider="gemini", api=Api.GENERATE_CONTENT), None)
+    doc = json.loads(line)
+    assert doc["tool_prompt_tokens"] == 41
+    assert doc["modality_tokens"] == {"input": {"image": 258, "text": 1}, "tool_prompt": {"text": 41},
+                                      "output": {"text": 16}}
+    decoded = decode_line(line)
+    assert decoded is not None
+    assert decoded[0].usage == usage
+
+
+def test_a_breakdown_outside_the_fixed_sets_is_not_a_line_of_ours() -> None:
+    line = encode_line(make(usage=Usage(input_tokens=1, source="provider",
+                                        modality_tokens=(("input", "text", 1),))), None)
+    assert decode_line(line.replace(b'"text"', b'"smell"')) is None
+    assert decode_line(line.replace(b'"input":{', b'"thinking":{')) is None
 
 
 def test_absent_is_null_not_zero_and_unpriced_has_no_charge() -> None:
@@ -52,10 +76,65 @@ def test_decimals_render_fixed_point() -> None:
 
 
 def test_client_text_is_bounded_and_cannot_break_the_line() -> None:
+    cuts = Cuts()
     rec = make(model="evil\nmodel\r\u2028" + "x" * 1000)
-    line = encode_line(rec, None)
+    line = encode_line(rec, None, cuts)
     assert line.count(b"\n") == 1
-    assert len(json.loads(line)["model"]) == MAX_TEXT
+    model = json.loads(line)["model"]
+    assert model.startswith("evil\nmodel\r\u2028xxx")
+    assert model.endswith(TRUNCATED)
+    # The bound is on the bytes in the line: the escapes (\n, \r, \u2028) count as written.
+    assert len(json.dumps(model)) - 2 == MAX_TEXT
+    assert cuts.n == 1
+
+
+def test_ascii_text_up_to_the_bound_is_kept_whole_and_not_counted() -> None:
+    cuts = Cuts()
+    doc = json.loads(encode_line(make(model="m" * MAX_TEXT), None, cuts))
+    assert (doc["model"], cuts.n) == ("m" * MAX_TEXT, 0)
+    doc = json.loads(encode_line(make(model="m" * (MAX_TEXT + 1)), None, cuts))
+    assert (doc["model"], cuts.n) == ("m" * (MAX_TEXT - len(TRUNCATED)) + TRUNCATED, 1)
+
+
+def test_the_worst_line_fits_the_bound() -> None:
+    """Every text field at its longest, in the costliest escapes (12 bytes for an astral
+    character, 6 for a control one); every number at its longest; absurd decimals."""
+    cuts = Cuts()
+    astral, control = "\U0001f600" * 400, "\x01" * 400
+    usage = Usage(input_tokens=2**53, output_tokens=2**53, cache_read_tokens=2**53,
+                  cache_write_tokens=2**53, reasoning_tokens=2**53, input_characters=2**53,
+                  tool_prompt_tokens=2**53, audio_seconds=Decimal("9e999999"), model=astral,
+                  response_id=control, source="provider",
+                  modality_tokens=tuple((p, m, 2**53) for p in MODALITY_PARTS
+                                        for m in sorted(MODALITIES)))
+    rec = make(request_id=astral, lava_request_id=control, customer_id=astral, meter_slug=control,
+               identity_via=astral, provider=control, model=astral, status=599, usage=usage,
+               error_code=control, upstream_error=astral, duration=-1234567890123.123456,
+               ttfb=1.7976931348623157e308, overhead=-2.2250738585072014e-308)
+    longest = encode_line(rec, Decimal("1" * 32 + "." + "1" * 31), cuts)  # 64 characters: kept
+    assert len(longest) <= MAX_LINE_BYTES, len(longest)
+    assert json.loads(longest)["charge_usd"] == "1" * 32 + "." + "1" * 31
+    for charge in (Decimal("9e999999"), Decimal("-1e-999999"), Decimal("1." + "1" * 10_000),
+                   Decimal("1" * 40 + "." + "1" * 30)):
+        line = encode_line(rec, charge, cuts)
+        assert len(line) <= MAX_LINE_BYTES, len(line)
+        doc = json.loads(line)
+        assert doc["charge_usd"] is None
+        assert doc["audio_seconds"] is None
+        assert doc["model"].endswith(TRUNCATED)
+        assert doc["error_code"].endswith(TRUNCATED)
+        decoded = decode_line(line)
+        assert decoded is not None
+        assert encode_line(*decoded) == line
+    # 11 long text fields and two decimals, per line (the kept charge: 11 fields and audio).
+    assert cuts.n == 4 * 13 + 12
+
+
+def test_a_long_but_ordinary_charge_is_kept() -> None:
+    cuts = Cuts()
+    charge = Decimal("12345678901234567.0123456789")  # the largest a bounded price can charge
+    assert json.loads(encode_line(make(), charge, cuts))["charge_usd"] == str(charge)
+    assert cuts.n == 0
 
 
 @given(rec=records(), charge=st.none() | st.decimals(min_value=0, max_value=10**6, places=10))

@@ -29,6 +29,8 @@ class Meters(Namespace[R]):
     create = Op(cat.create_meter)
     list = Op(cat.list_meters)
     iter = Pages(cat.list_meters)
+    #: Every meter's JSON document, unparsed (``prices.convert`` reads them one by one).
+    iter_documents = Pages(cat.list_meter_documents)
     get = Op(cat.get_meter)
     update = Op(cat.update_meter)
     delete = Op(cat.delete_meter)

@@ -98,6 +98,17 @@ def list_meters(*, limit: int | None = None, cursor: str | None = None) -> Call[
     return Call("GET", "/meters", Page.parser(Meter.from_json), paging(limit, cursor))
 
 
+def list_meter_documents(*, limit: int | None = None,
+                         cursor: str | None = None) -> Call[Page[object]]:
+    """The meters' JSON as Lava sent it, one page at a time: for a reader that must skip a meter
+    it cannot read rather than fail the listing (the price catalog)."""
+    return Call("GET", "/meters", Page.parser(_as_is), paging(limit, cursor))
+
+
+def _as_is(doc: object) -> object:
+    return doc
+
+
 def get_meter(meter_id: str) -> Call[Meter]:
     return Call("GET", f"/meters/{seg(meter_id)}", Meter.from_json)
 

@@ -22,6 +22,7 @@ from .settings import (
     Tier,
     TierType,
     UsageLog,
+    UsageTotals,
 )
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "Tier",
     "TierType",
     "UsageLog",
+    "UsageTotals",
     "load_settings",
     "parse_listen",
 ]

@@ -7,7 +7,6 @@ Environment: ``LAVA_SECRET_KEY`` / ``LAVA_SECRET_KEY_FILE``, ``LAVA_GATEWAY_URL`
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 from collections.abc import Mapping
@@ -22,6 +21,7 @@ from ..bounds.config import read_client_bounds
 from ..errors import ConfigError, Problem
 from ..identity import CUSTOMER_ID_RE, METER_SLUG_RE, validate_metadata_pairs
 from ..mcp.config import read_mcp
+from ..prices.bounds import tiers_problem
 from ..prices.config import read_pricing
 from ..quotas.config import read_quotas
 from ..secret import Secret
@@ -78,7 +78,7 @@ def _providers(r: Reader, env: Mapping[str, str]) -> tuple[c.Provider, ...]:
         prefix = p.get("prefix", str, base.prefix if base else prefix_for(name))
         if not re.fullmatch(r"(/[A-Za-z0-9._-]+)+", prefix):
             p.problem("prefix", f"must be a path like /{name}/v1, got {prefix!r}")
-        family = p.choice("family", ("openai", "anthropic"), base.family if base else "openai")
+        family = p.choice("family", ("openai", "anthropic", "gemini"), base.family if base else "openai")
         inject = p.get("inject_stream_usage", bool, base.inject_stream_usage if base else False)
         key = secret_ref(p, "provider_key", env, required=True)
         p.finish()
@@ -136,6 +136,15 @@ def _identity(r: Reader, env: Mapping[str, str]) -> c.Identity:
     return ident
 
 
+def _retention(v: float) -> str | None:
+    # Ten years: beyond it the setting means "never rotate", which 0 backups + a large max says.
+    return None if 0 <= v <= 315_360_000 else "must be between 0 (no retention) and 315360000 seconds"
+
+
+def _customers_cap(v: int) -> str | None:
+    return None if 1 <= v <= 10_000_000 else "must be between 1 and 10000000"
+
+
 def _meters(r: Reader) -> tuple[c.MeterPrice, ...]:
     raw = r.raw("meters") or []
     if not isinstance(raw, list):
@@ -157,8 +166,10 @@ def _meters(r: Reader) -> tuple[c.MeterPrice, ...]:
             except InvalidOperation:
                 tr.problem("", "start and rate must be decimal numbers (write rates as strings: \"3.00\")")
             tr.finish()
-        if not tiers or tiers[0].start != 0 or any(a.start >= b.start for a, b in itertools.pairwise(tiers)):
-            m.problem("tiers", "need at least one tier, the first starting at 0, starts ascending")
+        # The catalog's bounds too (prices.bounds): a NaN, a rate over 10^6, 101 tiers.
+        if (why := tiers_problem([(t.start, t.rate) for t in tiers])) is not None:
+            m.problem("tiers", f"need at least one tier, the first starting at 0, starts ascending, "
+                               f"every number within bounds: {why}")
         m.finish()
         out.append(c.MeterPrice(slug, cast(c.TierType, tier_type), tuple(tiers)))
     return tuple(out)
@@ -256,8 +267,14 @@ def _build(r: Reader, env: Mapping[str, str]) -> c.Settings:
         backups=ul.get("backups", int, du.backups, non_negative),
         on_error=cast(c.UsageLogPolicy, ul.choice("on_error", ("serve", "reject"), du.on_error)),
         replay_on_start=ul.get("replay_on_start", bool, du.replay_on_start),
+        min_retention=ul.get("min_retention_seconds", float, du.min_retention, _retention),
     )
     ul.finish()
+    ut, dt = r.section("usage_totals"), c.UsageTotals()
+    usage_totals = c.UsageTotals(
+        max_customers=ut.get("max_customers", int, dt.max_customers, _customers_cap),
+    )
+    ut.finish()
     us = r.section("usage")
     estimate = us.get("estimate_missing", bool, False)
     us.finish()
@@ -288,6 +305,7 @@ def _build(r: Reader, env: Mapping[str, str]) -> c.Settings:
         bounds=bounds,
         metrics=metrics,
         usage_log=usage_log,
+        usage_totals=usage_totals,
         estimate_missing_usage=estimate,
         meters=_meters(r),
         shutdown=shutdown,

@@ -1,4 +1,5 @@
-"""The providers the sidecar knows without configuration: Lava's common OpenAI-compatible set.
+"""The providers the sidecar knows without configuration: Lava's common OpenAI-compatible set,
+Anthropic, and Google's native Gemini API.
 
 Each maps an inbound prefix (what the app puts in its base URL, after the sidecar's address) to the
 provider's real API root. ``inject_stream_usage`` is on only where the provider needs
@@ -17,6 +18,8 @@ class BuiltinProvider(NamedTuple):
     base_url: str
     family: Family
     inject_stream_usage: bool
+    #: The inbound prefix when it is not ``/<name>/v1``.
+    prefix: str | None = None
 
 
 BUILTIN_PROVIDERS: Final[dict[str, BuiltinProvider]] = {
@@ -34,8 +37,13 @@ BUILTIN_PROVIDERS: Final[dict[str, BuiltinProvider]] = {
     "google": BuiltinProvider("https://generativelanguage.googleapis.com/v1beta/openai", "openai", False),
     "moonshot": BuiltinProvider("https://api.moonshot.ai/v1", "openai", False),
     "sambanova": BuiltinProvider("https://api.sambanova.ai/v1", "openai", False),
+    # Google's native API: the SDKs put the version in the path (/v1beta/…, /v1/… from google-genai
+    # with a base URL set, /v1alpha/…), so the root is the host and the prefix has no /v1.
+    "gemini": BuiltinProvider("https://generativelanguage.googleapis.com", "gemini", False, "/gemini"),
 }
 
-#: Inbound prefix for a provider: ``/<name>/v1``. The default provider also answers on ``/v1``.
+#: Inbound prefix for a provider: ``/<name>/v1`` unless the built-in table says otherwise. The
+#: default provider also answers on ``/v1``.
 def prefix_for(name: str) -> str:
-    return f"/{name}/v1"
+    builtin = BUILTIN_PROVIDERS.get(name)
+    return builtin.prefix if builtin is not None and builtin.prefix else f"/{name}/v1"

@@ -119,6 +119,16 @@ class UsageLog:
     on_error: UsageLogPolicy = "serve"
     #: Rebuild ``/usage`` totals from the retained log at start, in the background (file logs only).
     replay_on_start: bool = True
+    #: Rotation never deletes a file holding lines younger than this (seconds): it waits, and the
+    #: current file grows past ``max_bytes`` meanwhile. 0: rotate at ``max_bytes`` regardless.
+    min_retention: float = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotals:
+    #: Customers ``/usage`` keeps apart; past it the least recently seen one is folded into the
+    #: ``evicted`` aggregate (per meter), so every total stays exact. Tier positions share it.
+    max_customers: int = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +178,7 @@ class Settings:
     bounds: ClientBounds = field(default_factory=ClientBounds)
     metrics: Metrics = field(default_factory=Metrics)
     usage_log: UsageLog = field(default_factory=UsageLog)
+    usage_totals: UsageTotals = field(default_factory=UsageTotals)
     estimate_missing_usage: bool = False
     meters: tuple[MeterPrice, ...] = ()
     shutdown: Shutdown = field(default_factory=Shutdown)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import secrets
+import signal
 import tempfile
 import time
 from dataclasses import dataclass
@@ -16,10 +17,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import anthropic
+import httpx
 import openai
 
 from .. import config as c
-from ..billing import AsyncLavaClient
+from ..billing import AsyncLavaClient, BundleSpec
 from ..config import load_settings
 from ..emulator.providers import Pacing
 from ..emulator.server import RunningGateway, running_local_gateway
@@ -27,6 +29,7 @@ from ..lifecycle import Sidecar, running_sidecar
 from ..reconcile import Window
 from ..reconcile.sources import audit
 from ..secret import Secret
+from .merchant import Merchant, running_merchant
 
 METER_SLUG = "chat-tokens"
 RATE = "3.00"  # USD per 1M tokens (input + output)
@@ -47,13 +50,22 @@ def _headers(customer_id: str) -> dict[str, str]:
     return {"X-Lava-Customer-Id": customer_id, "X-Lava-Meter": METER_SLUG}
 
 
-async def _seed(lava: AsyncLavaClient) -> list[Row]:
+@dataclass(frozen=True, slots=True)
+class Seeded:
+    rows: list[Row]
+    #: What the merchant example sells with --keep-running: Pro and its credit bundle.
+    plan_id: str
+    bundle_id: str | None
+
+
+async def _seed(lava: AsyncLavaClient) -> Seeded:
     """meter → plans → a completed checkout per person (what the hosted checkout would do)."""
     meter = await lava.meters.create(name="Chat tokens", meter_slug=METER_SLUG, rate=RATE,
                                      tier_type="tokens_1m")
+    top_up = BundleSpec(name="Top-up $10", cost="10.00", credit_amount="10.00")
     plans = {
         "Pro": await lava.plans.create(name="Pro", period_amount="20.00", included_credit="20.00",
-                                       meter_ids=[meter.meter_id]),
+                                       meter_ids=[meter.meter_id], credit_bundles=[top_up]),
         # A sliver of credit, so Carol runs out after a few requests.
         "Trial": await lava.plans.create(name="Trial", period_amount="0.00015",
                                          included_credit="0.00015", meter_ids=[meter.meter_id]),
@@ -67,7 +79,9 @@ async def _seed(lava: AsyncLavaClient) -> list[Row]:
         if done.customer_id is None:
             raise RuntimeError(f"the checkout for {name} completed without a customer id")
         rows.append(Row(name, plan, done.customer_id))
-    return rows
+    pro = plans["Pro"]
+    return Seeded(rows, pro.plan_id,
+                  pro.credit_bundles[0].credit_bundle_id if pro.credit_bundles else None)
 
 
 async def _openai(url: str, row: Row) -> None:
@@ -90,6 +104,15 @@ async def _anthropic(url: str, row: Row) -> None:
                                           messages=msgs) as stream:
             await stream.get_final_message()
     row.requests += 2
+
+
+async def _gemini(url: str, row: Row) -> None:
+    """Google's native API as google-genai sends it (/gemini/v1/…?alt=sse); thinking is billed."""
+    body = {"contents": [{"role": "user", "parts": [{"text": f"Hi, {row.name} again."}]}]}
+    async with httpx.AsyncClient(base_url=url + "/gemini", headers=_headers(row.customer_id)) as http:
+        resp = await http.post("/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse", json=body)
+        resp.raise_for_status()
+    row.requests += 1
 
 
 async def _until_refused(url: str, row: Row, limit: int = 20) -> None:
@@ -192,7 +215,7 @@ async def run_demo(*, keep_running: bool, port: int, out: TextIO) -> int:
         async with running_local_gateway(secret, pacing=Pacing(chunks=8, delay=0.01)) as gateway, \
                 AsyncLavaClient(base_url=gateway.url, secret_key=secret) as lava:
             # The merchant's meters exist in Lava before the sidecar starts and lists them.
-            rows = await _seed(lava)
+            seeded = await _seed(lava)
             async with running_sidecar(_settings(secret, gateway.url, Path(tmp), port),
                                        port=port if keep_running else 0) as sidecar:
                 print(f"local Lava gateway on {gateway.url}, sidecar on {sidecar.url}\n", file=out)
@@ -201,15 +224,18 @@ async def run_demo(*, keep_running: bool, port: int, out: TextIO) -> int:
                 pinned = len(sidecar.settings.meters)
                 print(f"prices: {listed} meter(s) listed from the local Lava, {pinned} in the "
                       f"sidecar's config\n", file=out)
-                return await _traffic(gateway, sidecar, lava, secret, rows, keep_running, out)
+                return await _traffic(gateway, sidecar, lava, secret, seeded, keep_running,
+                                      out)
 
 
 async def _traffic(gateway: RunningGateway, sidecar: Sidecar, lava: AsyncLavaClient,
-                   secret: Secret, rows: list[Row], keep_running: bool, out: TextIO) -> int:
+                   secret: Secret, seeded: Seeded, keep_running: bool, out: TextIO) -> int:
     began = time.time()
+    rows = seeded.rows
     alice, bob, carol = rows
     await asyncio.gather(_openai(sidecar.url, alice), _anthropic(sidecar.url, alice),
-                         _openai(sidecar.url, bob), _anthropic(sidecar.url, bob))
+                         _openai(sidecar.url, bob), _anthropic(sidecar.url, bob),
+                         _gemini(sidecar.url, bob))
     await _until_refused(sidecar.url, carol)
     # The last response's usage is recorded as its handler unwinds, then written.
     await _durable(sidecar, sum(r.requests for r in rows))
@@ -220,16 +246,41 @@ async def _traffic(gateway: RunningGateway, sidecar: Sidecar, lava: AsyncLavaCli
     print("\nThe sidecar's numbers agree with what Lava billed." if agree else
           "\nThe sidecar and the gateway DISAGREE: this is a bug, please report it.", file=out)
     if keep_running:
-        _print_urls(gateway, sidecar, secret, rows, out)
-        await asyncio.Event().wait()
+        async with running_merchant(gateway.url, sidecar.url, secret, seeded.plan_id,
+                                    seeded.bundle_id) as merchant:
+            _print_urls(gateway, sidecar, secret, rows, merchant, out)
+            await _until_stopped()
+    print(f"\nWhat Lava billed, in the local Lava's dashboard: {gateway.url}/\n(it stops with "
+          "the demo; lava-sidecar demo --keep-running keeps it, the sidecar and the merchant "
+          "example up)", file=out)
     return 0 if agree else 1
 
 
+async def _until_stopped() -> None:
+    """Until Ctrl-C or SIGTERM: either way the merchant example's process is stopped too."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
 def _print_urls(gateway: RunningGateway, sidecar: Sidecar, secret: Secret, rows: list[Row],
-                out: TextIO) -> None:
+                merchant: Merchant, out: TextIO) -> None:
     alice = rows[0].customer_id
+    shop = merchant.note + ("   (Subscribe with Lava's checkout, then prompt through the "
+                            "sidecar)" if merchant.url else "")
     print(f"""
-Both are still running (Ctrl-C to stop):
+Still running (Ctrl-C to stop):
+  local Lava dashboard: {gateway.url}/   (customers, requests, usage per day, meters, plans)
+  {shop}
+  sidecar: {sidecar.url}   local Lava: {gateway.url}
+
+Try the sidecar by hand:
   export OPENAI_BASE_URL={sidecar.url}/v1
   export ANTHROPIC_BASE_URL={sidecar.url}/anthropic
   curl -s {sidecar.url}/v1/chat/completions -H 'Content-Type: application/json' \\

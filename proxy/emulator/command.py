@@ -10,7 +10,8 @@ from pathlib import Path
 
 HELP = """Run a local Lava-compatible gateway: /v1/forward with mock OpenAI, Anthropic and
 OpenAI-compatible providers (deterministic usage), fault injection (x-emulator-fault), recorded
-cassettes, and the management REST API (meters, plans, customers, checkout, usage, requests).
+cassettes, the management REST API (meters, plans, customers, checkout, usage, requests), the
+hosted checkout page @lavapayments/checkout opens, and a read-only dashboard at /.
 
 Point the sidecar at it with LAVA_GATEWAY_URL=http://127.0.0.1:8788 and the same LAVA_SECRET_KEY.
 Without LAVA_SECRET_KEY a new aks_test_ key is generated and printed once."""
@@ -122,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
             else:
                 print(f"dev-gateway: merchant secret key from the environment "
                       f"({Secret(key).hint()})", flush=True)
+            print(f"dev-gateway: dashboard {url}/ (loopback clients only); Lava's checkout "
+                  f"package opens {url}/embed/checkout/<secret>", flush=True)
             print(f"dev-gateway: point the sidecar here: LAVA_GATEWAY_URL={url}", flush=True)
             await stop.wait()
         finally:

@@ -18,10 +18,10 @@ from ..usage.base import MISSING, Usage
 from . import cassettes, faults, pacing
 from .auth import Caller, authenticate
 from .contracts import Served
-from .extract import facts_for, read_usage
+from .extract import read_usage
 from .metadata import parse_metadata
 from .passthrough import UpstreamUnavailable, relay
-from .providers import MockRequest, api_of, fault_reply, mock_reply, provider_name, shape_of
+from .providers import MockRequest, fault_reply, mock_reply, provider_name, request_facts, shape_of
 from .reply import Reply, delivered_usage, reported_usage
 from .state import GatewayState, Seen
 from .target import Target, TargetInvalid, parse_forward_query
@@ -94,10 +94,11 @@ async def _forward(request: web.Request, state: GatewayState, seen: Seen,
         upstream = state.options.upstream_for(target.host)
         if upstream is not None and state.session is not None:
             seen.source = "passthrough"
-            facts = facts_for(api_of(target.host, target.path), doc)
+            facts = request_facts(target.host, target.path, doc)
             try:
                 resp, extractor = await relay(request, state.session, upstream, target, body,
-                                              caller.token, shape_of(target.host), facts, out)
+                                              caller.token, shape_of(target.host, target.path),
+                                              facts, out)
             except UpstreamUnavailable:
                 out.status = 502
                 return refusal(502, "upstream_unreachable",
@@ -147,14 +148,15 @@ def _usage(reply: Reply | None, out: Delivery, complete: bool, target: Target,
         return MISSING
     if not reply.measured:
         return delivered_usage(reply, out.sent, headers_sent=out.headers_sent, complete=complete)
-    facts = facts_for(api_of(target.host, target.path), doc)
-    return read_usage(facts, shape_of(target.host), reply.content_type, None,
+    facts = request_facts(target.host, target.path, doc)
+    return read_usage(facts, shape_of(target.host, target.path), reply.content_type, None,
                       (p.data * p.repeat for p in out.sent))
 
 
 def _settle(state: GatewayState, seen: Seen, caller: Caller, target: Target,
             reply: Reply | None, usage: Usage, doc: dict[str, Any] | None) -> None:
-    model = (reply.model if reply else None) or (doc.get("model") if doc else None) or usage.model
+    model = (reply.model if reply else None) or request_facts(target.host, target.path, doc).model \
+        or usage.model
     ok = seen.complete and 200 <= seen.status < 400
     served = Served(
         request_id=seen.request_id, provider=provider_name(target.host),

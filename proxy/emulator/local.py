@@ -1,5 +1,6 @@
 """The full local Lava: the forward path wired to the real accounts (``LocalAccounts`` on memory
-or SQLite, webhooks, the management REST API). What ``dev-gateway`` and the demo run."""
+or SQLite, webhooks, the management REST API) and its web pages (the hosted checkout page, the
+merchant's dashboard). What ``dev-gateway`` and the demo run."""
 
 from __future__ import annotations
 
@@ -25,15 +26,17 @@ def local_gateway(secret_key: Secret, options: GatewayOptions | None = None) -> 
     from .accounts import LocalAccounts
     from .rest import mount
     from .store import open_store
+    from .web import mount as mount_web
     from .webhooks import WebhookDispatcher
 
     options = options or GatewayOptions()
     store = open_store(str(options.db_path) if options.db_path else None)
     dispatcher = WebhookDispatcher()
     accounts = LocalAccounts(store, deliver=dispatcher.submit)
-    accounts.add_secret_key(secret_key)
+    merchant_id = accounts.add_secret_key(secret_key)
     state = GatewayState(secret_key, accounts, options)
     rest = mount(accounts, dispatcher=dispatcher)
+    pages = mount_web(accounts, merchant_id)
 
     async def close_store(app: web.Application) -> AsyncIterator[None]:
         yield
@@ -41,6 +44,7 @@ def local_gateway(secret_key: Secret, options: GatewayOptions | None = None) -> 
 
     def extra_routes(app: web.Application) -> None:
         rest(app)
+        pages(app)
         app.cleanup_ctx.append(close_store)
 
     return LocalGateway(state, extra_routes)

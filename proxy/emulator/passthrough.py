@@ -43,8 +43,9 @@ def outbound_headers(received: Iterable[tuple[str, str]], token: DecodedToken,
                                                                             "x-emulator-"))]
     key = token.provider_key or upstream.api_key
     if key is not None:
-        out.append(("x-api-key", key.reveal()) if shape == "anthropic"
-                   else ("Authorization", "Bearer " + key.reveal()))
+        # Each provider's own credential header (Lava's provider pages: x-api-key, x-goog-api-key).
+        name = {"anthropic": "x-api-key", "gemini": "x-goog-api-key"}.get(shape)
+        out.append((name, key.reveal()) if name else ("Authorization", "Bearer " + key.reveal()))
     # Identity keeps the relayed bytes readable for usage; a real Lava negotiates its own.
     out.append(("Accept-Encoding", "identity"))
     return out

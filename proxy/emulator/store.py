@@ -27,6 +27,13 @@ class Store(Protocol):
         """Newest first; with ``before``, only the documents inserted before that key."""
         ...
 
+    def fields(self, kind: str, names: tuple[str, ...], *,
+               before: str | None = None) -> Iterator[tuple[Json, ...]]:
+        """Like ``scan``, but only the top-level fields ``names`` of each document (``None``
+        where one is missing): a listing that reads a few fields of many documents skips
+        loading the rest (SQLite reads them with ``json_extract``)."""
+        ...
+
     def count(self, kind: str) -> int: ...
 
     def oldest(self, kind: str) -> str | None: ...
@@ -77,6 +84,11 @@ class MemoryStore:
             doc = docs.get(key)
             if doc is not None:
                 yield doc
+
+    def fields(self, kind: str, names: tuple[str, ...], *,
+               before: str | None = None) -> Iterator[tuple[Json, ...]]:
+        for doc in self.scan(kind, before=before):
+            yield tuple(map(doc.get, names))
 
     def count(self, kind: str) -> int:
         return len(self._kinds.get(kind, {}))

@@ -5,12 +5,13 @@ surviving a restart. One connection, used from the event loop's thread only.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from .store import Doc
+from .store import Doc, Json
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -25,6 +26,8 @@ CREATE INDEX IF NOT EXISTS docs_kind_seq ON docs (kind, seq);
 
 #: Rows fetched per round trip while scanning: bounded memory whatever the table holds.
 _BATCH = 500
+#: What ``fields`` puts into a JSON path: record attribute names only.
+_FIELD = re.compile(r"[a-z_][a-z0-9_]{0,63}\Z")
 
 
 class StoreError(RuntimeError):
@@ -86,6 +89,38 @@ class SqliteStore:
                 last = int(seq)
             if len(rows) < _BATCH:
                 return
+
+    def fields(self, kind: str, names: tuple[str, ...], *,
+               before: str | None = None) -> Iterator[tuple[Json, ...]]:
+        for name in names:
+            if not _FIELD.match(name):
+                raise ValueError(f"not a field name: {name!r}")
+        picked = ", ".join(f"json_extract(doc, '$.{n}')" for n in names)
+        last = self._seq(kind, before)
+        if last == -1:
+            return
+        while True:
+            if last is None:
+                rows = self._db.execute(
+                    f"SELECT seq, {picked} FROM docs WHERE kind = ? ORDER BY seq DESC LIMIT ?",  # noqa: S608
+                    (kind, _BATCH)).fetchall()
+            else:
+                rows = self._db.execute(
+                    f"SELECT seq, {picked} FROM docs WHERE kind = ? AND seq < ? "  # noqa: S608
+                    "ORDER BY seq DESC LIMIT ?", (kind, last, _BATCH)).fetchall()
+            for seq, *values in rows:
+                yield tuple(values)
+                last = int(seq)
+            if len(rows) < _BATCH:
+                return
+
+    def _seq(self, kind: str, key: str | None) -> int | None:
+        """The position of ``key`` (``None`` for no key, -1 for a key that is not there)."""
+        if key is None:
+            return None
+        row = self._db.execute("SELECT seq FROM docs WHERE kind = ? AND key = ?",
+                               (kind, key)).fetchone()
+        return -1 if row is None else int(row[0])
 
     def count(self, kind: str) -> int:
         row = self._db.execute("SELECT COUNT(*) FROM docs WHERE kind = ?", (kind,)).fetchone()

@@ -134,9 +134,10 @@ def build_server(tools: Tools) -> MCPServer[Any]:
         provider: Annotated[str, Field(description="A configured provider name (see `providers`).",
                                        min_length=1, max_length=32)],
         path: Annotated[str, Field(
-            description="Path below the provider's API root, e.g. /embeddings, /responses (OpenAI) "
-                        "or /messages (Anthropic); an optional query string. No '..', no '//', no "
-                        "host.", min_length=1, max_length=2048)],
+            description="Path below the provider's API root, e.g. /embeddings, /responses (OpenAI), "
+                        "/messages (Anthropic) or /v1beta/models/gemini-2.5-flash:generateContent "
+                        "(gemini); an optional query string. No '..', no '//', no host.",
+            min_length=1, max_length=2048)],
         ctx: Context[Any, Any],
         method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST",
         body: Annotated[dict[str, Any] | list[Any] | None, Field(
@@ -156,7 +157,7 @@ def build_server(tools: Tools) -> MCPServer[Any]:
             max_length=32)] = None,
     ) -> ProvidersResult:
         """List the providers this sidecar routes to (what `prompt` and `call` take as provider):
-        name, API family (openai or anthropic), base URL, the default one; with models_for, the
+        name, API family (openai, anthropic or gemini), base URL, the default one; with models_for, the
         models that provider offers."""
         return await _guard(tools.providers(who(ctx), models_for))
 

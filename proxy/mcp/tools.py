@@ -28,6 +28,7 @@ from ..config import Identity, Provider, Settings
 from ..errors import ERROR_CODE_HEADER, IdentityError
 from ..identity import CLIENT_HEADER, IdentityResolver
 from ..redact import redact_text
+from . import gemini
 from .config import McpSettings
 from .results import (
     CallResult,
@@ -184,7 +185,8 @@ class Tools:
     def provider(self, name: str | None, model: str | None = None) -> Provider:
         if name is None:
             claude = bool(model and model.startswith("claude") and self.settings.provider("anthropic"))
-            name = "anthropic" if claude else self.settings.default_provider
+            native = bool(model and model.startswith("gemini-") and self.settings.provider("gemini"))
+            name = "anthropic" if claude else "gemini" if native else self.settings.default_provider
         found = self.settings.provider(name)
         if found is None:
             known = ", ".join(p.name for p in self.settings.providers)
@@ -241,6 +243,9 @@ class Tools:
             raise ToolFailure(400, "messages_invalid", "messages must hold at least one message")
         if p.family == "anthropic":
             path, doc = p.prefix + "/messages", _anthropic_request(model, messages, max_tokens, temperature)
+        elif p.family == "gemini":
+            rest, doc = gemini.request(model, messages, max_tokens, temperature)
+            path = p.prefix + rest
         else:
             doc = {"model": model, "messages": messages}
             if max_tokens is not None:
@@ -257,7 +262,8 @@ class Tools:
         except ValueError:
             raise ToolFailure(502, "answer_invalid", "the provider's answer was not JSON") from None
         text, finish, usage = _read_answer(p.family, answer)
-        return PromptResult(text=text, model=answer.get("model"), provider=p.name, finish_reason=finish,
+        named = answer.get("modelVersion" if p.family == "gemini" else "model")
+        return PromptResult(text=text, model=named, provider=p.name, finish_reason=finish,
                             usage=usage, customer=who.customer,
                             lava_request_id=resp.headers.get("x-lava-request-id"))
 
@@ -291,9 +297,11 @@ class Tools:
                                   default=p.name == self.settings.default_provider)
             if p.name == models_for:
                 try:
-                    listed = await self.call(who, p.name, "GET", "/models")
+                    native = p.family == "gemini"
+                    listed = await self.call(who, p.name, "GET", gemini.MODELS_PATH if native else "/models")
                     data = listed["body"].get("data") if isinstance(listed["body"], dict) else None
-                    ids = [str(m["id"]) for m in data if isinstance(m, dict) and "id" in m] \
+                    ids = gemini.model_ids(listed["body"]) if native else \
+                        [str(m["id"]) for m in data if isinstance(m, dict) and "id" in m] \
                         if isinstance(data, list) else []
                     entry["models"] = ids[:200]
                 except ToolFailure as exc:
@@ -370,6 +378,8 @@ def _read_answer(family: str, answer: Any) -> tuple[str, str | None, Usage]:
         raise ToolFailure(502, "answer_invalid", "the provider's answer was not a JSON object")
     found = answer.get("usage")
     raw_usage: dict[str, Any] = found if isinstance(found, dict) else {}
+    if family == "gemini":
+        return gemini.read_answer(answer)
     if family == "anthropic":
         blocks = answer.get("content") or []
         text = "".join(b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text")

@@ -11,21 +11,33 @@ here equals Lava's to the last digit.
 Prices come from two places (``Pricing``): the ``meters:`` config (pinned, always wins) and the
 catalog listed from Lava (``proxy.prices``), swapped in whole by ``use_catalog``. A request whose
 meter has no price is charged ``None``: unknown, never 0.
+
+The arithmetic runs in one bounded decimal context (``ARITHMETIC``): the default context's 28
+digits (what Lava's arithmetic uses, so charges stay equal to the last digit), but exponents
+bounded and overflow trapped, so no value can grow to a million digits. With prices within
+``prices.bounds`` and counts within ``usage.fields`` a charge stays below 10^17 USD; the trap is
+the proof's backstop, and the recorder turns a trapped charge into ``null`` (counted).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
+from decimal import localcontext as _localcontext
 from typing import Final, Literal
 
 from ..config import MeterPrice, Tier, TierType
-from ..metrics import LabelCap
 from ..usage.base import Usage
 
-#: Distinct customers whose tier position is tracked; later ones share the ``__overflow__`` position.
+#: Customer x meter tier positions kept; past it the least recently charged one is forgotten (that
+#: customer starts again from the first tier on that meter: an estimate; Lava's is the bill).
 MAX_ACCOUNTS: Final = 100_000
+#: 28 digits and half-even rounding as the default context (Lava's), exponents within ±999 and
+#: overflow, invalid operations and division by zero raised, never carried on as huge or NaN values.
+ARITHMETIC: Final = Context(prec=28, rounding=ROUND_HALF_EVEN, Emax=999, Emin=-999,
+                            traps=[InvalidOperation, DivisionByZero, Overflow])
 
 RateType = Literal["fixed", "percentage"]
 
@@ -109,10 +121,16 @@ class MeterRate:
 
     def cost(self, before: Decimal, used: Decimal, provider_cost: Decimal | None) -> Decimal | None:
         """The charge for units ``[before, before + used)``; ``None`` for a percentage meter
-        without the provider's cost (a markup of an unknown base is unknown)."""
+        without the provider's cost (a markup of an unknown base is unknown). Computed in
+        ``ARITHMETIC``: raises ``ArithmeticError`` rather than return an unbounded number."""
         fixed = self.rate_type == "fixed"
         if not fixed and provider_cost is None:
             return None
+        with _localcontext(ARITHMETIC):
+            return self._cost(before, used, provider_cost, fixed)
+
+    def _cost(self, before: Decimal, used: Decimal, provider_cost: Decimal | None,
+              fixed: bool) -> Decimal:
         base = provider_cost if provider_cost is not None else _ZERO  # read for percentage only
         lo, hi = before, before + used
         per = _PER[self.tier_type]
@@ -145,16 +163,20 @@ class Pricing:
 
     ``use_catalog`` replaces the prices listed from Lava in one assignment (the request path never
     sees half a catalog); pinned ``meters:`` from config win per slug. A charge is one dict lookup
-    plus the arithmetic over the meter's few tiers.
+    plus the arithmetic over the meter's tiers (at most ``prices.bounds.MAX_TIERS``). Tier
+    positions are kept for at most ``max_accounts`` customer x meter pairs, least recently charged
+    forgotten first (``usage_totals.max_customers`` sets it: one bound for per-customer state).
     """
 
-    __slots__ = ("_accounts", "_meters", "_pinned", "_used", "on_unknown")
+    __slots__ = ("_max_accounts", "_meters", "_pinned", "_used", "forgotten", "on_unknown")
 
     def __init__(self, meters: Iterable[MeterPrice], *, max_accounts: int = MAX_ACCOUNTS) -> None:
         self._pinned: dict[str, MeterRate] = {m.slug: MeterRate.pinned(m) for m in meters}
         self._meters: dict[str, MeterRate] = dict(self._pinned)
-        self._used: dict[tuple[str, str], Decimal] = {}
-        self._accounts = LabelCap(max_accounts)
+        self._used: OrderedDict[tuple[str, str], Decimal] = OrderedDict()
+        self._max_accounts = max(max_accounts, 1)
+        #: Tier positions forgotten to stay within ``max_accounts``.
+        self.forgotten = 0
         #: Told the slug of a measured response whose meter has no price (the catalog may be
         #: behind Lava: it lists again soon). Must be O(1) and never raise.
         self.on_unknown: Callable[[str], None] | None = None
@@ -187,10 +209,24 @@ class Pricing:
         used = units(price.tier_type, usage)
         if used is None:
             return None
-        key = (self._accounts.admit(customer or ""), meter)
-        before = self._used.get(key, _ZERO)
-        self._used[key] = before + used
-        return price.cost(before, used, provider_cost if price.rate_type == "percentage" else None)
+        pct = provider_cost if price.rate_type == "percentage" else None
+        # Kept on flat meters too: Lava charges [position, position + used), and in 28 digits
+        # (position + used) - position is not always ``used`` (minutes: seconds / 60), which can
+        # move the 10th decimal of the charge.
+        key = (customer or "", meter)
+        used_ = self._used
+        before = used_.get(key)
+        if before is None:
+            before = _ZERO
+            if len(used_) >= self._max_accounts:
+                used_.popitem(last=False)
+                self.forgotten += 1
+        else:
+            used_.move_to_end(key)
+        charge = price.cost(before, used, pct)
+        # After the arithmetic: a charge that raised leaves the position where it was.
+        used_[key] = ARITHMETIC.add(before, used)
+        return charge
 
     def quote(self, customer: str | None, meter: str | None, tokens: int,
               characters: int | None = None) -> Decimal | None:
@@ -217,5 +253,5 @@ class Pricing:
 
     def position(self, customer: str | None, meter: str) -> Decimal:
         """Units of the meter's tier type (minutes for ``minutes``) charged so far for this
-        customer on this meter."""
+        customer on this meter (0 once forgotten past ``max_accounts``)."""
         return self._used.get((customer or "", meter), _ZERO)

@@ -19,6 +19,8 @@ from ..config import Settings
 from ..metrics import Metrics
 from ..record import RequestRecord
 from ..usagelog import HistorySnapshot, Ledger, uses_file
+from ..usagelog.metrics import LedgerCollector
+from .exported import TotalsCollector
 from .pricing import Pricing
 from .totals import Totals
 
@@ -54,7 +56,12 @@ class Recorder:
         metrics = Metrics(registry, settings.metrics, version=version, priced=priced)
         cfg = settings.usage_log
         ledger = Ledger(cfg, observer=metrics) if cfg.path is not None else None
-        rec = cls(settings, metrics, ledger, Totals(), Pricing(settings.meters))
+        cap = settings.usage_totals.max_customers
+        rec = cls(settings, metrics, ledger, Totals(max_customers=cap),
+                  Pricing(settings.meters, max_accounts=cap))
+        TotalsCollector(rec.totals, rec.pricing).register(registry)
+        if ledger is not None:
+            LedgerCollector(ledger).register(registry)
         if (cfg.replay_on_start if replay is None else replay) and uses_file(cfg) and cfg.path:
             rec._history = await asyncio.to_thread(HistorySnapshot.take, cfg.path, cfg.backups)
             rec.totals.replay = "pending"

@@ -1,146 +1,186 @@
-"""Per-customer and per-meter usage totals since start (or since the oldest replayed log line).
+"""Per-customer usage totals since start (or since the oldest replayed log line), bounded in memory
+and read a page at a time: what the admin ``/usage`` endpoint serves.
 
-Served as JSON by the admin ``/usage`` endpoint. Money and seconds are ``Decimal`` and render as
-strings, so nothing is lost to float rounding. ``charge_usd`` is the sum of the charges that could
-be computed, ``null`` while none could (no price for the meter: unknown, not free); ``unpriced``
-counts the measured requests left out of it. Requests the sidecar refused itself are not
-counted: they never reached a provider and consumed nothing.
+One structure per record: ``add`` updates the one ``Tally`` of the record's customer on its meter
+(issue 22), and marks the customer most recently seen. Past ``max_customers`` the least recently
+seen customer is evicted: its tallies are folded, per meter, into the ``evicted`` aggregate and it
+is counted, so per-meter and overall totals stay exact while per-customer state stays bounded (the
+usage log and ``reconcile`` remain the full record). Per-meter and overall totals are derived at
+read time (``meterview``), walking the customers in slices that yield to the event loop, which
+``/usage`` shares with the proxy.
+
+``charge_usd`` is the sum of the charges that could be computed, ``null`` while none could (no
+price for the meter: unknown, not free); ``unpriced`` counts the measured requests left out of
+it. Requests the sidecar refused itself are not counted: they never reached a provider.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
-from dataclasses import dataclass, fields
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final
 
 from ..metrics import MAX_METERS, LabelCap
 from ..record import RequestRecord
+from .order import AdmissionOrder
+from .tally import Tally, fold, merged
 
-#: Distinct customers kept apart; later ones are summed under ``__overflow__`` (meters: MAX_METERS).
+#: Customers kept apart by default (``usage_totals.max_customers``).
 MAX_CUSTOMERS: Final = 100_000
 
-_ZERO: Final = Decimal(0)
 
+class Customer(dict[str, Tally]):
+    """One customer's tallies by meter (a dict itself: one object less per customer); ``seq``
+    orders pages, ``mark`` names the walk that counted it."""
 
-def _pos(value: int | None) -> int:
-    """A reported count, or 0 for an absent (or nonsensical negative) one."""
-    return value if value is not None and value > 0 else 0
+    __slots__ = ("mark", "seq")
 
-
-def _dec(value: Decimal) -> str:
-    # Fixed-point always: str(Decimal("1E-7")) would print exponent notation.
-    return format(value, "f")
-
-
-@dataclass(slots=True)
-class Tally:
-    """Running sums for one customer, one meter, or one customer on one meter."""
-
-    requests: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    reasoning_tokens: int = 0
-    characters: int = 0
-    audio_seconds: Decimal = _ZERO
-    charge_usd: Decimal | None = None
-    #: Requests with usage but no charge (their meter has no price): not in ``charge_usd``.
-    unpriced: int = 0
-    partial: int = 0
-    missing_usage: int = 0
-
-    def add(self, rec: RequestRecord, charge: Decimal | None) -> None:
-        u = rec.usage
-        self.requests += 1
-        # Absent is not zero, but a sum of what was reported is still the honest total; how much
-        # went unreported is ``missing_usage``.
-        self.input_tokens += _pos(u.input_tokens)
-        self.output_tokens += _pos(u.output_tokens)
-        self.cache_read_tokens += _pos(u.cache_read_tokens)
-        self.cache_write_tokens += _pos(u.cache_write_tokens)
-        self.reasoning_tokens += _pos(u.reasoning_tokens)
-        self.characters += _pos(u.input_characters)
-        if u.audio_seconds is not None and u.audio_seconds > 0:
-            self.audio_seconds += u.audio_seconds
-        if charge is not None:
-            self.charge_usd = charge if self.charge_usd is None else self.charge_usd + charge
-        elif u.source != "missing":
-            self.unpriced += 1
-        if rec.partial:
-            self.partial += 1
-        if u.source == "missing":
-            self.missing_usage += 1
-
-    def merge(self, other: Tally) -> None:
-        for f in fields(self):
-            if f.name != "charge_usd":
-                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-        if other.charge_usd is not None:
-            self.charge_usd = other.charge_usd if self.charge_usd is None else (
-                self.charge_usd + other.charge_usd)
+    def __init__(self, seq: int, mark: int) -> None:
+        super().__init__()
+        self.seq = seq
+        self.mark = mark
 
     def to_json(self) -> dict[str, object]:
-        return {
-            f.name: _dec(v) if isinstance(v := getattr(self, f.name), Decimal) else v
-            for f in fields(self)
-        }
+        meters = {m: t.to_json() for m, t in self.items()}
+        # Most customers use one meter: its tally is their total.
+        total = next(iter(meters.values())) if len(meters) == 1 else merged(self).to_json()
+        return {"total": total, "meters": meters}
+
+
+class Walk:
+    """A per-meter walk in progress (``meterview``): what it has counted so far, kept exact while
+    traffic goes on (records of customers it has counted, evictions of ones it has not)."""
+
+    __slots__ = ("meters", "n")
+
+    def __init__(self, n: int, evicted: dict[str, Tally]) -> None:
+        self.n = n
+        self.meters: dict[str, Tally] = {}
+        fold(self.meters, evicted)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    customers: list[tuple[str, Customer]]
+    #: The admission sequence number of the last customer on the page (the next page's start).
+    last: int
+    more: bool
 
 
 class Totals:
-    """Sums by customer → meter, and by meter. Mutated only on the event loop (by the recorder)."""
+    """Sums by customer → meter, bounded to ``max_customers``. Mutated only on the event loop."""
 
-    __slots__ = ("_customer_cap", "_customers", "_meter_cap", "_meters", "records", "replay", "since")
+    __slots__ = ("_customers", "_meter_cap", "_order", "_seq", "evicted", "evicted_customers",
+                 "max_customers", "records", "replay", "run", "since", "walk", "walks")
 
     def __init__(self, *, max_customers: int = MAX_CUSTOMERS, max_meters: int = MAX_METERS,
                  since: float | None = None) -> None:
-        self._customers: dict[str, dict[str, Tally]] = {}
-        self._meters: dict[str, Tally] = {}
-        self._customer_cap = LabelCap(max_customers)
+        self._customers: OrderedDict[str, Customer] = OrderedDict()
         self._meter_cap = LabelCap(max_meters)
+        self._order = AdmissionOrder()
+        self._seq = 0
+        self.max_customers = max(max_customers, 1)
+        #: Evicted customers' sums by meter, and how many customers were evicted.
+        self.evicted: dict[str, Tally] = {}
+        self.evicted_customers = 0
         self.records = 0
         self.since = time.time() if since is None else since
         #: Usage-log replay at start: off | pending | running | done (shown in ``/usage``).
         self.replay = "off"
+        #: Names this run in page cursors: a cursor from before a restart is refused, not misread.
+        self.run = secrets.token_hex(4)
+        #: The per-meter walk in progress (``meterview``), and how many have started.
+        self.walk: Walk | None = None
+        self.walks = 0
+
+    def __len__(self) -> int:
+        return len(self._customers)
 
     def add(self, rec: RequestRecord, charge: Decimal | None) -> None:
         if rec.outcome == "rejected":
             return
         self.records += 1
-        self.since = min(self.since, rec.started_at)
-        customer = self._customer_cap.admit(rec.customer_id or "")
+        if rec.started_at < self.since:
+            self.since = rec.started_at
+        cid = rec.customer_id or ""
         meter = self._meter_cap.admit(rec.meter_slug or "")
-        by_meter = self._customers.get(customer)
-        if by_meter is None:
-            by_meter = self._customers[customer] = {}
-        tally = by_meter.get(meter)
+        entry = self._customers.get(cid)
+        if entry is None:
+            entry = self._admit(cid)
+        else:
+            self._customers.move_to_end(cid)
+        tally = entry.get(meter)
         if tally is None:
-            tally = by_meter[meter] = Tally()
+            tally = entry[meter] = Tally()
         tally.add(rec, charge)
-        mt = self._meters.get(meter)
-        if mt is None:
-            mt = self._meters[meter] = Tally()
-        mt.add(rec, charge)
+        walk = self.walk
+        if walk is not None and entry.mark == walk.n:  # counted already: the walk needs this too
+            counted = walk.meters.get(meter)
+            if counted is None:
+                counted = walk.meters[meter] = Tally()
+            counted.add(rec, charge)
 
-    def snapshot(self, customer: str | None = None) -> dict[str, object]:
-        """The ``/usage`` document; ``customer`` keeps only that customer (``""``: the merchant)."""
-        wanted = self._customers if customer is None else {
-            k: v for k, v in self._customers.items() if k == customer}
-        customers: dict[str, object] = {}
-        for cid, by_meter in wanted.items():
-            total = Tally()
-            for t in by_meter.values():
-                total.merge(t)
-            customers[cid] = {"total": total.to_json(),
-                              "meters": {m: t.to_json() for m, t in by_meter.items()}}
-        doc: dict[str, object] = {
+    def _admit(self, cid: str) -> Customer:
+        if len(self._customers) >= self.max_customers:
+            self._evict()
+        self._seq += 1
+        walk = self.walk
+        # Admitted during a walk: its records reach the walk through ``add``, so it counts as seen.
+        entry = Customer(self._seq, walk.n if walk is not None else 0)
+        self._customers[cid] = entry
+        self._order.append(self._seq, cid)
+        return entry
+
+    def _evict(self) -> None:
+        _, entry = self._customers.popitem(last=False)
+        self._order.remove(entry.seq)
+        fold(self.evicted, entry)
+        self.evicted_customers += 1
+        walk = self.walk
+        if walk is not None and walk.n != entry.mark:  # the walk took ``evicted`` before this one
+            fold(walk.meters, entry)
+
+    def customer(self, cid: str) -> Customer | None:
+        return self._customers.get(cid)
+
+    def page(self, after: int, limit: int) -> Page:
+        """Up to ``limit`` customers admitted after sequence number ``after`` (0: from the first)."""
+        got, more = self._order.after(after, limit)
+        customers = [(cid, self._customers[cid]) for _, cid in got]
+        return Page(customers, got[-1][0] if got else after, more)
+
+    def next_slice(self, after: int, size: int) -> tuple[list[Customer], int, bool]:
+        """For a walk: the next ``size`` customers' entries after ``after``, the last sequence
+        number among them, and whether more follow."""
+        got, more = self._order.after(after, size)
+        customers = self._customers
+        return [customers[cid] for _, cid in got], (got[-1][0] if got else after), more
+
+    def header(self) -> dict[str, object]:
+        """What every ``/usage`` answer starts with."""
+        return {
             "since": datetime.fromtimestamp(self.since, UTC).isoformat(timespec="seconds"),
             "records": self.records,
             "replay": self.replay,
-            "customers": customers,
         }
-        if customer is None:
-            doc["meters"] = {m: t.to_json() for m, t in self._meters.items()}
+
+    def snapshot(self, customer: str | None = None) -> dict[str, object]:
+        """The whole state in one document, computed synchronously: for tests, the demo and tools
+        in-process. O(customers): the admin listener never calls it without ``customer``
+        (``/usage`` pages, and derives per-meter totals in slices)."""
+        doc = self.header()
+        if customer is not None:
+            entry = self._customers.get(customer)
+            doc["customers"] = {} if entry is None else {customer: entry.to_json()}
+            return doc
+        meters: dict[str, Tally] = {}
+        fold(meters, self.evicted)
+        for entry in self._customers.values():
+            fold(meters, entry)
+        doc["customers"] = {cid: e.to_json() for cid, e in self._customers.items()}
+        doc["meters"] = {m: t.to_json() for m, t in meters.items()}
         return doc

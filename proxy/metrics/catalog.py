@@ -37,9 +37,11 @@ GENAI_DURATION_BUCKETS: Final = tuple(round(0.01 * 2**i, 2) for i in range(14)) 
 _MAX_REASONS: Final = 64
 
 GENAI_OPERATION: Final = {Api.CHAT: "chat", Api.MESSAGES: "chat", Api.RESPONSES: "chat",
-                           Api.COMPLETIONS: "text_completion", Api.EMBEDDINGS: "embeddings"}
+                           Api.COMPLETIONS: "text_completion", Api.EMBEDDINGS: "embeddings",
+                           Api.GENERATE_CONTENT: "generate_content"}
 # OTel ``gen_ai.provider.name`` well-known values, keyed by our provider names; others pass as-is.
 GENAI_PROVIDER: Final = {"mistral": "mistral_ai", "xai": "x_ai", "google": "gcp.gemini",
+                          "gemini": "gcp.gemini",
                           "bedrock": "aws.bedrock", "vertex": "gcp.vertex_ai",
                           "azure": "azure.ai.openai", "watsonx": "ibm.watsonx.ai"}
 

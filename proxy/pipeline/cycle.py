@@ -76,12 +76,15 @@ class RequestCycle:
         if route is None or resolved is None:  # pragma: no cover - admit() set both or raised
             raise RuntimeError("forward() before admit()")
         body, self.body_held = await read_body(ex, rt.settings.limits.max_body_bytes, rt.body_budget)
-        if isinstance(body, bytes):
+        if route.facts is not None:  # the path said it all (Gemini): the body is not read
+            ctx.facts = route.facts
+        elif isinstance(body, bytes):
             ctx.facts, body = inspect(route.api, body, ex.headers.get("Content-Type"),
                                       inject_stream_usage=route.provider.inject_stream_usage)
-            ctx.request_body = body
         else:
             ctx.facts = RequestFacts(api=route.api)
+        if isinstance(body, bytes):
+            ctx.request_body = body  # a quota's estimate parses it only if inspect did not
         self.body = body
         # After the body, before anything leaves: a quota reserves what the body asks for; a
         # refusal raised here is never billed.

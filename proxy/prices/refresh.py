@@ -24,7 +24,7 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from ..billing import AsyncLavaClient, LavaError, Meter
+from ..billing import AsyncLavaClient, LavaError
 from ..metering.pricing import MeterRate, Pricing
 from ..secret import Secret
 from .config import PricingSettings
@@ -88,6 +88,8 @@ class PriceCatalog:
         #: When the catalog in use was listed (``clock`` seconds), ``None`` before the first one.
         self.listed_at: float | None = None
         self.rates: dict[str, MeterRate] = {}
+        #: The meters the last good listing left out, with their reasons (slug, reason).
+        self.skipped: tuple[tuple[str, str], ...] = ()
         Gauge("lava_sidecar_price_catalog_meters",
               "Meters priced from Lava's catalog (the last good listing).",
               registry=registry).set_function(lambda: len(self.rates))
@@ -97,6 +99,10 @@ class PriceCatalog:
         self._errors = Counter("lava_sidecar_price_catalog_refresh_errors_total",
                                "Listings of Lava's meters that failed (the last good catalog "
                                "stays in use).", registry=registry)
+        Gauge("lava_sidecar_price_catalog_skipped_meters",
+              "Meters the last good listing left out (unreadable, unpriceable, or beyond the "
+              "bounds of any real meter); their charges are null. Reasons are in the log.",
+              registry=registry).set_function(lambda: len(self.skipped))
 
     def age(self) -> float:
         return math.inf if self.listed_at is None else max(self._clock() - self.listed_at, 0.0)
@@ -166,18 +172,20 @@ class PriceCatalog:
             return False
         got = catalog(meters)
         self._pricing.use_catalog(got.rates)
-        self.rates, self.listed_at = got.rates, self._clock()
+        self.rates, self.skipped, self.listed_at = got.rates, got.skipped, self._clock()
         self.loaded.set()
         self._changed(("ok", more, got.skipped),
                       lambda: self._listed(len(got.rates), more, got.skipped))
         return True
 
-    async def _list(self) -> tuple[list[Meter], bool]:
+    async def _list(self) -> tuple[list[object], bool]:
+        """Every meter's JSON document: each is read on its own (``convert.read``), so one that
+        cannot be read skips itself instead of failing the listing."""
         if self._client is None:
             self._client = AsyncLavaClient(base_url=self._base_url, secret_key=self._key,
                                            timeout=self._cfg.timeout_seconds)
-        meters: list[Meter] = []
-        async for m in self._client.meters.iter(limit=self._page):
+        meters: list[object] = []
+        async for m in self._client.meters.iter_documents(limit=self._page):
             if len(meters) == MAX_METERS:
                 return meters, True
             meters.append(m)
@@ -199,7 +207,8 @@ class PriceCatalog:
             log.warning("prices: Lava lists more than %d meters; the rest are not priced here "
                         "(their charges are null)", MAX_METERS)
         if skipped:
-            named = "; ".join(f"{slug}: {why}" for slug, why in skipped[:_NAMED])
+            named = "; ".join(f"{slug!r}: {why}" if slug else f"(no meter_slug): {why}"
+                              for slug, why in skipped[:_NAMED])
             log.warning("prices: %d meters cannot be priced here, their charges are null (%s%s)",
                         len(skipped), named, ", …" if len(skipped) > _NAMED else "")
 

@@ -1,8 +1,9 @@
 """What an admission reserves on the token and spend windows, estimated before the request leaves.
 
 Tokens: the prompt's text characters / 4 (``usage.estimate.ask``) plus the output cap the request
-names (``max_tokens``, ``max_completion_tokens``, ``max_output_tokens``) or, for an API that
-generates output and names none, ``quotas.default_output_tokens``. Spend: the meter's price for
+names (``max_tokens``, ``max_completion_tokens``, ``max_output_tokens``, Gemini's
+``generationConfig.maxOutputTokens``) or, for an API that generates output and names none,
+``quotas.default_output_tokens``. Spend: the meter's price for
 those tokens at the customer's tier position (``Pricing.quote``), rounded up to a micro-dollar.
 A meter without a fixed price (unpriced, or a percentage of the provider's cost, which is known
 only afterwards) reserves no spend; the log says so once per meter. Completion replaces the
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("lava_sidecar.quotas")
 
 #: APIs whose answer is generated text: without a cap, they reserve the configured default.
-_GENERATES: Final = frozenset({Api.CHAT, Api.COMPLETIONS, Api.RESPONSES, Api.MESSAGES})
+_GENERATES: Final = frozenset({Api.CHAT, Api.COMPLETIONS, Api.RESPONSES, Api.MESSAGES,
+                               Api.GENERATE_CONTENT})
 #: Meters named in the "reserves no spend" log line; past it no more lines (bounded).
 _TOLD_MAX: Final = 1000
 

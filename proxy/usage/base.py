@@ -5,6 +5,8 @@ Conventions (the OpenTelemetry GenAI ones, so numbers mean the same across provi
 ``input_tokens + cache_read_input_tokens + cache_creation_input_tokens``; ``cache_read_tokens`` and
 ``cache_write_tokens`` are parts of it. ``output_tokens`` counts all output, reasoning included;
 ``reasoning_tokens`` is a part of it. ``None`` means the provider did not say: absent is not zero.
+Gemini's ``toolUsePromptTokenCount`` is input too: ``tool_prompt_tokens`` is a part of
+``input_tokens``; ``modality_tokens`` breaks the parts down by modality where the provider does.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import Final, Literal, Protocol
 
 Source = Literal["provider", "estimated", "missing"]
-Family = Literal["openai", "anthropic"]
+Family = Literal["openai", "anthropic", "gemini"]
 
 
 class Api(StrEnum):
@@ -23,10 +25,11 @@ class Api(StrEnum):
 
     CHAT = "chat"                              # POST …/chat/completions
     COMPLETIONS = "completions"                # POST …/completions (legacy)
-    EMBEDDINGS = "embeddings"                  # POST …/embeddings
+    EMBEDDINGS = "embeddings"                  # POST …/embeddings, Gemini :(batch)EmbedContent(s)
     RESPONSES = "responses"                    # POST …/responses
     MESSAGES = "messages"                      # POST Anthropic /v1/messages
-    COUNT_TOKENS = "count_tokens"              # POST Anthropic /v1/messages/count_tokens
+    GENERATE_CONTENT = "generate_content"      # POST Gemini …/models/{m}:(stream)generateContent
+    COUNT_TOKENS = "count_tokens"              # POST Anthropic …/count_tokens, Gemini :countTokens
     AUDIO_TRANSCRIPTION = "audio_transcription"  # POST …/audio/transcriptions (multipart)
     AUDIO_TRANSLATION = "audio_translation"    # POST …/audio/translations (multipart)
     AUDIO_SPEECH = "audio_speech"              # POST …/audio/speech (JSON in, audio bytes out)
@@ -64,12 +67,17 @@ class Usage:
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
+    #: Tokens of the prompts a tool (search, URL fetch, code) ran on: a part of ``input_tokens``.
+    tool_prompt_tokens: int | None = None
     input_characters: int | None = None
     audio_seconds: Decimal | None = None
     #: The model the provider says answered (``gpt-5-nano-2025-08-07``), if it said.
     model: str | None = None
     response_id: str | None = None
     source: Source = "missing"
+    #: ``(part, modality, tokens)``: ``part`` one of ``MODALITY_PARTS``, ``modality`` one of
+    #: ``MODALITIES`` (Gemini's ``*TokensDetails``); empty when the provider gave no breakdown.
+    modality_tokens: tuple[tuple[str, str, int], ...] = ()
 
     @property
     def total_tokens(self) -> int | None:
@@ -79,6 +87,10 @@ class Usage:
 
 
 MISSING = Usage()
+#: The parts of usage a modality breakdown is given for (and the order the usage line keeps).
+MODALITY_PARTS: Final = ("input", "cache_read", "tool_prompt", "output")
+#: Gemini's ``Modality`` values, lower-cased: a fixed set, so a line or a label stays bounded.
+MODALITIES: Final = frozenset({"text", "image", "video", "audio", "document"})
 
 
 class Extractor(Protocol):

@@ -25,7 +25,7 @@ _MAX_NODES: Final = 100_000
 #: Estimates are for prompts; a body above this is not walked (it is a file upload or a batch).
 _MAX_BODY: Final = 8 << 20
 _ESTIMABLE: Final = frozenset({Api.CHAT, Api.COMPLETIONS, Api.EMBEDDINGS, Api.RESPONSES,
-                               Api.MESSAGES})
+                               Api.MESSAGES, Api.GENERATE_CONTENT})
 
 
 def estimate(facts: RequestFacts, request_body: bytes, usage: Usage) -> Usage:
@@ -71,6 +71,10 @@ def ask(facts: RequestFacts, request_body: bytes) -> Ask:
     if doc is None:
         return NOTHING
     caps = [v for k in _CAPS if isinstance(v := doc.get(k), int) and not isinstance(v, bool) and v >= 0]
+    config = doc.get("generationConfig")  # Gemini names its cap one level down
+    if isinstance(config, dict) and isinstance(v := config.get("maxOutputTokens"), int) \
+            and not isinstance(v, bool) and v >= 0:
+        caps.append(v)
     return Ask(-(-_text_chars(doc) // CHARS_PER_TOKEN), max(caps) if caps else None)
 
 

@@ -59,7 +59,7 @@ def obj(value: object) -> JsonObject:
 def has_counts(u: Usage) -> bool:
     return any(v is not None for v in (
         u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens,
-        u.reasoning_tokens, u.input_characters, u.audio_seconds))
+        u.reasoning_tokens, u.tool_prompt_tokens, u.input_characters, u.audio_seconds))
 
 
 def finish(u: Usage, *, model: str | None, response_id: str | None) -> Usage:
@@ -67,9 +67,10 @@ def finish(u: Usage, *, model: str | None, response_id: str | None) -> Usage:
     return Usage(
         input_tokens=u.input_tokens, output_tokens=u.output_tokens,
         cache_read_tokens=u.cache_read_tokens, cache_write_tokens=u.cache_write_tokens,
-        reasoning_tokens=u.reasoning_tokens, input_characters=u.input_characters,
-        audio_seconds=u.audio_seconds, model=model, response_id=response_id,
-        source="provider" if has_counts(u) else "missing")
+        reasoning_tokens=u.reasoning_tokens, tool_prompt_tokens=u.tool_prompt_tokens,
+        input_characters=u.input_characters, audio_seconds=u.audio_seconds, model=model,
+        response_id=response_id, source="provider" if has_counts(u) else "missing",
+        modality_tokens=u.modality_tokens)
 
 
 def _first(*values: object) -> int | None:

@@ -8,6 +8,7 @@ from .anthropic import ANTHROPIC_KEYS, AnthropicStreamExtractor, read_anthropic
 from .audio import AUDIO_KEYS, SpeechExtractor, read_audio
 from .base import MISSING, Api, Extractor, Family, RequestFacts, Usage
 from .compressed import DEFAULT_MAX_DECODED, DecompressingExtractor, coding_of
+from .gemini import GeminiJsonExtractor, GeminiStreamExtractor
 from .jsonbody import DEFAULT_MAX_JSON_BYTES, JsonExtractor
 from .openai import OPENAI_KEYS, OpenAIStreamExtractor, read_openai
 from .responses import ResponsesStreamExtractor
@@ -15,6 +16,9 @@ from .responses import ResponsesStreamExtractor
 #: APIs whose answers carry nothing billable.
 _NO_USAGE: Final = frozenset({Api.MODELS, Api.COUNT_TOKENS, Api.MODERATIONS})
 _AUDIO_JSON: Final = frozenset({Api.AUDIO_TRANSCRIPTION, Api.AUDIO_TRANSLATION, Api.AUDIO_SPEECH})
+#: Gemini APIs whose answers say what they consumed (``usageMetadata``); anything else under
+#: ``/gemini`` (cached contents, files, batches, models) is forwarded and recorded as ``missing``.
+_GEMINI_READ: Final = frozenset({Api.GENERATE_CONTENT, Api.EMBEDDINGS})
 
 
 class NullExtractor:
@@ -52,6 +56,12 @@ def _choose(facts: RequestFacts, family: Family, mime: str, max_line_bytes: int,
     api = facts.api
     if api in _NO_USAGE:
         return NullExtractor()
+    if family == "gemini":
+        if api not in _GEMINI_READ:
+            return NullExtractor()
+        if mime == EVENT_STREAM:
+            return GeminiStreamExtractor(max_line_bytes=max_line_bytes)
+        return GeminiJsonExtractor(max_bytes=max_json_bytes) if _is_json(mime) else NullExtractor()
     if mime == EVENT_STREAM:
         if api is Api.MESSAGES:
             return AnthropicStreamExtractor(max_line_bytes=max_line_bytes)

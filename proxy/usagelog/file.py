@@ -5,6 +5,12 @@ rules: a line is written whole into one file (rotation happens only between line
 of a failed write is truncated back to its last whole line (the whole lines before it stay: a
 nearly full disk takes what fits), and a torn tail left by a crash is closed with a newline before
 anything else is appended, so every complete line stays a line of its own.
+
+Rotation never deletes young lines: a rotation that would drop a file (the oldest backup, or with
+``backups: 0`` the file itself) whose last write is younger than ``min_retention`` seconds does
+not happen; lines go on into the current file past ``max_bytes`` until that file is old enough
+(``held``; each such stretch counted in ``holds`` and logged once, when it starts and ends). A
+file's last write is its modification time: renames keep it, and no line is written to a backup.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Final
 
 log = logging.getLogger("lava_sidecar.usage_log")
@@ -22,20 +29,31 @@ _FLAGS: Final = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 #: Bytes handed to one ``write``: a backlog held through a full disk is retried without joining
 #: all of it into one buffer every interval.
 MAX_WRITE: Final = 1 << 20
+#: While rotation is held, the file it would drop is looked at again at least this often.
+RECHECK_SECONDS: Final = 60.0
 
 
 class LogFile:
     """A size-rotated JSON-lines file, or standard output for ``-`` (never rotated or fsynced)."""
 
-    __slots__ = ("_backups", "_fd", "_max_bytes", "_path", "_regular", "_size")
+    __slots__ = ("_backups", "_clock", "_fd", "_hold_until", "_max_bytes", "_path", "_regular",
+                 "_retention", "_size", "held", "holds")
 
-    def __init__(self, path: str, *, max_bytes: int, backups: int) -> None:
+    def __init__(self, path: str, *, max_bytes: int, backups: int, min_retention: float = 0.0,
+                 clock: Callable[[], float] = time.time) -> None:
         self._path = path
         self._max_bytes = max_bytes
         self._backups = backups
+        self._retention = min_retention
+        self._clock = clock
         self._fd: int | None = None
         self._regular = False
         self._size = 0
+        #: A rotation is withheld (it would delete lines younger than ``min_retention``).
+        self.held = False
+        #: Stretches of withheld rotation so far.
+        self.holds = 0
+        self._hold_until = 0.0
 
     @property
     def path(self) -> str:
@@ -76,7 +94,7 @@ class LogFile:
         try:
             self.open()
             while done < len(lines):
-                if self._should_rotate(len(lines[done])):
+                if self._should_rotate(len(lines[done])) and self._may_rotate():
                     self._rotate()
                 end = self._fit(lines, done)
                 n, err = self._write(lines[done:end])
@@ -104,10 +122,43 @@ class LogFile:
     def _should_rotate(self, next_len: int) -> bool:
         return self._regular and self._size > 0 and self._size + next_len > self._max_bytes
 
+    def _may_rotate(self) -> bool:
+        """Whether the rotation due now may drop the file it would drop (see the module's
+        docstring); starts or ends a hold. While held, stats that file at most once a minute."""
+        if self._retention <= 0:
+            return True
+        now = self._clock()
+        if self.held and now < self._hold_until:
+            return False
+        victim = self._path if self._backups == 0 else f"{self._path}.{self._backups}"
+        try:
+            written = os.stat(victim).st_mtime
+        except FileNotFoundError:
+            written = None  # nothing to drop yet
+        except OSError:
+            written = now  # cannot tell its age: keep it, look again later
+        if written is None or now - written >= self._retention:
+            if self.held:
+                self.held = False
+                log.warning("usage log %s: rotating again (the oldest retained lines are now "
+                            "older than usage_log.min_retention_seconds)", self._path)
+            return True
+        # Look again when that file turns old enough, or sooner: an operator may move it away.
+        self._hold_until = min(written + self._retention, now + RECHECK_SECONDS)
+        if not self.held:
+            self.held = True
+            self.holds += 1
+            log.warning("usage log %s: rotating would delete %s, which holds lines written less "
+                        "than usage_log.min_retention_seconds (%gs) ago; not rotating: %s grows "
+                        "past usage_log.max_bytes (%d) until it may (raise backups or max_bytes, "
+                        "or lower the retention)", self._path, victim, self._retention,
+                        self._path, self._max_bytes)
+        return False
+
     def _fit(self, lines: Sequence[bytes], start: int) -> int:
         """End index of the longest run from ``start`` that fits the current file and one write
-        (at least one line)."""
-        room = self._max_bytes - self._size if self._regular else MAX_WRITE
+        (at least one line); while rotation is held the file has no size limit."""
+        room = self._max_bytes - self._size if self._regular and not self.held else MAX_WRITE
         room = min(room, MAX_WRITE)
         size, end = len(lines[start]), start + 1
         while end < len(lines) and size + len(lines[end]) <= room:

@@ -26,7 +26,7 @@ from typing import Final, Protocol
 from ..config import UsageLog
 from ..record import RequestRecord
 from .file import STDOUT, LogFile
-from .line import encode_line
+from .line import Cuts, encode_line
 
 log = logging.getLogger("lava_sidecar.usage_log")
 
@@ -60,7 +60,10 @@ class Ledger:
                  max_pending: int = MAX_PENDING) -> None:
         if cfg.path is None:
             raise ValueError("usage_log.path is None: no ledger to open")
-        self._file = LogFile(cfg.path, max_bytes=cfg.max_bytes, backups=cfg.backups)
+        self._file = LogFile(cfg.path, max_bytes=cfg.max_bytes, backups=cfg.backups,
+                             min_retention=cfg.min_retention)
+        #: Fields cut (or dropped) to keep each line within ``line.MAX_LINE_BYTES``.
+        self.cuts = Cuts()
         self._interval = cfg.fsync_interval
         self._observer: LedgerObserver = observer or _Quiet()
         self._max_pending = max_pending
@@ -78,6 +81,15 @@ class Ledger:
     @property
     def path(self) -> str:
         return self._file.path
+
+    @property
+    def rotation_held(self) -> bool:
+        """Rotation is withheld: it would delete lines younger than the retention."""
+        return self._file.held
+
+    @property
+    def rotation_holds(self) -> int:
+        return self._file.holds
 
     @property
     def healthy(self) -> bool:
@@ -109,7 +121,7 @@ class Ledger:
             self._drop()
             return False
         try:
-            line = encode_line(rec, charge)
+            line = encode_line(rec, charge, self.cuts)
         except Exception:  # a bug must cost one line, never the request
             log.exception("usage log: cannot encode request %s; line skipped", rec.request_id)
             self._observer.write_failed()

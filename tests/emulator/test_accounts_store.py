@@ -41,6 +41,29 @@ def test_scan_is_newest_first_and_replacing_keeps_the_position(store: Store) -> 
     assert store.get("other", "a") is None
 
 
+def test_fields_are_scan_with_only_the_named_fields(store: Store) -> None:
+    """What the dashboard reads of many request records: the same rows, in the same order, as
+    ``scan``, only the fields asked for, missing ones as None (SQLite: ``json_extract``)."""
+    docs = [{"id": f"r{i:04d}", "n": i, "who": None if i % 3 == 0 else f"c{i % 5}",
+             "charge": f"0.{i:010d}", "ts": 1_790_000_000.5 + i, "nested": {"x": [i]}}
+            for i in range(1203)]  # more than one SQLite batch
+    for d in docs:
+        store.put("k", str(d["id"]), dict(d))
+    del docs[7]["who"]
+    store.put("k", "r0007", docs[7])
+    names = ("id", "n", "who", "charge", "ts", "absent")
+    want = [tuple(d.get(n) for n in names) for d in store.scan("k")]
+    assert list(store.fields("k", names)) == want
+    assert want[0][0] == "r1202"
+    assert want[-1][0] == "r0000"
+    assert list(store.fields("k", ("id",), before="r0003")) == [("r0002",), ("r0001",), ("r0000",)]
+    assert list(store.fields("k", ("id",), before="missing")) == []
+    assert list(store.fields("other", ("id",))) == []
+    if isinstance(store, SqliteStore):
+        with pytest.raises(ValueError, match="not a field name"):
+            list(store.fields("k", ("id') FROM docs --",)))
+
+
 def test_delete(store: Store) -> None:
     store.put("k", "a", {"id": "a"})
     assert store.delete("k", "a") is True

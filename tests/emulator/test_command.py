@@ -82,6 +82,10 @@ async def test_generates_and_prints_a_key_once_and_serves(tmp_path: Path) -> Non
         async with s.post(f"{url}/v1/forward?u={OPENAI}/chat/completions", json=CHAT,
                           headers={"Authorization": "Bearer aks_test_other"}) as r:
             assert r.status == 401
+        async with s.get(f"{url}/dashboard/requests") as r:  # the pages, on SQLite
+            assert r.status == 200
+            assert "gpt-5-nano" in await r.text()
+    assert f"dev-gateway: dashboard {url}/" in "".join(lines)
     assert db.exists()
 
 

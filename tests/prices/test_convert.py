@@ -72,3 +72,47 @@ def test_what_cannot_be_priced_is_left_out_with_its_reason(meter: dict[str, Any]
 def test_a_slug_listed_twice_keeps_the_first() -> None:
     got = catalog(meters(doc("a", tiers=[(0, "1")]), doc("a", tiers=[(0, "2")])))
     assert got.rates["a"].bands[0].rate == 1
+
+
+@pytest.mark.parametrize(("tiers", "reason"), [
+    ([(0, "9e999999")], "rate is above 1,000,000"),
+    ([(0, "1000000.0000000001")], "rate is above 1,000,000"),
+    ([(0, "1"), ("1e16", "1")], "start is above 1,000,000,000,000,000"),
+    ([(0, "0." + "1" * 29)], "more than 28 digits"),
+    ([(0, "1e-25")], "24 decimal places"),
+    ([(0, "Infinity")], "finite number >= 0"),
+    ([(i, "1") for i in range(101)], "more than 100 tiers"),
+])
+def test_prices_beyond_any_real_meter_are_left_out_with_their_reason(
+        tiers: list[tuple[Any, str]], reason: str) -> None:
+    got = catalog([doc("absurd", tiers=tiers), doc("fine")])  # raw documents, as listed
+    assert set(got.rates) == {"fine"}
+    [(slug, why)] = got.skipped
+    assert slug == "absurd"
+    assert reason in why, why
+
+
+def test_the_largest_real_prices_are_kept() -> None:
+    tiers = [(i * 1000, "1000000") for i in range(99)] + [("1e15", "0.000000000000000000000001")]
+    got = catalog([doc("big", tiers=tiers)])
+    assert got.skipped == ()
+    assert len(got.rates["big"].bands) == 100
+
+
+def test_a_meter_that_cannot_be_read_skips_itself_not_the_listing() -> None:
+    no_id = doc("no-id")
+    del no_id["meter_id"]
+    bad_tier = doc("bad-tier")
+    bad_tier["tiers"][0]["rate"] = {"amount": 3}
+    no_slug = doc("x")
+    del no_slug["meter_slug"]
+    huge = doc("huge", tiers=[(i, "1") for i in range(100_000)])
+    got = catalog([no_id, "not an object", bad_tier, no_slug, huge, doc("fine")])
+    assert set(got.rates) == {"fine"}
+    reasons = dict(got.skipped)
+    assert "meter.meter_id: expected a string" in reasons["no-id"]
+    assert "tier.rate: expected a decimal string" in reasons["bad-tier"]
+    assert "more than 100 tiers (100,000)" in reasons["huge"]
+    assert [why for slug, why in got.skipped if slug == ""] == [
+        "unreadable (expected a JSON object for meter, got str)",
+        "unreadable (meter.meter_slug: expected a string)"]

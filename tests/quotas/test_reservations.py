@@ -20,7 +20,9 @@ from proxy.errors import QuotaExceeded
 from proxy.metering.pricing import Pricing
 from proxy.quotas.config import QuotaLimits
 from proxy.quotas.gate import QuotaGate, Ticket
-from proxy.usage.base import Usage
+from proxy.usage import inspect
+from proxy.usage.base import Api, RequestFacts, Usage
+from proxy.usage.estimate import Ask, ask
 
 from .burst import burst, tally
 from .conftest import Clock, GateFactory
@@ -151,3 +153,24 @@ def test_a_quote_is_the_charge_without_moving_the_tier_position() -> None:
     assert pricing.quote("cus_a", "unpriced", 10) is None
     minutes = Pricing([MeterPrice("stt", "minutes", (Tier(Decimal(0), Decimal("0.006")),))])
     assert minutes.quote("cus_a", "stt", 10) is None  # seconds of audio are not known before
+
+
+@pytest.mark.parametrize(("api", "body", "expected"), [
+    (Api.CHAT, {"model": "m", "max_completion_tokens": 300, "max_tokens": 200,
+                "messages": [{"role": "user", "content": "x" * 40}]}, Ask(10, 300)),
+    (Api.RESPONSES, {"model": "m", "input": "y" * 41, "max_output_tokens": 50}, Ask(11, 50)),
+    (Api.MESSAGES, {"model": "m", "max_tokens": 64, "system": "s" * 8,
+                    "messages": [{"role": "user", "content": [{"type": "text", "text": "t" * 8}]}]},
+     Ask(4, 64)),
+    (Api.GENERATE_CONTENT, {"contents": [{"role": "user", "parts": [{"text": "g" * 12}]}],
+                            "generationConfig": {"maxOutputTokens": 77}}, Ask(3, 77)),
+    # An image is not text: its bytes are not counted as prompt.
+    (Api.CHAT, {"messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64," + "A" * 4000}}]}]},
+     Ask(0, None)),
+])
+def test_what_a_request_asks_for(api: Api, body: dict[str, Any], expected: Ask) -> None:
+    raw = json.dumps(body).encode()
+    assert ask(RequestFacts(api=api), raw) == expected  # parsed here
+    facts, _ = inspect(api, raw, "application/json", inject_stream_usage=False)
+    assert ask(facts, b"") == expected  # or read from inspect's parse, without the bytes

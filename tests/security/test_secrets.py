@@ -1,9 +1,11 @@
 """Secret hygiene: a full mixed workload (successes, streams, every kind of failure, bad input,
 disconnects) through a real ``lava-sidecar serve`` with debug logging and the access log on; then
 every log line, error body, response header, /metrics page, /usage answer and usage-log line is
-searched for the merchant key, the bring-your-own provider key, the app's mapped local key, and any
-forward token. None may appear. Tracing is on, exporting to a loopback OTLP collector: every span it
-received is searched too, and the collector's own API key may appear only in its request headers.
+searched for the merchant key, the bring-your-own provider key, the app's mapped local key, the
+app's Google API key (sent to /gemini as ``x-goog-api-key`` and as ``?key=``), and any forward
+token. None may appear; the Google key is not in any request that reached Lava either. Tracing is
+on, exporting to a loopback OTLP collector: every span it received is searched too, and the
+collector's own API key may appear only in its request headers.
 
 The gateway also serves the local Lava's real management API, so the sidecar's price catalog
 lists meters with the merchant key all along: successfully, then failing (the key revoked: 401,
@@ -41,6 +43,9 @@ LOCAL_KEY = "sk-local-team-a-3141592653"
 #: Every forward token is base64 of '{"secret_key":"...': this prefix is in all of them.
 TOKEN_PREFIX = "eyJzZWNyZXRfa2V5Ijoi"
 COLLECTOR_KEY = "otlp-vendor-key-2718281828"
+GOOGLE_KEY = "AIzaSyD-the-apps-google-key-1618033988SECRET"
+GEMINI = "/gemini/v1beta/models/gemini-2.5-flash:"
+GEMINI_BODY = json.dumps({"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}).encode()
 
 FAULTS = [None, "reset-before-headers", "reset-mid-stream", "stall-before-headers=5",
           "stall-mid-stream=5", "status=500", "status=401", "status=429,empty", "truncated-json",
@@ -84,7 +89,17 @@ async def workload(sp: SidecarProcess) -> list[str]:
         send("/v1/embeddings", body=json.dumps({"model": "text-embedding-3-small", "input": "a"}).encode()),
         send(MESSAGES, stream=True, headers={**who("cus_leaver")}, leave_early=True),
         send(CHAT, headers={**who(), "Authorization": f"Bearer {TEST_SECRET}"}),  # the key, misused
+        send(GEMINI + "generateContent", body=GEMINI_BODY, headers={"x-goog-api-key": LOCAL_KEY}),
+        send(GEMINI + "generateContent", body=GEMINI_BODY, headers={"x-goog-api-key": GOOGLE_KEY}),
+        send(f"/gemini/v1beta/nowhere?key={GOOGLE_KEY}", body=b"{}", headers={**who()}),
+        send(f"/gemini/../v1beta?key={GOOGLE_KEY}", body=b"{}", headers={**who()}),
     ]
+    for fault in (None, "reset-mid-stream", "status=500", "malformed-sse"):
+        extra = {"x-emulator-fault": fault} if fault else {}
+        jobs += [send(GEMINI + "generateContent", body=GEMINI_BODY,
+                      headers={**who(), "x-goog-api-key": GOOGLE_KEY, **extra}),
+                 send(GEMINI + f"streamGenerateContent?alt=sse&key={GOOGLE_KEY}", body=GEMINI_BODY,
+                      headers={**who(), **extra})]
     await asyncio.gather(*jobs)
     async with aiohttp.ClientSession() as http:
         for path in ("/metrics", "/usage", "/usage?customer=cus_alpha", "/usage?customer=bad%20id",
@@ -147,7 +162,10 @@ async def test_no_secret_anywhere(tmp_path: Path, client_kind: str, log_format: 
     assert len(gw.seen) > 40
     tokens |= {mint(Secret(TEST_SECRET), Billing(c, "chat-tokens", p))
                for c in ("cus_alpha", "cus_key_a", "cus_leaver") for p in (None, Secret(BYOK))}
-    needles = {TEST_SECRET, BYOK, LOCAL_KEY, TOKEN_PREFIX, COLLECTOR_KEY, *tokens}
+    needles = {TEST_SECRET, BYOK, LOCAL_KEY, TOKEN_PREFIX, COLLECTOR_KEY, GOOGLE_KEY, *tokens}
+    to_lava = "\n".join(f"{s.url} {s.headers} {s.body!r}" for s in gw.seen)
+    assert "gemini-2.5-flash:streamGenerateContent?alt=sse" in to_lava  # Gemini traffic got there
+    assert GOOGLE_KEY not in to_lava
     haystacks = {
         "stderr": "\n".join(sp.stderr),
         "client answers": "\n".join(answers),

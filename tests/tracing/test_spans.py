@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 
@@ -262,3 +263,26 @@ async def test_a_quota_refusal_is_traced(tmp_path: Path, collector: Collector) -
     assert server.attributes["error.type"] == line["error_code"]
     assert server.attributes["http.response.status_code"] == 429
     assert collector.by_kind(CLIENT) == []  # refused before anything left for Lava
+
+
+async def test_gemini_generate_content(stack: Stack, collector: Collector) -> None:
+    """Google's native API: provider ``gcp.gemini``, operation ``generate_content``, the model from
+    the path; no query (``?key=`` is a credential) in any attribute."""
+    path = "/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent"
+    async with httpx.AsyncClient(base_url=stack.url) as http:
+        resp = await http.post(path + "?alt=sse&key=AIzaSyTracedKey0000000000000000000000",
+                               json={"contents": [{"parts": [{"text": "Say hello"}]}]},
+                               headers=CUSTOMER_HEADERS)
+    assert resp.status_code == 200
+    seen = await stack.gateway.last.finished()
+    await collector.wait(2)
+    server, client = one_trace(collector)
+    assert server.name == "generate_content gemini-2.5-flash"
+    a = server.attributes
+    assert (a["gen_ai.operation.name"], a["gen_ai.provider.name"], a["url.path"]) == (
+        "generate_content", "gcp.gemini", path)
+    assert a["lava.stream"] is True
+    assert a["gen_ai.usage.reasoning.output_tokens"] > 0
+    assert_agrees_with_log(server, await line_for(stack, server))
+    assert_shape(server, client, seen.header("traceparent"))
+    assert b"AIzaSy" not in b"".join(collector.bodies)

@@ -15,12 +15,13 @@ ROOT = Path(__file__).resolve().parent.parent / "data" / "recorded"
 
 @dataclass(frozen=True)
 class Recording:
-    name: str            # path under ROOT, without .yaml
+    name: str            # path under ROOT, without .yaml (plus "#<id>" past a file's first exchange)
     url: str
     request_body: bytes
     status: int
     content_type: str
     body: bytes
+    method: str = "POST"
 
     @property
     def is_sse(self) -> bool:
@@ -30,25 +31,35 @@ class Recording:
         return self.name
 
 
-def _one(path: Path) -> Recording:
+def _file(path: Path) -> list[Recording]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
     doc = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
-    (interaction,) = doc["interactions"]
-    request, response = interaction["request"], interaction["response"]
-    ctype = response["headers"].get("Content-Type", [""])[0]
-    return Recording(
-        name=str(path.relative_to(ROOT).with_suffix("")),
-        url=request["url"],
-        request_body=(request.get("body") or "").encode(),
-        status=int(response["code"]),
-        content_type=ctype,
-        body=response["body"].encode(),
-    )
+    name = str(path.relative_to(ROOT).with_suffix(""))
+    out = []
+    for i, interaction in enumerate(doc["interactions"]):
+        request, response = interaction["request"], interaction["response"]
+        ctype = response["headers"].get("Content-Type", [""])[0]
+        out.append(Recording(
+            name=name if i == 0 else f"{name}#{interaction.get('id', i)}",
+            url=request["url"],
+            request_body=(request.get("body") or "").encode(),
+            status=int(response["code"]),
+            content_type=ctype,
+            body=response["body"].encode(),
+            method=str(request["method"]).upper(),
+        ))
+    return out
 
 
 @cache
 def recordings() -> tuple[Recording, ...]:
-    return tuple(_one(p) for p in sorted(ROOT.rglob("*.yaml")))
+    return tuple(r for p in sorted(ROOT.rglob("*.yaml")) for r in _file(p))
+
+
+def gemini_recordings(status: int | None = None) -> list[Recording]:
+    """The native Gemini exchanges (genai/gemini), every one or those answered with ``status``."""
+    return [r for r in recordings() if r.name.startswith("genai/gemini/")
+            and (status is None or r.status == status)]
 
 
 def where(predicate: object = None, *, url_suffix: str = "", sse: bool | None = None,

@@ -17,6 +17,10 @@ from .recorded import Recording
 
 def api_of(rec: Recording) -> Api:
     url = rec.url
+    if url.startswith("https://generativelanguage.googleapis.com/"):
+        method = url.partition("?")[0].rpartition(":")[2]
+        return Api.GENERATE_CONTENT if method in ("generateContent", "streamGenerateContent") \
+            else Api.OTHER
     for suffix, api in (("/chat/completions", Api.CHAT), ("/completions", Api.COMPLETIONS),
                         ("/embeddings", Api.EMBEDDINGS), ("/responses", Api.RESPONSES),
                         ("/messages", Api.MESSAGES), ("/transcriptions", Api.AUDIO_TRANSCRIPTION),
@@ -77,15 +81,51 @@ def _anthropic_counts(u: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _gemini_counts(u: dict[str, Any]) -> dict[str, Any]:
+    """issue 20: input = prompt (+ tool-use prompt), output = candidates + thoughts; a prompt count
+    left out is what the total says beyond the others (total = the sum of all four)."""
+    prompt, candidates = u.get("promptTokenCount"), u.get("candidatesTokenCount")
+    thoughts, tool = u.get("thoughtsTokenCount"), u.get("toolUsePromptTokenCount")
+    if prompt is None and "totalTokenCount" in u:
+        prompt = u["totalTokenCount"] - sum(x or 0 for x in (candidates, thoughts, tool))
+    breakdown = []
+    for key, part in (("promptTokensDetails", "input"), ("cacheTokensDetails", "cache_read"),
+                      ("toolUsePromptTokensDetails", "tool_prompt"),
+                      ("candidatesTokensDetails", "output")):
+        breakdown += sorted((part, d["modality"].lower(), d["tokenCount"]) for d in u.get(key, []))
+    return {
+        "input_tokens": None if prompt is None and tool is None else (prompt or 0) + (tool or 0),
+        "output_tokens": (None if candidates is None and thoughts is None
+                          else (candidates or 0) + (thoughts or 0)),
+        "cache_read_tokens": u.get("cachedContentTokenCount"),
+        "reasoning_tokens": thoughts,
+        "tool_prompt_tokens": tool,
+        "modality_tokens": tuple(breakdown),
+    }
+
+
+def _gemini(rec: Recording) -> Usage:
+    if rec.is_sse:  # CRLF-delimited "data: {chunk}" events; the last chunk's usage wins
+        chunks = [json.loads(line[6:]) for line in rec.body.decode().split("\r\n")
+                  if line.startswith("data: ")]
+    else:
+        chunks = [json.loads(rec.body)]
+    last = [c for c in chunks if "usageMetadata" in c][-1]
+    counts = _gemini_counts(last["usageMetadata"])
+    return _usage(counts, last.get("modelVersion"), last.get("responseId"))
+
+
 def _usage(counts: dict[str, Any], model: Any, rid: Any) -> Usage:
-    seen = any(v is not None for v in counts.values())
+    seen = any(v is not None for k, v in counts.items() if k != "modality_tokens")
     return Usage(**counts, model=model, response_id=rid, source="provider" if seen else "missing")
 
 
 def expected(rec: Recording) -> Usage:
     api = api_of(rec)
-    if rec.status != 200:
+    if rec.status != 200 or api is Api.OTHER:
         return Usage()
+    if api is Api.GENERATE_CONTENT:
+        return _gemini(rec)
     if not rec.is_sse:
         doc = json.loads(rec.body)
         u = doc.get("usage") or {}

@@ -34,6 +34,15 @@ def test_responses_and_anthropic_shapes() -> None:
     assert got.input_tokens == 2
 
 
+def test_gemini_shape_counts_parts_text_not_inline_data() -> None:
+    doc = {"systemInstruction": {"parts": [{"text": "s" * 4}]}, "contents": [
+        {"role": "user", "parts": [{"text": "t" * 8},
+                                   {"inlineData": {"mimeType": "image/png", "data": "A" * 5000}}]}]}
+    facts = RequestFacts(api=Api.GENERATE_CONTENT, model="gemini-2.5-flash", stream=True)
+    got = estimate(facts, body(doc), Usage())
+    assert got == Usage(input_tokens=3, model="gemini-2.5-flash", source="estimated")
+
+
 def test_provider_counts_are_never_replaced() -> None:
     usage = Usage(input_tokens=3, source="provider")
     assert estimate(CHAT, body({"messages": [{"content": "x" * 400}]}), usage) is usage

@@ -20,6 +20,8 @@ MAX_LINE = 1 << 20
 
 
 def family(rec: Recording) -> Family:
+    if rec.name.startswith("genai/gemini/"):
+        return "gemini"
     return "anthropic" if api_of(rec) is Api.MESSAGES else "openai"
 
 
@@ -46,7 +48,7 @@ def test_the_recordings_cover_every_family() -> None:
         if expected(rec).source == "provider":
             by_api[api_of(rec)] = by_api.get(api_of(rec), 0) + 1
     assert set(by_api) >= {Api.CHAT, Api.COMPLETIONS, Api.EMBEDDINGS, Api.RESPONSES,
-                           Api.MESSAGES, Api.AUDIO_TRANSCRIPTION}
+                           Api.MESSAGES, Api.AUDIO_TRANSCRIPTION, Api.GENERATE_CONTENT}
     streamed = [r for r in recordings() if r.is_sse and expected(r).source == "provider"]
     assert len(streamed) > 50
 

@@ -19,7 +19,7 @@ from .customers import (
     subscribe,
 )
 from .ids import new_id
-from .records import CheckoutMode, CheckoutSession, Customer, Invalid
+from .records import CheckoutMode, CheckoutSecret, CheckoutSession, Customer, Invalid
 from .scope import Scope, need
 from .views import JsonObj
 
@@ -55,9 +55,13 @@ def create_checkout(scope: Scope, *, checkout_mode: CheckoutMode, origin_url: st
                           code="credit_bundle_not_on_plan")
         plan_id = bundle.plan_id
     now = scope.now()
-    return scope.checkouts.put(CheckoutSession(
-        new_id("cs_test", now), f"css_test_{secrets.token_hex(16)}", checkout_mode, origin_url,
-        plan_id, customer_id, credit_bundle_id, now))
+    with scope.store.transaction():
+        cs = scope.checkouts.put(CheckoutSession(
+            new_id("cs_test", now), f"css_test_{secrets.token_hex(16)}", checkout_mode,
+            origin_url, plan_id, customer_id, credit_bundle_id, now))
+        scope.checkout_secrets.put(CheckoutSecret(cs.secret, scope.merchant_id,
+                                                  cs.checkout_session_id))
+    return cs
 
 
 def session_token(cs: CheckoutSession, base_url: str) -> str:

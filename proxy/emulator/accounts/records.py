@@ -145,6 +145,16 @@ class CheckoutSession:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckoutSecret:
+    """Index entry, global across merchants: the hosted checkout page knows only the secret in
+    its URL (``/embed/checkout/{secret}``) and finds its merchant and session here."""
+
+    secret: str
+    merchant_id: str
+    checkout_session_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class BreakdownLine:
     """One tier's share of a charge (``charge.breakdown[]``)."""
 

@@ -11,6 +11,7 @@ from typing import TypeVar
 from ..store import Store
 from .codec import Table
 from .records import (
+    CheckoutSecret,
     CheckoutSession,
     CreditBundle,
     Customer,
@@ -49,6 +50,8 @@ class Scope:
     requests: Table[RequestRow]
     webhooks: Table[Webhook]
     tier_usage: Table[TierUsage]
+    #: Global (every merchant's sessions): the hosted checkout page's way in, by secret.
+    checkout_secrets: Table[CheckoutSecret]
 
     def now(self) -> float:
         return self.clock()
@@ -74,7 +77,13 @@ def open_scope(store: Store, merchant_id: str, clock: Callable[[], float], emit:
         requests=t("request", RequestRow, lambda r: r.request_id),
         webhooks=t("webhook", Webhook, lambda r: r.webhook_id),
         tier_usage=t("tier_usage", TierUsage, lambda r: f"{r.customer_id}|{r.meter_id}"),
+        checkout_secrets=secrets_table(store),
     )
+
+
+def secrets_table(store: Store) -> Table[CheckoutSecret]:
+    """Global, keyed by the checkout secret: the hosted page's lookup is one get."""
+    return Table(store, "checkout_secret", CheckoutSecret, lambda r: r.secret)
 
 
 def need(record: T | None, what: str, ident: str) -> T:

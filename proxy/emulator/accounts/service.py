@@ -29,8 +29,8 @@ from .charging import ZERO, Counts
 from .customers import current_subscription
 from .ids import new_id
 from .ledger import Usage, enforce_cap, record
-from .records import Customer, Meter, RequestRow
-from .scope import Scope, open_scope
+from .records import CheckoutSession, Customer, Meter, RequestRow
+from .scope import Scope, open_scope, secrets_table
 
 #: Merchants whose scope (typed tables) is kept ready; beyond it scopes are rebuilt on use.
 _MAX_SCOPES = 1000
@@ -61,6 +61,7 @@ class LocalAccounts:
         self._max_requests = max_requests
         self._auto = auto_merchants
         self._keys = keys_table(store)
+        self._checkout_secrets = secrets_table(store)
         self._scopes: dict[str, Scope] = {}
         self._pending: list[tuple[str, str, dict[str, object]]] = []
         self._inserted = 0
@@ -99,6 +100,16 @@ class LocalAccounts:
                 self.store, merchant_id, self.clock,
                 lambda event, data: self._pending.append((merchant_id, event, data)))
         return s
+
+    def checkout_by_secret(self, secret: str) -> tuple[Scope, CheckoutSession] | None:
+        """The hosted checkout page's lookup: the session a ``css_…`` secret opens, and the scope
+        of the merchant it belongs to; ``None`` for a secret no session has."""
+        entry = self._checkout_secrets.get(secret)
+        if entry is None:
+            return None
+        scope = self.scope(entry.merchant_id)
+        cs = scope.checkouts.get(entry.checkout_session_id)
+        return None if cs is None else (scope, cs)
 
     # -- webhook events -----------------------------------------------------------------
 

@@ -1,5 +1,7 @@
 """Mock providers behind the gateway, chosen by the target host: OpenAI (``api.openai.com``),
-Anthropic (``api.anthropic.com``), and a generic OpenAI-compatible mock for every other host.
+Anthropic (``api.anthropic.com``), Gemini (``generativelanguage.googleapis.com``, its native API;
+the OpenAI-compatible ``…/v1beta/openai/`` below it is the generic mock), and a generic
+OpenAI-compatible mock for every other host.
 """
 
 from __future__ import annotations
@@ -8,13 +10,15 @@ from typing import Final
 from urllib.parse import unquote
 
 from ...errors import Shape
-from ...usage.base import Api
+from ...usage.base import Api, RequestFacts
+from ...usage.gemini import path_facts
+from ..extract import facts_for
 from ..reply import Reply
-from . import anthropic, openai_audio, openai_chat, openai_misc, openai_responses
+from . import anthropic, gemini, openai_audio, openai_chat, openai_misc, openai_responses
 from .common import MockRequest, Pacing, error_reply
 
 __all__ = ["MockRequest", "Pacing", "api_of", "fault_reply", "mock_reply", "provider_name",
-           "shape_of"]
+           "request_facts", "shape_of"]
 
 OPENAI_HOST: Final = "api.openai.com"
 ANTHROPIC_HOST: Final = "api.anthropic.com"
@@ -31,16 +35,24 @@ _ANTHROPIC_PATHS: Final = {"/v1/messages": Api.MESSAGES,
                            "/v1/messages/count_tokens": Api.COUNT_TOKENS, "/v1/models": Api.MODELS}
 
 
-def shape_of(host: str) -> Shape:
-    return "anthropic" if host == ANTHROPIC_HOST else "openai"
+def _native_gemini(host: str, path: str) -> bool:
+    return host == gemini.HOST and "/openai/" not in path
+
+
+def shape_of(host: str, path: str = "") -> Shape:
+    if host == ANTHROPIC_HOST:
+        return "anthropic"
+    return "gemini" if _native_gemini(host, path) else "openai"
 
 
 def provider_name(host: str) -> str:
-    """What Lava records as a request's provider: ``openai``, ``anthropic`` or the host."""
-    return {OPENAI_HOST: "openai", ANTHROPIC_HOST: "anthropic"}.get(host, host)
+    """What Lava records as a request's provider: ``openai``, ``anthropic``, ``gemini`` or the host."""
+    return {OPENAI_HOST: "openai", ANTHROPIC_HOST: "anthropic", gemini.HOST: "gemini"}.get(host, host)
 
 
 def api_of(host: str, path: str) -> Api:
+    if _native_gemini(host, path):
+        return path_facts(path).api
     path = path.rstrip("/")
     if shape_of(host) == "anthropic":
         if path.startswith("/v1/models/"):
@@ -56,6 +68,14 @@ def api_of(host: str, path: str) -> Api:
     return Api.OTHER
 
 
+def request_facts(host: str, path: str, doc: object) -> RequestFacts:
+    """What the forwarded request asks for, as an extractor needs it: Gemini's path names the model
+    and the method; every other API says it in the body."""
+    if _native_gemini(host, path):
+        return path_facts(path)
+    return facts_for(api_of(host, path), doc)
+
+
 def _model_id(path: str) -> str | None:
     """The id after ``/models/``; ids may hold slashes (``groq/compound``), escaped or not."""
     _, sep, rest = path.rstrip("/").partition("/models/")
@@ -64,6 +84,8 @@ def _model_id(path: str) -> str | None:
 
 def mock_reply(req: MockRequest) -> Reply:
     host, path, method = req.target.host, req.target.path, req.method
+    if _native_gemini(host, path):
+        return gemini.reply(req)
     api = api_of(host, path)
     shape = shape_of(host)
     wanted = "GET" if api is Api.MODELS else "POST"
@@ -99,6 +121,8 @@ def mock_reply(req: MockRequest) -> Reply:
 
 def fault_reply(req: MockRequest, status: int, *, empty: bool) -> Reply:
     """The provider-shaped error a ``status=<code>`` fault answers with."""
+    if _native_gemini(req.target.host, req.target.path) and not empty:
+        return gemini.error(req, status, f"Emulated provider error (x-emulator-fault: status={status}).")
     return error_reply(req, shape_of(req.target.host), status,
                        f"Emulated provider error (x-emulator-fault: status={status}).",
                        empty=empty)

@@ -1,0 +1,1 @@
+"""Examples that use lava-sidecar the way an application would (run from the repository root)."""
