@@ -30,6 +30,10 @@ _METADATA_KEY_RE: Final = re.compile(r"[A-Za-z0-9_]{1,255}")
 MAX_METADATA_PAIRS: Final = 100
 #: A control header naming the sidecar's own client; its only recognised value is ``mcp``.
 CLIENT_HEADER: Final = "x-lava-client"
+#: Optional whitespace around a field value (SP, HTAB; RFC 9110 §5.5) is not part of it: stripped on
+#: both sides of every identity header (issue 24: the parser dropped it before a value, not after,
+#: so "cus_1 " was a 400 and " cus_1" was cus_1). Anything else stays and is refused.
+_OWS: Final = " \t"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +96,9 @@ def _one(headers: Mapping[str, str], name: str, what: str, header: str) -> str |
     """The header's value; sent twice with different values it names two payers, and billing
     either one would be a guess (an app bug, or a proxy in between adding its own)."""
     if not isinstance(headers, MultiMapping):  # a plain mapping holds one value per name
-        return headers.get(name)
-    values = headers.getall(name, ())
+        value = headers.get(name)
+        return None if value is None else value.strip(_OWS)
+    values = [v.strip(_OWS) for v in headers.getall(name, ())]
     if len(values) > 1 and any(v != values[0] for v in values[1:]):
         raise IdentityError(f"{header} was sent {len(values)} times with different values; send one "
                             f"{what} per request", code=f"{what.replace(' ', '_')}_invalid", status=400)
@@ -103,9 +108,10 @@ def _one(headers: Mapping[str, str], name: str, what: str, header: str) -> str |
 def local_api_key(headers: Mapping[str, str]) -> str | None:
     """The credential the app sent (its dummy OPENAI_API_KEY / x-api-key / GEMINI_API_KEY), if any."""
     auth = headers.get("authorization")
-    if auth is not None and auth[:7].lower() == "bearer ":
+    if auth is not None and (auth := auth.strip(_OWS))[:7].lower() == "bearer ":
         return auth[7:].strip()
-    return headers.get("x-api-key") or headers.get("api-key") or headers.get("x-goog-api-key")
+    key = headers.get("x-api-key") or headers.get("api-key") or headers.get("x-goog-api-key")
+    return None if key is None else key.strip(_OWS)
 
 
 class IdentityResolver:
@@ -146,7 +152,7 @@ class IdentityResolver:
                     "identity.default_customer (identity.unattributed: merchant bills you instead).",
                     code="customer_missing", status=401)
             via = "merchant"
-        elif headers.get(CLIENT_HEADER) == "mcp":
+        elif (headers.get(CLIENT_HEADER) or "").strip(_OWS) == "mcp":
             via = "mcp"
         if customer is not None and meter is None:
             raise IdentityError(

@@ -11,7 +11,10 @@ and /metrics stay answerable throughout.
 Signals (``serve``): SIGTERM, SIGINT and SIGQUIT start that shutdown (a second one skips the drain
 delay); SIGHUP reloads the configuration file (``config/watch.py``: quotas and identity.api_keys),
 and is logged and ignored when the sidecar runs without one. It is never fatal (a closing
-terminal, ``systemctl reload``).
+terminal, ``systemctl reload``). Before the loop's handlers, the command's
+(``commands/startsignals.py``, from the first statement of ``cli.main``) note them; ``serve``
+takes over what they noted: a stop before anything opened returns 0 at once, one while the parts
+open closes them in order without announcing ready.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -39,6 +42,9 @@ from .metering import Recorder
 from .pipeline import Runtime, make_handler
 from .probe import answering_probes
 from .routing import shape_for_path
+
+if TYPE_CHECKING:
+    from .commands.startsignals import StartSignals
 
 log = logging.getLogger("lava_sidecar.server")
 
@@ -184,13 +190,22 @@ class _Hangup:
 
 
 async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
-                stop: asyncio.Event | None = None, source: ConfigSource | None = None) -> int:
+                stop: asyncio.Event | None = None, source: ConfigSource | None = None,
+                early: StartSignals | None = None) -> int:
     """``lava-sidecar serve``: until a stop signal (or ``stop``). Returns the process exit code.
-    With ``source`` (the config file it was loaded from), SIGHUP and file changes reload it."""
+    With ``source`` (the config file it was loaded from), SIGHUP and file changes reload it.
+    ``early``: what the command noted before the loop's handlers (a stop, SIGHUPs)."""
     t_start = time.monotonic()
     stop = stop or asyncio.Event()
     hangup = _Hangup()
     _capture_signals(stop, hangup)
+    if early is not None:  # read after the loop's handlers are in: nothing falls in between
+        early.report(log)
+        if early.stop is not None:
+            stop.set()
+    if stop.is_set():
+        log.info("stop signal received while starting: stopped before serving")
+        return 0
     sidecar = Sidecar(settings)
     try:
         await sidecar.startup(settings.listen, settings.admin_listen)
@@ -200,6 +215,11 @@ async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
     # Everything built so far lives as long as the process: move it out of the collector's way so
     # each collection scans only per-request garbage (it was 2-5% of CPU under load, py-spy).
     gc.freeze()
+    if stop.is_set():
+        # Stopped while starting: never announced ready, so no drain delay; closed in order.
+        log.info("stop signal received while starting: closing before serving")
+        await sidecar.shutdown()
+        return 0
     log.info("lava-sidecar ready", extra={
         "listen": str(settings.listen), "admin_listen": str(settings.admin_listen),
         "gateway": settings.gateway.url, "startup_seconds": round(time.monotonic() - t_start, 3)})

@@ -71,11 +71,21 @@ def _well_formed(value: str) -> bool:
     return 1 <= len(value) <= 128 and all(ch in allowed for ch in value)
 
 
-@given(st.text(max_size=200))
+def _without_ows(value: str) -> str:
+    """HTTP's optional whitespace (SP, HTAB) off both ends, and nothing else."""
+    start, end = 0, len(value)
+    while start < end and value[start] in " \t":
+        start += 1
+    while end > start and value[end - 1] in " \t":
+        end -= 1
+    return value[start:end]
+
+
+@given(st.text(alphabet=st.sampled_from(" \tab_1:\x0b\xa0\n"), max_size=8) | st.text(max_size=200))
 def test_any_header_value_is_accepted_only_if_well_formed(value: str) -> None:
     resolver = IdentityResolver(BOUND)
-    if _well_formed(value):
-        assert resolver.resolve({"x-lava-customer-id": value}).billing.customer_id == value
+    if _well_formed(_without_ows(value)):
+        assert resolver.resolve({"x-lava-customer-id": value}).billing.customer_id == _without_ows(value)
         return
     with pytest.raises(IdentityError) as info:
         resolver.resolve({"x-lava-customer-id": value})
@@ -130,3 +140,45 @@ def test_the_client_header_is_a_control_header_never_forwarded() -> None:
 
     settings = load_settings(None, {"LAVA_SECRET_KEY": "aks_test_x0123456789"})
     assert CLIENT_HEADER in Runtime.build(settings, None, None).control_headers  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("padded", [" cus_1", "cus_1 ", "\tcus_1", "cus_1\t", " \t cus_1 \t "])
+def test_optional_whitespace_is_stripped_on_both_sides_of_every_identity_header(padded: str) -> None:
+    meter = padded.replace("cus_1", "m_1")
+    both = CIMultiDict([("x-lava-customer-id", padded), ("x-lava-meter", meter)])
+    assert resolve_headers(BOUND, both) == ("cus_1", "m_1", "header")
+    # A plain mapping (one value per name) the same way.
+    r = IdentityResolver(BOUND).resolve({"x-lava-customer-id": padded, "x-lava-meter": meter})
+    assert (r.billing.customer_id, r.billing.meter_slug) == ("cus_1", "m_1")
+    key = padded.replace("cus_1", "sk-team-a")
+    assert resolve(BOUND, x_api_key=key) == ("cus_a", "meter_a", "api_key")
+    assert resolve(BOUND, authorization=padded.replace("cus_1", "Bearer sk-team-a")) == (
+        "cus_a", "meter_a", "api_key")
+    mcp = IdentityResolver(BOUND).resolve(CIMultiDict([("x-lava-customer-id", "cus_1"),
+                                                       ("x-lava-client", padded.replace("cus_1", "mcp"))]))
+    assert mcp.via == "mcp"
+
+
+def test_the_same_id_sent_twice_padded_differently_is_one_payer() -> None:
+    twice = CIMultiDict([("x-lava-customer-id", "cus_1"), ("x-lava-customer-id", "cus_1\t "),
+                         ("x-lava-meter", "m")])
+    assert resolve_headers(BOUND, twice) == ("cus_1", "m", "header")
+
+
+@pytest.mark.parametrize(("header", "value", "code"), [
+    ("x-lava-customer-id", " cus 1 ", "customer_id_invalid"),
+    ("x-lava-customer-id", "cus_1\x0b", "customer_id_invalid"),  # VT: whitespace, not HTTP's OWS
+    ("x-lava-customer-id", "\xa0cus_1", "customer_id_invalid"),
+    ("x-lava-customer-id", "\t \t", "customer_id_invalid"),  # nothing left: present and empty
+    ("x-lava-meter", " m 1\t", "meter_slug_invalid"),
+])
+def test_what_stays_invalid_after_stripping_is_a_400(header: str, value: str, code: str) -> None:
+    headers = {"x-lava-customer-id": "cus_1", "x-lava-meter": "m", header: value}
+    with pytest.raises(IdentityError) as info:
+        IdentityResolver(BOUND).resolve(CIMultiDict(headers))
+    assert (info.value.status, info.value.code) == (400, code)
+
+
+def resolve_headers(cfg: Identity, headers: CIMultiDict[str]) -> tuple[str | None, str | None, str]:
+    r = IdentityResolver(cfg).resolve(headers)
+    return r.billing.customer_id, r.billing.meter_slug, r.via

@@ -10,7 +10,8 @@ the relay and the outbound clients, not here.
 """
 
 from .budget import BodyBudget
+from .buffer import BodyBuffer
 from .config import ClientBounds, read_client_bounds
 from .metrics import BoundsMetrics
 
-__all__ = ["BodyBudget", "BoundsMetrics", "ClientBounds", "read_client_bounds"]
+__all__ = ["BodyBudget", "BodyBuffer", "BoundsMetrics", "ClientBounds", "read_client_bounds"]

@@ -1,10 +1,12 @@
 """``BodyBudget``: the bytes of request bodies held in memory across all requests, capped.
 
-A body the sidecar still has to receive takes its room first (its declared length, or chunk by
-chunk when it has none); one that does not fit waits up to ``buffer_wait`` for room, in arrival
-order, then is refused (``BodyBufferFull``, 503). A body that came whole with its head is already in
-memory: it is counted, never refused (refusing it would free nothing). Room is given back when
-the request ends. O(1) per request on the fast path: an addition and a subtraction.
+What is counted is what is held: a body the sidecar still has to receive takes room for each
+chunk as it arrives (``BodyBuffer``), not for the length it announces; a chunk that does not fit
+waits up to ``buffer_wait`` for room, in arrival order, then its body is refused
+(``BodyBufferFull``, 503). A body that came whole with its head is already in memory: it is
+counted, never refused (refusing it would free nothing). Room is given back when the bytes are
+let go of: when the request ends, or at once when its body is refused. O(1) per chunk on the
+fast path: an addition and a subtraction.
 """
 
 from __future__ import annotations

@@ -24,8 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
     import os
 
+    from .startsignals import StartSignals
+
+    # ``cli.main`` installed these before anything slow; installed here when called otherwise.
+    noted: StartSignals = getattr(args, "start_signals", None) or StartSignals.install()
     from ..config import load_settings
     from ..config.watch import ConfigSource
     from ..errors import ConfigError
@@ -40,14 +45,23 @@ def run(args: argparse.Namespace) -> int:
         print("Run `lava-sidecar check-config` after fixing them.", file=sys.stderr)
         return 2
     configure(settings.logging)
+    log = logging.getLogger("lava_sidecar.server")
+    noted.report(log)
+    if noted.stop is not None:
+        # Nothing is open yet: exiting now leaves nothing half-made.
+        log.info("%s received while starting: stopped before serving", noted.stop)
+        return 0
     from ..bounds.malloc import map_large_allocations
 
     map_large_allocations()  # RSS follows what is held (a stalled stream's buffers), see there
     # Read again the same way on SIGHUP or when it changes (quotas, identity.api_keys).
     path = args.config or os.environ.get("LAVA_SIDECAR_CONFIG")
     source = ConfigSource(path, tuple(overrides.items())) if path else None
-    with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        return runner.run(serve(settings, source=source))
+    try:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            return runner.run(serve(settings, source=source, early=noted))
+    finally:
+        noted.reinstall()  # the loop gave its handlers back to Python's defaults: not those
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -3,9 +3,10 @@ become ``Problem``s naming their dotted key, never exceptions, so every problem 
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 from ..errors import Problem
@@ -13,6 +14,43 @@ from ..secret import Secret
 from . import settings as c
 
 T = TypeVar("T")
+
+#: A value from the file is echoed in a problem cut to this many characters, with a marker.
+SHOWN_CHARS: Final = 40
+#: Problems quote keys from the file (an unknown key can be any length): bounded too.
+_MAX_KEY_CHARS: Final = 120
+_MAX_MESSAGE_CHARS: Final = 240
+#: A secret file holds one key: a few hundred bytes at most.
+MAX_SECRET_FILE_BYTES: Final = 64 * 1024
+
+
+def _bounded_repr() -> reprlib.Repr:
+    r = reprlib.Repr()
+    r.maxlevel, r.maxlist, r.maxdict, r.maxtuple, r.maxset = 2, 4, 4, 4, 4
+    r.maxstring = r.maxother = r.maxlong = SHOWN_CHARS
+    return r
+
+
+_REPR: Final = _bounded_repr()
+
+
+def clip(text: str, limit: int = SHOWN_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, with a marker when it was."""
+    return text if len(text) <= limit else f"{text[:limit]}… (truncated, {len(text):,} characters)"
+
+
+def shown(value: object) -> str:
+    """How a problem quotes a value from the file: its repr, bounded in length and in the work it
+    takes (a nested value is not walked whole), never a copy of a long value (issue 24: an error
+    echoing an expanded value wrote hundreds of MB to the log)."""
+    if isinstance(value, str):
+        if len(value) <= SHOWN_CHARS:
+            return repr(value)
+        return f"{value[:SHOWN_CHARS]!r}… (truncated, {len(value):,} characters)"
+    text = _REPR.repr(value)  # containers: a few items of the first levels, "..." for the rest
+    if len(text) <= SHOWN_CHARS and "..." not in text:
+        return text
+    return f"{text[:SHOWN_CHARS]}… (truncated)"
 
 
 class Reader:
@@ -32,7 +70,8 @@ class Reader:
         return f"{self.path}.{name}" if self.path else name
 
     def problem(self, name: str, message: str) -> None:
-        self.problems.append(Problem(self.key(name) if name else self.path or "<root>", message))
+        key = self.key(name) if name else self.path or "<root>"
+        self.problems.append(Problem(clip(key, _MAX_KEY_CHARS), clip(message, _MAX_MESSAGE_CHARS)))
 
     def raw(self, name: str) -> Any:
         self.seen.add(name)
@@ -45,7 +84,7 @@ class Reader:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            self.problem(name, f"must be a {kind.__name__}, got {type(value).__name__} {value!r}")
+            self.problem(name, f"must be a {kind.__name__}, got {type(value).__name__} {shown(value)}")
             return default
         if check is not None and (msg := check(value)) is not None:
             self.problem(name, msg)
@@ -55,7 +94,7 @@ class Reader:
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
         value = self.get(name, str, default)
         if value not in choices:
-            self.problem(name, f"must be one of {', '.join(choices)}, got {value!r}")
+            self.problem(name, f"must be one of {', '.join(choices)}, got {shown(value)}")
             return default
         return value
 
@@ -79,7 +118,7 @@ def parse_listen(value: str) -> c.Listen:
     """``HOST:PORT`` or ``[V6]:PORT`` → ``Listen``; raises ValueError with a readable message."""
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"must be HOST:PORT, got {value!r}")
+        raise ValueError(f"must be HOST:PORT, got {shown(value)}")
     return c.Listen(host.strip("[]"), int(port))
 
 
@@ -97,7 +136,7 @@ def listen_field(r: Reader, name: str, default: c.Listen) -> c.Listen:
 def url_problem(url: str) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"must be an http(s) URL with a host, got {url!r}"
+        return f"must be an http(s) URL with a host, got {shown(url)}"
     if parts.query or parts.fragment:
         return "must not carry a query string or fragment"
     return None
@@ -127,11 +166,21 @@ def secret_ref(r: Reader, name: str, env: Mapping[str, str], *, required: bool) 
 
 def read_secret_file(r: Reader, name: str, path: str) -> Secret | None:
     try:
-        value = Path(path).read_text(encoding="utf-8").strip()
+        with Path(path).open("rb") as f:
+            raw = f.read(MAX_SECRET_FILE_BYTES + 1)
     except OSError as exc:
-        r.problem(name, f"cannot read secret file {path}: {exc.strerror}")
+        r.problem(name, f"cannot read secret file {clip(path, 80)}: {exc.strerror}")
+        return None
+    if len(raw) > MAX_SECRET_FILE_BYTES:
+        r.problem(name, f"secret file {clip(path, 80)} is over {MAX_SECRET_FILE_BYTES // 1024} KiB; "
+                  "it should hold one key")
+        return None
+    try:
+        value = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        r.problem(name, f"secret file {clip(path, 80)} is not UTF-8 text")
         return None
     if not value:
-        r.problem(name, f"secret file {path} is empty")
+        r.problem(name, f"secret file {clip(path, 80)} is empty")
         return None
     return Secret(value)

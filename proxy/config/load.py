@@ -12,10 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
-from typing import Any, cast
-
-import yaml
+from typing import Any, Final, cast
 
 from ..bounds.config import read_client_bounds
 from ..errors import ConfigError, Problem
@@ -36,11 +33,15 @@ from .fields import (
     positive,
     read_secret_file,
     secret_ref,
+    shown,
     url_problem,
 )
 from .providers import BUILTIN_PROVIDERS, prefix_for
+from .reading import load_yaml_file
 
 __all__ = ["load_settings", "parse_listen"]
+#: Problems listed at once; past this, one more says how many were left out.
+MAX_PROBLEMS: Final = 50
 _HEADER_NAME_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
 _PROVIDER_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
@@ -77,7 +78,7 @@ def _providers(r: Reader, env: Mapping[str, str]) -> tuple[c.Provider, ...]:
             p.problem("base_url", "required for a provider that is not built in")
         prefix = p.get("prefix", str, base.prefix if base else prefix_for(name))
         if not re.fullmatch(r"(/[A-Za-z0-9._-]+)+", prefix):
-            p.problem("prefix", f"must be a path like /{name}/v1, got {prefix!r}")
+            p.problem("prefix", f"must be a path like /{name}/v1, got {shown(prefix)}")
         family = p.choice("family", ("openai", "anthropic", "gemini"), base.family if base else "openai")
         inject = p.get("inject_stream_usage", bool, base.inject_stream_usage if base else False)
         key = secret_ref(p, "provider_key", env, required=True)
@@ -186,12 +187,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
     data: object = {}
     path = path or env.get("LAVA_SIDECAR_CONFIG") or None
     if path is not None:
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError([Problem(str(path), f"cannot read config file: {exc.strerror}")]) from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError([Problem(str(path), f"not valid YAML: {exc}")]) from exc
+        data = load_yaml_file(path)  # bounded: size, no aliases, depth (reading.py)
     r = Reader(data, "", problems)
     settings = _build(r, env)
     for key, value in (overrides or {}).items():
@@ -205,6 +201,9 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
         elif key == "admin_listen":
             settings = replace(settings, admin_listen=listen)
     if problems:
+        if len(problems) > MAX_PROBLEMS:  # every problem, up to a screenful: the rest counted
+            problems[MAX_PROBLEMS:] = [Problem(str(path or "<config>"), (
+                f"{len(problems) - MAX_PROBLEMS:,} more problem(s) not listed; fix these first"))]
         raise ConfigError(problems)
     return settings
 
@@ -231,7 +230,7 @@ def _build(r: Reader, env: Mapping[str, str]) -> c.Settings:
     providers = _providers(r, env)
     default_provider = r.get("default_provider", str, "openai")
     if default_provider not in {p.name for p in providers}:
-        r.problem("default_provider", f"no provider named {default_provider!r}")
+        r.problem("default_provider", f"no provider named {shown(default_provider)}")
     md = r.section("metadata")
     static = md.raw("static") or {}
     static_pairs: tuple[tuple[str, str], ...] = ()

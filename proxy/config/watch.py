@@ -6,30 +6,43 @@ neither inotify on the file nor its mtime alone is reliable; the file is read ev
 validated in full first (the same ``load_settings`` as at start): a bad one keeps the running
 values, logs every problem and counts the failure; a good one is handed to ``apply`` (the app's
 ``reload``), which applies what can change while serving and names what waits for a restart.
+
+Reading, parsing and validating never run on the event loop (issue 24: an 8 MB file stalled
+requests for 3 s there): the poll and the load run in the watcher's one worker thread, a load
+within ``LOAD_TIMEOUT``; the file itself is bounded by ``reading.py`` (1 MiB, no YAML aliases).
+A load that overruns is refused, and no other starts while its thread is still busy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Final
+from typing import Any, Final, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from ..errors import ConfigError
+from ..errors import ConfigError, Problem
 from .load import load_settings
+from .reading import fingerprint
 from .settings import Settings
 
 log = logging.getLogger("lava_sidecar.config")
 
 #: How often the file is read for changes (a ConfigMap update reaches the pod in ~1 min anyway).
 POLL_SECONDS: Final = 2.0
+#: How long reading and validating a new file may take before the reload is refused (a 1 MiB file
+#: takes well under a second; this is for a machine that is starved, or a parser gone wrong).
+LOAD_TIMEOUT: Final = 10.0
+T = TypeVar("T")
+
+
+class _Busy(Exception):
+    """The worker thread is still on a load that overran: nothing more is queued behind it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +57,9 @@ class ConfigSource:
         return load_settings(self.path, overrides=dict(self.overrides))
 
     def fingerprint(self) -> bytes | None:
-        """A digest of the file's bytes; None while it cannot be read (mid-swap, removed)."""
-        try:
-            return hashlib.sha256(Path(self.path).read_bytes()).digest()
-        except OSError:
-            return None
+        """A digest of the file (at most its first MiB); None while it cannot be read (mid-swap,
+        removed). Blocking: the watcher calls it in its worker thread."""
+        return fingerprint(self.path)
 
 
 Apply = Callable[[Settings], Awaitable[list[str]]]
@@ -58,13 +69,17 @@ class ConfigWatcher:
     """Reloads ``source`` into ``apply`` on ``trigger()`` (SIGHUP) and on a change of the file."""
 
     def __init__(self, source: ConfigSource, apply: Apply, registry: CollectorRegistry, *,
-                 poll_seconds: float = POLL_SECONDS) -> None:
+                 poll_seconds: float = POLL_SECONDS, load_timeout: float = LOAD_TIMEOUT) -> None:
         self._source = source
         self._apply = apply
         self._poll = poll_seconds
-        self._seen = source.fingerprint()
+        self._seen: bytes | None = None
         self._kick = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        #: One thread for every read of the file: a load that overruns holds it, and is not piled on.
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="config-reload")
+        self._busy: Future[Any] | None = None
+        self._load_timeout = load_timeout
         self._reloads = Counter(
             "lava_sidecar_config_reloads", "Configuration reloads, by result (error: the new file "
             "did not validate and the running configuration was kept).", ["result"],
@@ -90,8 +105,25 @@ class ConfigWatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        # A load still running finishes on its own (bounded by the file's size); nothing waits.
+        self._worker.shutdown(wait=False, cancel_futures=True)
+
+    async def _in_worker(self, fn: Callable[[], T]) -> T:
+        """``fn()`` in the worker thread, within the load timeout (``TimeoutError``); ``_Busy``
+        while an earlier call that overran still runs there."""
+        if self._busy is not None and not self._busy.done():
+            raise _Busy
+        future = self._worker.submit(fn)
+        self._busy = future
+        # asyncio.timeout, not wait_for: on 3.11 wait_for returns the result of a future that is
+        # done when its task is cancelled, swallowing the cancellation, so a SIGTERM during a
+        # reload left ``aclose`` waiting for this task forever.
+        async with asyncio.timeout(self._load_timeout):
+            return await asyncio.wrap_future(future)
 
     async def _run(self) -> None:
+        with contextlib.suppress(TimeoutError, _Busy):
+            self._seen = await self._in_worker(self._source.fingerprint)
         while True:
             kicked = False
             with contextlib.suppress(TimeoutError):
@@ -99,9 +131,12 @@ class ConfigWatcher:
                     await self._kick.wait()
                     kicked = True
             self._kick.clear()
-            seen = self._source.fingerprint()
+            try:
+                seen = await self._in_worker(self._source.fingerprint)
+            except (TimeoutError, _Busy):
+                seen = None  # the thread is held by a load that overran: a SIGHUP still reports
             if kicked:
-                self._seen = seen
+                self._seen = seen if seen is not None else self._seen
                 await self.reload("SIGHUP")
             elif seen is not None and seen != self._seen:
                 self._seen = seen
@@ -110,14 +145,20 @@ class ConfigWatcher:
     async def reload(self, reason: str) -> bool:
         """Validate and apply the file once; True when the new configuration is running."""
         try:
-            new = self._source.load()
+            new = await self._in_worker(self._source.load)
         except ConfigError as exc:
+            return self._refused(reason, exc.problems)
+        except (TimeoutError, _Busy) as exc:
+            why = "an earlier reload is still reading the file" if isinstance(exc, _Busy) else \
+                f"reading and validating the file took over {self._load_timeout:g} s"
             self._reloads.labels("error").inc()
-            log.error("configuration reload (%s) failed: %d problem(s); the running configuration "
-                      "is kept", reason, len(exc.problems),
-                      extra={"problems": [str(p) for p in exc.problems]})
-            for p in exc.problems:
-                log.error("config problem: %s", p)
+            log.error("configuration reload (%s) refused: %s; the running configuration is kept",
+                      reason, why)
+            return False
+        except Exception as exc:  # a bug in a section's reader: the running config stays all the same
+            self._reloads.labels("error").inc()
+            log.error("configuration reload (%s) failed (%s); the running configuration is kept",
+                      reason, type(exc).__name__)
             return False
         try:
             later = await self._apply(new)
@@ -133,3 +174,13 @@ class ConfigWatcher:
             log.warning("configuration reload: %s changed but take effect only at restart",
                         ", ".join(sorted(later)))
         return True
+
+    def _refused(self, reason: str, problems: tuple[Problem, ...]) -> bool:
+        self._reloads.labels("error").inc()
+        # Each problem is one bounded sentence (``reading.py``, ``fields.Reader.problem``), and
+        # there are at most ``load.MAX_PROBLEMS`` + 1 of them: the log stays small whatever the file.
+        log.error("configuration reload (%s) failed: %d problem(s); the running configuration "
+                  "is kept", reason, len(problems), extra={"problems": [str(p) for p in problems]})
+        for p in problems:
+            log.error("config problem: %s", p)
+        return False

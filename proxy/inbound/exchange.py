@@ -7,6 +7,7 @@ write: a syscall per response saved, and the head of a short answer never travel
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
@@ -115,7 +116,11 @@ class Exchange:
             if self.body_complete:
                 return b""
             if self._error is not None:
-                raise self._error
+                # A fresh copy each time: the stored error raised here would keep this frame in its
+                # traceback, and the frame keeps ``self``, which keeps the error: a reference cycle
+                # (with whatever the reader's frames hold, a refused body) that only a full GC
+                # pass frees (issue 24). A copy carries no traceback and nothing here holds it.
+                raise copy.copy(self._error)
             if self._conn.lost:
                 raise ClientGone("the client disconnected while sending its request body")
             self._waiter = asyncio.get_running_loop().create_future()

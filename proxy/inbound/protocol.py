@@ -94,6 +94,10 @@ class HttpProtocol(asyncio.Protocol):
         self._clock.close()
         self._server.connections.discard(self)
         self._pending.clear()
+        # A body that never completed (refused, stalled) no longer hangs off the connection: the
+        # parser keeps this protocol in a reference cycle, and the exchange with its unread bytes
+        # would wait in that cycle for a full GC pass (issue 24). Its handler, if any, still has it.
+        self._parsing = None
         self._wake_writer()
         ex = self.current
         if ex is not None:

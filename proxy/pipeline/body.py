@@ -1,9 +1,10 @@
 """Reading the request body, bounded: whole when the sidecar needs to look inside it (JSON, to learn
 the model and the stream flag), streamed straight through otherwise (multipart uploads).
 
-A body read whole is held in memory until the request ends, so it takes its room in the
-``BodyBudget`` (limits.max_buffered_body_bytes) first; ``read_body`` returns how much it took, for
-``finish`` to give back.
+A body read whole is held in memory until the request ends: it takes its room in the
+``BodyBudget`` (limits.max_buffered_body_bytes) as its bytes arrive (``bounds.BodyBuffer``), and a
+refused one lets go of them before its error leaves; ``read_body`` returns how much room the body
+holds, for ``finish`` to give back.
 """
 
 from __future__ import annotations
@@ -11,15 +12,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Final
 
-from ..bounds import BodyBudget
+from ..bounds import BodyBudget, BodyBuffer
 from ..errors import BodyTooLarge
 from ..inbound import Exchange
 
 #: Bodies up to this size are read whole (to learn model and stream flags); larger non-JSON bodies
 #: (multipart uploads) stream straight through.
 BUFFER_LIMIT: Final = 1024 * 1024
-#: A body without a declared length takes room in steps of this much as it arrives.
-_STEP: Final = 256 * 1024
 
 
 async def read_body(ex: Exchange, limit: int, budget: BodyBudget) -> tuple[bytes | AsyncIterator[bytes], int]:
@@ -38,25 +37,19 @@ async def read_body(ex: Exchange, limit: int, budget: BodyBudget) -> tuple[bytes
             raise too_big
         budget.count(len(body))
         return body, len(body)
-    held = declared or 0
-    if held:
-        await budget.take(held)
+    buf = BodyBuffer(budget)  # counts each chunk as it is held: what is in memory, not Content-Length
     try:
-        chunks: list[bytes] = []
-        size = 0
         while chunk := await ex.read():
-            size += len(chunk)
-            if size > limit:
+            if buf.size + len(chunk) > limit:
                 raise too_big
-            if size > held:  # no declared length: room as it grows
-                step = min(max(size - held, _STEP), limit - held)
-                await budget.take(step)
-                held += step
-            chunks.append(chunk)
+            await buf.add(chunk)
     except BaseException:
-        budget.give(held)
+        # Refused (408 stalled, 413, 503) or cancelled: the bytes go now, not when the exception
+        # does. Its traceback keeps this frame (and ``buf``) for as long as the error is kept.
+        buf.release()
+        chunk = b""
         raise
-    return b"".join(chunks), held
+    return buf.join()
 
 
 async def _stream_body(ex: Exchange, limit: int, too_big: BodyTooLarge) -> AsyncIterator[bytes]:

@@ -5,7 +5,8 @@
 - a body that stalls longer than ``limits.body_idle_timeout_seconds`` gets a 408 and exactly one
   usage line (``rejected``, ``request_body_timeout``); nothing reaches Lava; one that pauses less is served;
 - bodies that would take the memory held for request bodies over ``limits.max_buffered_body_bytes``
-  get a 503 after a short wait, counted, while small requests go on being served;
+  (counted as their bytes arrive) get a 503 after a short wait, counted, while small requests go
+  on being served;
 - 50 SSE clients that never read cost a bounded amount of memory each (back-pressure stops reading
   from Lava), with both outbound clients.
 """
@@ -203,9 +204,10 @@ async def test_the_body_buffer_cap_refuses_with_503_and_keeps_serving(tmp_path: 
     limits = {"max_body_bytes": big, "max_buffered_body_bytes": 2 * big, "body_idle_timeout_seconds": 8}
     async with running_gateway(TEST_SECRET) as gw, \
             sidecar_process(tmp_path, gw.url, limits=limits) as sp:
-        # Two bodies declared at the largest size, sent in part: together they take all the room.
-        holders = [asyncio.ensure_future(stall_body(sp, CHAT, b'{"model":', big)) for _ in range(2)]
-        await eventually(lambda: metric_is(sp, 2 * big, "lava_sidecar_buffered_body_bytes"), 10)
+        # Two bodies of the largest size, sent but for their last byte: together they hold all
+        # the room (what is held is counted, byte for byte, not what Content-Length announces).
+        holders = [asyncio.ensure_future(stall_body(sp, CHAT, b"x" * (big - 1), big)) for _ in range(2)]
+        await eventually(lambda: metric_is(sp, 2 * (big - 1), "lava_sidecar_buffered_body_bytes"), 10)
         # A third does not fit: after a short wait, 503 in its shape, with a retry hint.
         async with asyncio.timeout(10):
             status, headers, err = parse_reply(await stall_body(sp, ANTHROPIC_MESSAGES, b'{"model":', big))
