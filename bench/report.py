@@ -130,6 +130,14 @@ def goals(summary: dict[str, dict[str, Any]], rat: dict[str, dict[str, float | N
             _goal(f"RSS with {hold} open streams <= 150 MB", s.get("rss_streams_mb"), 150.0),
             _goal("start to /readyz 200 <= 1 s", s.get("startup_s"), 1.0),
         ]
+        if name == "sidecar-quota-redis":
+            lean = summary.get("sidecar-lean", {})
+            base, cpu = lean.get("cpu_us_per_req"), s.get("cpu_us_per_req")
+            added = None if base is None or cpu is None else cpu - base
+            out[name].append(_goal("Redis quotas add <= 40 us CPU per request (vs sidecar-lean)",
+                                   added, 40.0))
+            out[name].append(_goal("latency c=32 p50 <= 1.5x sidecar-lean", ratio(
+                s.get("latency_c32_p50_ms"), lean.get("latency_c32_p50_ms")), 1.5))
         if name == "sidecar-traced":
             base = summary.get("sidecar-lean", {}).get("cpu_us_per_req")
             cpu = s.get("cpu_us_per_req")
@@ -142,7 +150,8 @@ _ROWS = (("startup_s", "start to ready (s)"), ("cpu_us_per_req", "CPU per reques
          ("cpu_us_per_stream", "CPU per stream (us)"), ("cpu_us_per_chunk", "  CPU per chunk (us)"),
          ("rps_c32", "requests/s at c=32"), ("latency_c1_p50_ms", "latency c=1 p50 (ms)"),
          ("added_c1_p50_ms", "  added c=1 p50 (ms)"), ("added_c1_p99_ms", "  added c=1 p99 (ms)"),
-         ("latency_c32_p50_ms", "latency c=32 p50 (ms)"), ("added_c32_p50_ms", "  added c=32 p50 (ms)"),
+         ("latency_c32_p50_ms", "latency c=32 p50 (ms)"), ("latency_c32_p99_ms", "latency c=32 p99 (ms)"),
+         ("added_c32_p50_ms", "  added c=32 p50 (ms)"),
          ("added_c32_p99_ms", "  added c=32 p99 (ms)"), ("ttfb_p50_ms", "stream TTFB p50 (ms)"),
          ("added_ttfb_p50_ms", "  added TTFB p50 (ms)"), ("added_ttfb_p99_ms", "  added TTFB p99 (ms)"),
          ("gap_p50_ms", "chunk gap p50 (ms)"), ("gap_p99_ms", "chunk gap p99 (ms)"),

@@ -47,6 +47,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-nginx", action="store_true", help="leave nginx out")
     p.add_argument("--no-traced", action="store_true",
                    help="leave out sidecar-traced (the lean sidecar with tracing on, to a loopback sink)")
+    p.add_argument("--no-quotas", action="store_true",
+                   help="leave out sidecar-quota-memory and sidecar-quota-redis (the lean sidecar with "
+                        "all four quota limits on; the Redis one starts its own redis-server)")
     p.add_argument("--with-litellm", action="store_true",
                    help="bench LiteLLM too, installing it into .bench/litellm-venv if missing (~2 min)")
     p.add_argument("--litellm-workers", type=int, default=1)
@@ -148,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="lava-bench-"))
     vm = VmstatLog()
     live: list[Target] = []
+    helpers: list[Proc] = []  # servers a target needs (redis-server), stopped after the targets
     facts: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
     upstream: Proc | None = None
@@ -174,6 +178,20 @@ def main(argv: list[str] | None = None) -> int:
             starters.append((name, lambda exe=exe, name=name, base=base: targets.sidecar(
                 workdir, up_port, "lean", name=name, argv=[str(exe)],
                 info={"checkout": str(base.resolve()), "commit": _commit(base)})))
+        if not a.no_quotas:
+            starters.append(("sidecar-quota-memory",
+                             lambda: targets.sidecar_quota(workdir, up_port, "memory")))
+            if shutil.which("redis-server"):
+                try:
+                    redis, redis_url = targets.redis_server(workdir)
+                    helpers.append(redis)
+                    starters.append(("sidecar-quota-redis", lambda: targets.sidecar_quota(
+                        workdir, up_port, "redis", redis_url)))
+                except StartupError as exc:
+                    failed["sidecar-quota-redis"] = f"redis-server did not start: {exc}"
+            else:
+                failed["sidecar-quota-redis"] = ("redis-server is not installed (apt-get install "
+                                                 "redis-server), or pass --no-quotas")
         if a.with_litellm:
             if not litellm.installed():
                 try:
@@ -222,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for t in live:
             t.stop()
+        for h in helpers:
+            h.stop()
         if upstream is not None:
             upstream.stop()
         vm.stop()

@@ -59,8 +59,8 @@ class RequestCycle:
         self.up: UpstreamResponse | None = None
 
     async def admit(self) -> None:
-        """Where it goes, who pays, what rides along; then the admission hooks. A refusal raised
-        here happens before anything has left for Lava: nothing is billed."""
+        """Where it goes, who pays, what rides along. A refusal raised here happens before anything
+        has left for Lava: nothing is billed."""
         rt, ex, ctx = self.rt, self.ex, self.ctx
         settings = rt.settings
         route = ctx.route = rt.router.resolve(ex.raw_path)
@@ -73,12 +73,10 @@ class RequestCycle:
             raise UsageLogUnavailable(
                 "The sidecar cannot write its usage log and is configured to refuse traffic it "
                 "cannot record (usage_log.on_error: reject). Check the log volume.")
-        for hook in rt.admission:
-            await hook.admit(ctx)
 
     async def forward(self) -> None:
-        """The body (bounded), what it says (model, stream), the headers that cross, the hop to
-        Lava, and the relay of its answer."""
+        """The body (bounded), what it says (model, stream), the admission hooks, the headers
+        that cross, the hop to Lava, and the relay of its answer."""
         rt, ex, ctx = self.rt, self.ex, self.ctx
         route, resolved = ctx.route, ctx.resolved
         if route is None or resolved is None:  # pragma: no cover - admit() set both or raised
@@ -92,7 +90,13 @@ class RequestCycle:
                                       inject_stream_usage=route.provider.inject_stream_usage)
         else:
             ctx.facts = RequestFacts(api=route.api)
+        if isinstance(body, bytes):
+            ctx.request_body = body  # a quota's estimate parses it only if inspect did not
         self.body = body
+        # After the body, before anything leaves: a quota reserves what the body asks for; a
+        # refusal raised here is never billed.
+        for hook in rt.admission:
+            await hook.admit(ctx)
         headers = outbound_fields(ex.headers.fields, rt.control_raw, rt.tokens.get(resolved.billing),
                                   self.metadata)
         for name, value in ctx.upstream_headers:  # from admission hooks (tracing's traceparent)

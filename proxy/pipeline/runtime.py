@@ -107,14 +107,28 @@ def uncancel() -> None:
 
 @dataclass(slots=True)
 class Readiness:
-    """Ready once started, not ready again from the moment draining begins."""
+    """Ready once started and every part it waits for has answered (each wait is bounded by its
+    owner: the quota backend's first answer); not ready again from the moment draining begins."""
 
     started: bool = False
     draining: bool = False
+    #: What readiness waits for besides start: each says what it waits for, or None once done.
+    waits: list[Callable[[], str | None]] = field(default_factory=list)
 
     @property
     def ready(self) -> bool:
-        return self.started and not self.draining
+        return self.reason() is None
+
+    def reason(self) -> str | None:
+        """Why not ready (for /readyz's body), or None."""
+        if self.draining:
+            return "draining"
+        if not self.started:
+            return "starting"
+        for wait in self.waits:
+            if (why := wait()) is not None:
+                return why
+        return None
 
 
 def _never_fails() -> bool:
