@@ -2,12 +2,15 @@
 
 For "this change costs nothing measurable" (a refactor) and "this feature costs N µs" (a feature
 switched on): the same fake upstream, the same h2load load, rounds interleaved with the target
-order rotated, CPU charged from /proc (steal is not charged). Medians are printed; compare the
-ratios, not the absolute figures, on a shared 2-core VM.
+order rotated, CPU charged from /proc (steal is not charged). Each round also runs ``--streams``
+streamed chat completions (64 chunks paced 2 ms, 16 at a time, ``include_usage`` injected) and
+charges their CPU per stream. Medians are printed; compare the ratios, not the absolute figures,
+on a shared 2-core VM.
 
     python -m bench.ab --base ../wt-base                       # another checkout (its own .venv)
     python -m bench.ab --variant 'quota=quotas: {default: {requests_per_minute: 100000000}}'
     python -m bench.ab --variant "traced=tracing: {endpoint: 'http://127.0.0.1:{upstream_port}/v1/traces'}"
+    python -m bench.ab --base-variant 'quota-before@../main=quotas: {default: {requests_per_minute: 1000}}'
 
 ``{upstream_port}`` in a variant's YAML is the fake upstream's port (it also accepts OTLP/HTTP
 trace exports at ``/v1/traces``, and discards them).
@@ -19,12 +22,15 @@ import argparse
 import statistics
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from . import payloads, targets
 from .loadgen import h2load
-from .measure import Plan
+from .measure import Plan, Runner
 from .run import _start_upstream
+from .stats import percentile
+from .vmstat import VmstatLog
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,17 +40,28 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                    help="another checkout to compare (uses DIR/.venv/bin/lava-sidecar); repeatable")
     p.add_argument("--variant", action="append", default=[], metavar="NAME=YAML",
                    help="this checkout with YAML appended to its config; repeatable")
+    p.add_argument("--base-variant", action="append", default=[], metavar="NAME@DIR=YAML",
+                   help="another checkout with YAML appended to its config (a feature before and "
+                        "after a change); repeatable")
     p.add_argument("--env", action="append", default=[], metavar="NAME:VAR=VALUE",
                    help="an environment variable for one variant (e.g. traced:OTEL_...=...)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--requests", type=int, default=20000)
     p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--streams", type=int, default=512,
+                   help="streamed completions per round and target (0: JSON requests only)")
     return p.parse_args(argv)
+
+
+def _stream_cpu(t: targets.Target, upstream_pids: list[int], n: int, plan: Plan) -> tuple[float, int]:
+    """CPU µs per stream of ``n`` paced streams through ``t``, and how many failed."""
+    fig = Runner(replace(plan, cpu_streams=n), upstream_pids, VmstatLog()).stream_cpu(t)
+    return float(fig["cpu_us_per_stream"]), int(fig["errors"])
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
-    plan = Plan.full()
+    plan = replace(Plan.full(), cpu_streams=args.streams)
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
         work = Path(tmp)
         upstream, up_port = _start_upstream(work, plan)
@@ -64,12 +81,23 @@ def main(argv: list[str] | None = None) -> int:
                 yaml = yaml.replace("{upstream_port}", str(up_port))
                 made.append(targets.sidecar(work, up_port, "lean", name=name, extra_config=yaml + "\n",
                                             env_extra=envs.get(name)))
+            for variant in args.base_variant:
+                head, _, yaml = variant.partition("=")
+                name, _, base_dir = head.partition("@")
+                exe = Path(base_dir).resolve() / ".venv" / "bin" / "lava-sidecar"
+                yaml = yaml.replace("{upstream_port}", str(up_port))
+                made.append(targets.sidecar(work, up_port, "lean", name=name, argv=[str(exe)],
+                                            extra_config=yaml + "\n", env_extra=envs.get(name)))
             body = payloads.request_body(stream=False)
             cpu: dict[str, list[float]] = {t.name: [] for t in made}
             p50: dict[str, list[float]] = {t.name: [] for t in made}
+            stream: dict[str, list[float]] = {t.name: [] for t in made}
+            p99: dict[str, list[float]] = {t.name: [] for t in made}
             for t in made:  # warm-up: first requests pay for imports and page faults
                 h2load(t.url(), n=2000, c=args.concurrency, body=body, headers=t.headers,
                        pids=t.pids(), upstream_pids=upstream.pids(), timeout=120)
+                if args.streams:
+                    _stream_cpu(t, upstream.pids(), 32, plan)
             for r in range(args.rounds):
                 order = made[r % len(made):] + made[:r % len(made)]
                 for t in order:
@@ -81,15 +109,36 @@ def main(argv: list[str] | None = None) -> int:
                         return 1
                     cpu[t.name].append(res.cpu_s / res.n * 1e6)
                     p50[t.name].append(statistics.median(res.latencies_us) / 1000)
-                    print(f"round {r + 1} {t.name}: {cpu[t.name][-1]:.1f} µs CPU/request", file=sys.stderr)
+                    p99[t.name].append((percentile(res.latencies_us, 99) or 0.0) / 1000)
+                    line = f"round {r + 1} {t.name}: {cpu[t.name][-1]:.1f} µs CPU/request"
+                    if args.streams:
+                        per_stream, failed = _stream_cpu(t, upstream.pids(), args.streams, plan)
+                        if failed:
+                            print(f"{t.name}: {failed} streams failed", file=sys.stderr)
+                            return 1
+                        stream[t.name].append(per_stream)
+                        line += f", {per_stream:.1f} µs CPU/stream"
+                    print(line, file=sys.stderr)
             ref = statistics.median(cpu["this"])
-            print(f"{'target':<16}{'CPU µs/request (median)':>26}{'rounds':>40}{'vs this':>10}"
-                  f"{'p50 ms at c=' + str(args.concurrency):>20}")
+            c = str(args.concurrency)
+            width = max(40, 7 * args.rounds + 2)
+            print(f"{'target':<20}{'CPU µs/request (median)':>26}{'rounds':>{width}}{'vs this':>10}"
+                  f"{'p50 ms at c=' + c:>16}{'p99 ms at c=' + c:>16}")
             for t in made:
                 med = statistics.median(cpu[t.name])
                 rounds = ", ".join(f"{v:.1f}" for v in cpu[t.name])
-                print(f"{t.name:<16}{med:>26.1f}{rounds:>40}{med / ref:>10.2f}"
-                      f"{statistics.median(p50[t.name]):>20.2f}")
+                print(f"{t.name:<20}{med:>26.1f}{rounds:>{width}}{med / ref:>10.2f}"
+                      f"{statistics.median(p50[t.name]):>16.2f}{statistics.median(p99[t.name]):>16.2f}")
+            if args.streams:
+                ref = statistics.median(stream["this"])
+                events = payloads.stream_events(include_usage=True)
+                print(f"{'target':<20}{'CPU µs/stream (median)':>26}{'rounds':>{width}}{'vs this':>10}"
+                      f"{'µs/chunk':>16}")
+                for t in made:
+                    med = statistics.median(stream[t.name])
+                    rounds = ", ".join(f"{v:.0f}" for v in stream[t.name])
+                    print(f"{t.name:<20}{med:>26.1f}{rounds:>{width}}{med / ref:>10.2f}"
+                          f"{med / events:>16.2f}")
         finally:
             for t in made:
                 t.stop()

@@ -1,4 +1,5 @@
-"""The PNG: added latency and CPU per request, side by side, one bar group per proxy (matplotlib).
+"""The PNG: added latency, CPU per request and CPU per streamed completion, side by side, one bar
+group per proxy (matplotlib).
 
 Log scales: LiteLLM is two to three orders of magnitude above the others. Values at or below zero
 (the sidecar can tie with direct within noise) are drawn at the axis floor and labelled with the
@@ -30,7 +31,8 @@ def draw(summary: dict[str, dict[str, Any]], path: Path, title: str) -> str | No
     except ImportError:
         return "matplotlib is not installed (pip install -e '.[bench]')"
     proxies = [n for n, s in summary.items() if s["kind"] != "direct"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.2), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (left, right, streams) = plt.subplots(1, 3, figsize=(17, 5.2),
+                                               gridspec_kw={"width_ratios": [3, 2, 2]})
     width = 0.8 / max(len(proxies), 1)
     for i, name in enumerate(proxies):
         vals = [summary[name].get(k) for k, _ in _LATENCY]
@@ -43,15 +45,20 @@ def draw(summary: dict[str, dict[str, Any]], path: Path, title: str) -> str | No
     left.set_ylabel("added latency vs direct (ms, log)")
     left.set_title("Added latency (median over rounds)")
     left.legend(fontsize=8)
-    cpu = [summary[n].get("cpu_us_per_req") for n in proxies]
-    bars = right.bar(proxies, [max(v or 0.0, _FLOOR_US) for v in cpu],
-                     color=[f"C{i}" for i in range(len(proxies))])
-    for bar, v in zip(bars, cpu, strict=True):
-        _label(right, bar, "-" if v is None else f"{v:,.0f}", 8)
-    right.set_yscale("log")
-    right.set_ylabel("CPU per request (us, log)")
-    right.set_title("CPU per non-streaming request (proxy process)")
-    right.tick_params(axis="x", labelrotation=20)
+    for ax, key, ylabel, what in (
+            (right, "cpu_us_per_req", "CPU per request (us, log)",
+             "CPU per non-streaming request (proxy process)"),
+            (streams, "cpu_us_per_stream", "CPU per stream (us, log)",
+             "CPU per streamed completion, 64 chunks")):
+        cpu = [summary[n].get(key) for n in proxies]
+        bars = ax.bar(proxies, [max(v or 0.0, _FLOOR_US) for v in cpu],
+                      color=[f"C{i}" for i in range(len(proxies))])
+        for bar, v in zip(bars, cpu, strict=True):
+            _label(ax, bar, "-" if v is None else f"{v:,.0f}", 8)
+        ax.set_yscale("log")
+        ax.set_ylabel(ylabel)
+        ax.set_title(what, fontsize=10)
+        ax.tick_params(axis="x", labelrotation=20)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

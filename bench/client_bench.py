@@ -69,9 +69,9 @@ async def main(port):
 uvloop.run(main(int(sys.argv[1])))
 '''
 
-HEADERS = [("Content-Type", "application/json"), ("Accept", "application/json"),
-           ("Authorization", "Bearer " + "x" * 320), ("User-Agent", "OpenAI/Python 1.99.0"),
-           ("X-Stainless-Lang", "python"), ("Accept-Encoding", "gzip, deflate")]
+HEADERS = [(b"Content-Type", b"application/json"), (b"Accept", b"application/json"),
+           (b"Authorization", b"Bearer " + b"x" * 320), (b"User-Agent", b"OpenAI/Python 1.99.0"),
+           (b"X-Stainless-Lang", b"python"), (b"Accept-Encoding", b"gzip, deflate")]
 BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}).encode()
 
 

@@ -66,7 +66,7 @@ def start(workdir: Path, upstream_port: int, workers: int = 1) -> Target:
     models = "".join(
         f"  - model_name: {name}\n"
         f"    litellm_params: {{model: openai/{name}, api_base: '{api_base}', api_key: sk-fake}}\n"
-        for name in (payloads.MODEL, payloads.HOLD_MODEL))
+        for name in (payloads.MODEL, payloads.HOLD_MODEL, payloads.FAST_MODEL))
     config = d / "config.yaml"
     config.write_text(f"model_list:\n{models}litellm_settings: {{drop_params: true, set_verbose: false}}\n")
     master = "sk-" + secrets.token_hex(24)

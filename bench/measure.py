@@ -35,6 +35,10 @@ class Plan:
     hold_timeout: float
     warmup: int
     interval: float  # the fake's pacing between stream chunks
+    #: Streams per round in the stream-CPU phase (64 chunks paced ``fast_interval``, ``stream_c``
+    #: at a time): CPU per streamed chat completion and per chunk.
+    cpu_streams: int = 512
+    fast_interval: float = 0.002
 
     @classmethod
     def full(cls) -> Plan:
@@ -44,7 +48,7 @@ class Plan:
     @classmethod
     def smoke(cls) -> Plan:
         return cls(rounds=1, n_c1=50, n_load=500, load_c=32, streams=8, stream_c=8,
-                   hold=50, hold_timeout=20.0, warmup=20, interval=0.020)
+                   hold=50, hold_timeout=20.0, warmup=20, interval=0.020, cpu_streams=32)
 
 
 def _run(coro: Any) -> Any:
@@ -116,6 +120,33 @@ class Runner:
                 "client_lag_max_ms": round(batch.client_lag_max_s * 1000, 3),
                 "usage_chunks_seen": sum(r.usage_chunks for r in results)}
 
+    def stream_cpu(self, t: Target) -> dict[str, Any]:
+        """CPU per streamed chat completion: ``cpu_streams`` streams of 64 chunks paced 2 ms,
+        ``stream_c`` at a time; the sidecar injects ``include_usage`` (and strips the usage chunk)
+        as it does for every chat stream. Per chunk: per stream over the SSE events the upstream
+        sent that target (64 content chunks, the finish chunk, ``[DONE]`` and, for the sidecar,
+        the usage-only chunk)."""
+        n = _scaled(self.plan.cpu_streams, t, 8)
+        t.sent += n
+        c = self.plan.stream_c
+        cpu0, up0 = procfs.cpu_seconds(t.pids()), procfs.cpu_seconds(self.upstream_pids)
+        batch: streams.StreamBatch = _run(streams.run_streams(
+            t.port, t.path, t.headers, payloads.request_body(stream=True, model=payloads.FAST_MODEL),
+            count=n, concurrency=c, spacing=64 * self.plan.fast_interval / c,
+            time_limit=30.0 + 64 * self.plan.fast_interval * 20))
+        cpu1, up1 = procfs.cpu_seconds(t.pids()), procfs.cpu_seconds(self.upstream_pids)
+        problems: dict[str, int] = {}
+        for r in batch.results:
+            if (p := r.problem()) is not None:
+                problems[p] = problems.get(p, 0) + 1
+        per_stream = (cpu1 - cpu0) * 1e6 / n
+        events = payloads.stream_events(include_usage=t.kind == "sidecar")
+        return {"n": n, "c": c, "errors": sum(problems.values()), "problems": problems,
+                "cpu_us_per_stream": round(per_stream, 1) if t.is_proxy else None,
+                "cpu_us_per_chunk": round(per_stream / events, 2) if t.is_proxy else None,
+                "upstream_cpu_us_per_stream": round((up1 - up0) * 1e6 / n, 1),
+                "usage_chunks_seen": sum(r.usage_chunks for r in batch.results)}
+
     def warmup(self, t: Target) -> int:
         """Warm pools and lazy imports; returns the errors seen (they count like any other)."""
         r = self.load(t, _scaled(self.plan.warmup, t, 20), 8)
@@ -138,7 +169,8 @@ class Runner:
 
     def rounds(self, targets: list[Target], progress: Callable[[str], None]) -> list[dict[str, Any]]:
         phases: list[tuple[str, Callable[[Target], dict[str, Any]]]] = [
-            ("c1", self.c1), ("load", self.loaded), ("streams", self.streams)]
+            ("c1", self.c1), ("load", self.loaded), ("streams", self.streams),
+            ("stream_cpu", self.stream_cpu)]
         out: list[dict[str, Any]] = []
         for i in range(self.plan.rounds):
             order = targets[i % len(targets):] + targets[:i % len(targets)]
@@ -158,6 +190,9 @@ class Runner:
 
 
 def _brief(phase: str, fig: dict[str, Any]) -> str:
+    if phase == "stream_cpu":
+        return (f"cpu {fig['cpu_us_per_stream']} us/stream, {fig['cpu_us_per_chunk']} us/chunk, "
+                f"errors {fig['errors']}")
     if phase == "streams":
         return f"ttfb p50 {fig['ttfb_p50_ms']} ms, gap p99 {fig['gap_p99_ms']} ms, errors {fig['errors']}"
     cpu = f", cpu {fig['cpu_us_per_req']} us/req" if fig.get("cpu_us_per_req") is not None else ""

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 MODEL = "gpt-4o-mini"
 #: A model name the fake answers with a long, slowly paced stream (the 1,000-open-streams phase).
 HOLD_MODEL = "bench-hold"
+#: A model name the fake answers with the usual 64-chunk stream paced at its fast interval (2 ms):
+#: the stream-CPU phase, where what is measured is the work per chunk, not the pacing.
+FAST_MODEL = "bench-fast"
 _RESP_MODEL = "gpt-4o-mini-2024-07-18"
 _ID = "chatcmpl-BENCHx9c2a7f1e0d3b4c5a6e8f"
 _CREATED = 1755137933
@@ -113,6 +116,12 @@ def stream_script(tokens: tuple[str, ...], *, include_usage: bool) -> StreamScri
         tail += _usage_chunk(len(tokens))
     writes[-1] += tail + b"data: [DONE]\n\n"
     return StreamScript(tuple(writes))
+
+
+def stream_events(*, include_usage: bool) -> int:
+    """SSE events in the 64-token stream: a chunk per token, the finish chunk, the usage-only chunk
+    when asked for, and ``[DONE]`` (the unit of the per-chunk CPU figure)."""
+    return len(STREAM_TOKENS) + 2 + include_usage
 
 
 def hold_tokens(count: int) -> tuple[str, ...]:

@@ -1,7 +1,8 @@
 """``python -m bench.profile``: where the sidecar spends its CPU, sampled by py-spy under h2load load.
 
-Starts the fake upstream and one sidecar, drives non-streaming requests at it, records it with
-``py-spy record -f raw`` and prints the hottest frames, by own time and including callees.
+Starts the fake upstream and one sidecar, drives non-streaming requests at it (``--streams``:
+streamed chat completions, 64 chunks paced 2 ms, 16 at a time, as the stream-CPU phase), records
+it with ``py-spy record -f raw`` and prints the hottest frames, by own time and including callees.
 py-spy is a tool, not a dependency: pass ``--py-spy PATH`` or have it on PATH.
 """
 
@@ -60,6 +61,15 @@ def summarize(folded: str, top: int) -> str:
     return "\n".join(out) + "\n"
 
 
+_STREAM_LOAD = """
+import asyncio, uvloop
+from bench import payloads, streams, targets
+uvloop.run(streams.run_streams({port}, targets.CHAT_PATH, targets.APP_HEADERS,
+           payloads.request_body(stream=True, model=payloads.FAST_MODEL), count={count},
+           concurrency=16, spacing=0.008, time_limit=600))
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     p.add_argument("--client", default="lean", help="gateway.client of the sidecar to profile")
@@ -67,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
     p.add_argument("--top", type=int, default=30)
     p.add_argument("--out", type=Path, help="also keep the raw folded stacks here")
+    p.add_argument("--streams", action="store_true",
+                   help="drive streamed completions (64 chunks paced 2 ms, 16 at a time) instead")
     a = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="lava-profile-") as tmp:
         work = Path(tmp)
@@ -81,8 +93,13 @@ def main(argv: list[str] | None = None) -> int:
                          "-H", "Content-Type: application/json"]
             for k, v in sidecar.headers:
                 argv_load += ["-H", f"{k}: {v}"]
-            load = subprocess.Popen([*argv_load, sidecar.url()], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
+            argv_load.append(sidecar.url())
+            if a.streams:
+                # The stream client in its own process, so py-spy samples only the sidecar.
+                argv_load = [sys.executable, "-c", _STREAM_LOAD.format(
+                    port=sidecar.port, count=int((a.seconds + 4) * 16 / 0.15))]
+            load = subprocess.Popen(argv_load, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    cwd=Path(__file__).resolve().parents[1])
             raw = work / "profile.txt"
             res = subprocess.run([a.py_spy, "record", "-p", str(sidecar.pids()[0]), "-d", str(a.seconds),
                                   "-r", "200", "-f", "raw", "-o", str(raw)],

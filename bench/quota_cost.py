@@ -1,8 +1,10 @@
-"""CPU per admit+complete of the quota gate, all four limits on: ``python -m bench.quota_cost``.
+"""CPU per request of the quota hooks, all four limits on: ``python -m bench.quota_cost``.
 
-Memory backend always; with ``--redis URL`` also the Redis backend (a server you started on
-loopback), reporting mean wall time per admit+complete there. Prints figures, asserts nothing.
-The machine's cores are shared: compare the lines of one run, not runs.
+What one request costs at the two seams (``QuotaHooks.admit`` with its reservation estimate, then
+``complete``), on the memory store and, with ``--redis URL`` (a server you started on loopback),
+on the Redis store: sequential (every admission its own batch) and from 32 concurrent tasks (the
+batches a loaded sidecar makes). Redis' own CPU is not included. Prints figures, asserts nothing;
+the machine's cores are shared: compare the lines of one run, not runs.
 """
 
 from __future__ import annotations
@@ -14,51 +16,99 @@ from decimal import Decimal
 
 from prometheus_client import CollectorRegistry
 
+from proxy.config import MeterPrice, Tier
+from proxy.identity import Resolved
+from proxy.metering.pricing import Pricing
+from proxy.pipeline.context import RequestContext
 from proxy.quotas.config import QuotaLimits, QuotaSettings, RedisQuota
-from proxy.quotas.gate import QuotaGate
+from proxy.quotas.hooks import Quotas
+from proxy.record import RequestRecord
 from proxy.secret import Secret
+from proxy.tokens import Billing
+from proxy.usage import inspect
+from proxy.usage.base import Api, Usage
+
+from .payloads import request_body
 
 ALL_FOUR = QuotaLimits(requests_per_minute=10**9, tokens_per_minute=10**12, concurrent_requests=10**6,
                        usd_per_day=Decimal("1000000"))
+_BODY = request_body(stream=False)
+#: What the pipeline's inspect learns from the body (the estimate reads its parse).
+_FACTS, _ = inspect(Api.CHAT, _BODY, "application/json", inject_stream_usage=True)
+_USAGE = Usage(input_tokens=61, output_tokens=120, source="provider")
 
 
-async def measure(settings: QuotaSettings, n: int, customers: int) -> tuple[float, float]:
-    """(CPU µs, wall µs) per admit+complete, ``customers`` distinct ids in rotation."""
-    gate = await QuotaGate.open(settings, CollectorRegistry())
+def _context(customer: str) -> RequestContext:
+    ctx = RequestContext("req", 0.0, 0.0, "POST", "/v1/chat/completions", {}, "openai")
+    ctx.resolved = Resolved(Billing(customer, "chat-tokens"), "header")
+    ctx.facts = _FACTS
+    ctx.request_body = _BODY
+    ctx.upstream_at = 1.0
+    ctx.charge_usd = Decimal("0.000543")
+    return ctx
+
+
+def _record(ctx: RequestContext) -> RequestRecord:
+    return RequestRecord(request_id="req", lava_request_id="lava", started_at=0.0,
+                         customer_id=ctx.customer_id, meter_slug="chat-tokens", identity_via="header",
+                         provider="openai", api=Api.CHAT, model="gpt-4o-mini", status=200,
+                         stream=False, usage=_USAGE, partial=False, outcome="ok", duration=0.01,
+                         ttfb=0.005, overhead=0.0001)
+
+
+async def measure(settings: QuotaSettings, n: int, customers: int, concurrency: int) -> float:
+    """CPU µs per request (admit + complete), ``customers`` ids in rotation."""
+    pricing = Pricing([MeterPrice("chat-tokens", "tokens_1m", (Tier(Decimal(0), Decimal("3")),))])
+    quotas = Quotas(CollectorRegistry(), max_customers=1000, customer_label=True, pricing=pricing)
+    hooks = await quotas.apply(settings)
+    for _ in range(500):  # the Redis store connects in the background (readiness waits the same)
+        if quotas.waiting() is None:
+            break
+        await asyncio.sleep(0.01)
     ids = [f"cus_{i}" for i in range(customers)]
-    charge = Decimal("0.000123")
-    for i in range(min(n, 2000)):  # warm caches and connections
-        gate.complete(await gate.admit(ids[i % customers], "chat"), tokens=100, charge_usd=charge)
-    await asyncio.sleep(0.1)
-    cpu, wall = time.process_time(), time.perf_counter()
-    for i in range(n):
-        t = await gate.admit(ids[i % customers], "chat")
-        gate.complete(t, tokens=100, charge_usd=charge)
-        if settings.backend == "redis" and i % 50 == 49:
-            await asyncio.sleep(0)  # let scheduled completions run, as the event loop would
+
+    async def worker(k: int, count: int) -> None:
+        for i in range(count):
+            ctx = _context(ids[(k + i * concurrency) % customers])
+            if hooks is not None:
+                await hooks.admit(ctx)
+            await asyncio.sleep(0)  # the request is elsewhere for a while
+            rec = _record(ctx)
+            if hooks is not None:
+                hooks.complete(ctx, rec)
+
+    await asyncio.gather(*(worker(k, 200) for k in range(concurrency)))  # warm up
     await asyncio.sleep(0.2)
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    await gate.aclose()
-    return cpu / n * 1e6, wall / n * 1e6
+    cpu = time.process_time()
+    await asyncio.gather(*(worker(k, n // concurrency) for k in range(concurrency)))
+    await asyncio.sleep(0.1)  # the last settlements go out
+    cpu = time.process_time() - cpu
+    await quotas.aclose()
+    return cpu / (n // concurrency * concurrency) * 1e6
 
 
 async def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("-n", type=int, default=200_000)
+    ap = argparse.ArgumentParser(prog="python -m bench.quota_cost", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", type=int, default=64_000)
     ap.add_argument("--redis", help="redis://127.0.0.1:PORT/0 of a server on loopback")
     args = ap.parse_args()
-    none = await measure(QuotaSettings(), args.n, 100)
-    print(f"memory, no limits configured : {none[0]:6.2f} µs CPU per admit+complete")
+    # The baseline: building the context and record alone (what every line below includes).
+    base = await measure(QuotaSettings(), args.n, 1000, 32)
+    print(f"no limits (context, record, a task switch): {base:6.2f} µs CPU per request (subtracted)")
     for customers in (1, 1000):
-        cpu, _ = await measure(QuotaSettings(default=ALL_FOUR), args.n, customers)
-        print(f"memory, all four limits, {customers:4d} customers: {cpu:6.2f} µs CPU per admit+complete")
+        cpu = await measure(QuotaSettings(default=ALL_FOUR), args.n, customers, 32)
+        print(f"memory, all four, {customers:4d} customers    : {cpu - base:6.2f} µs CPU per request")
     if args.redis:
         s = QuotaSettings(backend="redis", redis=RedisQuota(url=Secret(args.redis), timeout_ms=200),
                           default=ALL_FOUR)
-        cpu, wall = await measure(s, min(args.n, 20_000), 1000)
-        print(f"redis,  all four limits, 1000 customers: {cpu:6.1f} µs CPU, {wall:6.1f} µs wall per "
-              "admit+complete (sequential; Redis' own CPU not included)")
+        for concurrency in (1, 32):
+            cpu = await measure(s, min(args.n, 20_000), 1000, concurrency)
+            print(f"redis,  all four, 1000 customers, c={concurrency:<2d}: {cpu - base:6.2f} µs CPU per "
+                  "request (Redis' own CPU not included)")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    import uvloop
+
+    uvloop.run(main())

@@ -19,8 +19,10 @@ PROXY_FIGURES = ("startup_s", "cpu_us_per_req", "added_c1_p50_ms", "added_c1_p99
                  "added_c32_p50_ms", "added_c32_p99_ms", "added_ttfb_p50_ms", "added_ttfb_p99_ms",
                  "added_gap_p99_ms", "rss_start_mb", "rss_idle_mb", "rss_streams_mb", "streams_held",
                  "rss_after_mb")
+#: The stream-CPU phase's figures (every proxy): CPU per streamed chat completion, and per chunk.
+STREAM_CPU_FIGURES = ("cpu_us_per_stream", "cpu_us_per_chunk")
 
-_PHASES = ("c1", "load", "streams")
+_PHASES = ("c1", "load", "streams", "stream_cpu")
 _MEDIANS = (("latency_c1_p50_ms", "c1", "p50_ms"), ("latency_c1_p99_ms", "c1", "p99_ms"),
             ("latency_c32_p50_ms", "load", "p50_ms"), ("latency_c32_p99_ms", "load", "p99_ms"),
             ("ttfb_p50_ms", "streams", "ttfb_p50_ms"), ("ttfb_p99_ms", "streams", "ttfb_p99_ms"),
@@ -57,6 +59,10 @@ def summarize(rounds: list[dict[str, Any]], targets: dict[str, dict[str, Any]]) 
             s[key] = rounded(median(_col(rounds, phase, name, src)))
         for key in ("held_back_chunks", "held_back_client_stalled", "usage_chunks_seen"):
             s[key] = sum(int(v or 0) for v in _col(rounds, "streams", name, key))
+        s["usage_chunks_seen"] += sum(int(v or 0) for v in _col(rounds, "stream_cpu", name,
+                                                                "usage_chunks_seen"))
+        for key in STREAM_CPU_FIGURES:
+            s[key] = rounded(median(_col(rounds, "stream_cpu", name, key)), 2)
         lags = [v for v in _col(rounds, "streams", name, "client_lag_max_ms") if v is not None]
         s["client_lag_max_ms"] = max(lags) if lags else None
         round_errors = sum(int(v or 0) for p in _PHASES for v in _col(rounds, p, name, "errors"))
@@ -84,6 +90,10 @@ def ratios(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | No
         r = {
             "cpu_per_req_x_nginx": ratio(s.get("cpu_us_per_req"), ng.get("cpu_us_per_req")),
             "cpu_per_req_litellm_over_this": ratio(ll.get("cpu_us_per_req"), s.get("cpu_us_per_req")),
+            "cpu_per_stream_x_nginx": ratio(s.get("cpu_us_per_stream"), ng.get("cpu_us_per_stream")),
+            # Not a ratio: what this proxy spends per chunk beyond nginx (its own work per chunk).
+            "cpu_per_chunk_minus_nginx_us": None if s.get("cpu_us_per_chunk") is None
+            or ng.get("cpu_us_per_chunk") is None else s["cpu_us_per_chunk"] - ng["cpu_us_per_chunk"],
             "rps_c32_x_nginx": ratio(s.get("rps_c32"), ng.get("rps_c32")),
             "rps_c32_x_litellm": ratio(s.get("rps_c32"), ll.get("rps_c32")),
             "added_c1_p50_x_nginx": ratio(s.get("added_c1_p50_ms"), ng.get("added_c1_p50_ms")),
@@ -110,6 +120,7 @@ def goals(summary: dict[str, dict[str, Any]], rat: dict[str, dict[str, float | N
         r = rat.get(name, {})
         out[name] = [
             _goal("CPU per request <= 4x nginx", r.get("cpu_per_req_x_nginx"), 4.0),
+            _goal("CPU per streamed chat completion <= 1.3x nginx", r.get("cpu_per_stream_x_nginx"), 1.3),
             _goal("CPU per request >= 50x less than LiteLLM", r.get("cpu_per_req_litellm_over_this"), 50.0,
                   at_least=True),
             _goal("added latency at c=1, p50 <= 0.5 ms", s.get("added_c1_p50_ms"), 0.5),
@@ -119,6 +130,14 @@ def goals(summary: dict[str, dict[str, Any]], rat: dict[str, dict[str, float | N
             _goal(f"RSS with {hold} open streams <= 150 MB", s.get("rss_streams_mb"), 150.0),
             _goal("start to /readyz 200 <= 1 s", s.get("startup_s"), 1.0),
         ]
+        if name == "sidecar-quota-redis":
+            lean = summary.get("sidecar-lean", {})
+            base, cpu = lean.get("cpu_us_per_req"), s.get("cpu_us_per_req")
+            added = None if base is None or cpu is None else cpu - base
+            out[name].append(_goal("Redis quotas add <= 40 us CPU per request (vs sidecar-lean)",
+                                   added, 40.0))
+            out[name].append(_goal("latency c=32 p50 <= 1.5x sidecar-lean", ratio(
+                s.get("latency_c32_p50_ms"), lean.get("latency_c32_p50_ms")), 1.5))
         if name == "sidecar-traced":
             base = summary.get("sidecar-lean", {}).get("cpu_us_per_req")
             cpu = s.get("cpu_us_per_req")
@@ -128,9 +147,11 @@ def goals(summary: dict[str, dict[str, Any]], rat: dict[str, dict[str, float | N
 
 
 _ROWS = (("startup_s", "start to ready (s)"), ("cpu_us_per_req", "CPU per request (us)"),
+         ("cpu_us_per_stream", "CPU per stream (us)"), ("cpu_us_per_chunk", "  CPU per chunk (us)"),
          ("rps_c32", "requests/s at c=32"), ("latency_c1_p50_ms", "latency c=1 p50 (ms)"),
          ("added_c1_p50_ms", "  added c=1 p50 (ms)"), ("added_c1_p99_ms", "  added c=1 p99 (ms)"),
-         ("latency_c32_p50_ms", "latency c=32 p50 (ms)"), ("added_c32_p50_ms", "  added c=32 p50 (ms)"),
+         ("latency_c32_p50_ms", "latency c=32 p50 (ms)"), ("latency_c32_p99_ms", "latency c=32 p99 (ms)"),
+         ("added_c32_p50_ms", "  added c=32 p50 (ms)"),
          ("added_c32_p99_ms", "  added c=32 p99 (ms)"), ("ttfb_p50_ms", "stream TTFB p50 (ms)"),
          ("added_ttfb_p50_ms", "  added TTFB p50 (ms)"), ("added_ttfb_p99_ms", "  added TTFB p99 (ms)"),
          ("gap_p50_ms", "chunk gap p50 (ms)"), ("gap_p99_ms", "chunk gap p99 (ms)"),
@@ -141,6 +162,8 @@ _ROWS = (("startup_s", "start to ready (s)"), ("cpu_us_per_req", "CPU per reques
          ("streams_held", "  streams held open"), ("errors", "errors"))
 _RATIO_ROWS = (("cpu_per_req_x_nginx", "CPU/req, x nginx"),
                ("cpu_per_req_litellm_over_this", "CPU/req, LiteLLM / this"),
+               ("cpu_per_stream_x_nginx", "CPU/stream, x nginx"),
+               ("cpu_per_chunk_minus_nginx_us", "CPU/chunk, minus nginx's (us)"),
                ("rps_c32_x_nginx", "req/s, x nginx"), ("rps_c32_x_litellm", "req/s, x LiteLLM"),
                ("added_c1_p50_x_nginx", "added c=1 p50, x nginx"),
                ("added_c1_p50_litellm_over_this", "added c=1 p50, LiteLLM / this"),

@@ -41,9 +41,15 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("bench-results"), help="directory for the results")
     p.add_argument("--sidecar-client", default="lean,aiohttp",
                    help="gateway.client values to bench, one sidecar target each (default lean,aiohttp)")
+    p.add_argument("--base", type=Path, action="append", default=[], metavar="DIR",
+                   help="also bench another checkout's sidecar (DIR/.venv/bin/lava-sidecar, lean "
+                        "client) as target sidecar-DIRNAME: before and after in one interleaved run")
     p.add_argument("--no-nginx", action="store_true", help="leave nginx out")
     p.add_argument("--no-traced", action="store_true",
                    help="leave out sidecar-traced (the lean sidecar with tracing on, to a loopback sink)")
+    p.add_argument("--no-quotas", action="store_true",
+                   help="leave out sidecar-quota-memory and sidecar-quota-redis (the lean sidecar with "
+                        "all four quota limits on; the Redis one starts its own redis-server)")
     p.add_argument("--with-litellm", action="store_true",
                    help="bench LiteLLM too, installing it into .bench/litellm-venv if missing (~2 min)")
     p.add_argument("--litellm-workers", type=int, default=1)
@@ -81,6 +87,12 @@ def _machine() -> dict[str, Any]:
             "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
             "python": platform.python_version(), "h2load": version(["h2load", "--version"]),
             "nginx": version(["nginx", "-v"])}
+
+
+def _commit(checkout: Path) -> str:
+    res = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True, timeout=10, check=False)
+    return res.stdout.strip()
 
 
 def _raise_nofile() -> None:
@@ -139,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="lava-bench-"))
     vm = VmstatLog()
     live: list[Target] = []
+    helpers: list[Proc] = []  # servers a target needs (redis-server), stopped after the targets
     facts: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
     upstream: Proc | None = None
@@ -160,6 +173,25 @@ def main(argv: list[str] | None = None) -> int:
                              lambda c=client: targets.sidecar(workdir, up_port, c)))
         if not a.no_traced:
             starters.append(("sidecar-traced", lambda: targets.sidecar_traced(workdir, up_port)))
+        for base in a.base:
+            exe, name = base.resolve() / ".venv" / "bin" / "lava-sidecar", f"sidecar-{base.resolve().name}"
+            starters.append((name, lambda exe=exe, name=name, base=base: targets.sidecar(
+                workdir, up_port, "lean", name=name, argv=[str(exe)],
+                info={"checkout": str(base.resolve()), "commit": _commit(base)})))
+        if not a.no_quotas:
+            starters.append(("sidecar-quota-memory",
+                             lambda: targets.sidecar_quota(workdir, up_port, "memory")))
+            if shutil.which("redis-server"):
+                try:
+                    redis, redis_url = targets.redis_server(workdir)
+                    helpers.append(redis)
+                    starters.append(("sidecar-quota-redis", lambda: targets.sidecar_quota(
+                        workdir, up_port, "redis", redis_url)))
+                except StartupError as exc:
+                    failed["sidecar-quota-redis"] = f"redis-server did not start: {exc}"
+            else:
+                failed["sidecar-quota-redis"] = ("redis-server is not installed (apt-get install "
+                                                 "redis-server), or pass --no-quotas")
         if a.with_litellm:
             if not litellm.installed():
                 try:
@@ -208,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for t in live:
             t.stop()
+        for h in helpers:
+            h.stop()
         if upstream is not None:
             upstream.stop()
         vm.stop()

@@ -118,7 +118,7 @@ def _sidecar_argv() -> list[str]:
 
 def sidecar(workdir: Path, upstream_port: int, client: str, *, name: str | None = None,
             argv: list[str] | None = None, extra_config: str = "",
-            env_extra: dict[str, str] | None = None) -> Target:
+            env_extra: dict[str, str] | None = None, info: dict[str, object] | None = None) -> Target:
     """``lava-sidecar serve`` as a pod runs it: metering, metrics and the usage log (to a file) on.
 
     ``argv``: another checkout's ``lava-sidecar`` (``bench.ab``); ``extra_config``: YAML lines
@@ -148,7 +148,8 @@ def sidecar(workdir: Path, upstream_port: int, client: str, *, name: str | None 
     proc = spawn(name, [*(argv or _sidecar_argv()), "serve", "--config", str(config)],
                  log_path=d / "output.log", env=env)
     t = Target(name, "sidecar", port, proc=proc,
-               info={"client": client, "admin_port": admin, "usage_log": str(usage_log)})
+               info={"client": client, "admin_port": admin, "usage_log": str(usage_log),
+                     **(info or {})})
     try:
         t.startup_s = wait_ready(proc, lambda: http_get_status(admin, "/readyz") == 200, timeout=30)
     except BaseException:
@@ -163,6 +164,50 @@ def sidecar_traced(workdir: Path, upstream_port: int) -> Target:
     endpoint = f"http://127.0.0.1:{upstream_port}/v1/traces"
     return sidecar(workdir, upstream_port, "lean", name="sidecar-traced",
                    extra_config=f"tracing: {{endpoint: '{endpoint}', schedule_delay_ms: 1000}}\n")
+
+
+#: All four quota limits at values the benchmark never reaches: every request is checked, counted,
+#: reserved (tokens and spend) and settled, and none is refused.
+QUOTA_LIMITS = ('{requests_per_minute: 1000000000, tokens_per_minute: 1000000000000, '
+                'concurrent_requests: 1000000, usd_per_day: "1000000"}')
+#: The price the spend reservation quotes with (a pinned meter, so no listing is needed).
+QUOTA_METER = ('meters: [{slug: chat-tokens, tier_type: tokens_1m, '
+               'tiers: [{start: 0, rate: "3.00"}]}]\n')
+
+
+def redis_server(workdir: Path) -> tuple[Proc, str]:
+    """A ``redis-server`` on a free loopback port for the Redis-backed quota target."""
+    port = free_port()
+    d = workdir / "redis"
+    d.mkdir(parents=True, exist_ok=True)
+    proc = spawn("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                           "--appendonly", "no", "--dir", str(d)], log_path=d / "redis.log")
+    try:
+        wait_ready(proc, lambda: _redis_ping(port), timeout=15)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+def _redis_ping(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as c:
+            c.sendall(b"PING\r\n")
+            return c.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def sidecar_quota(workdir: Path, upstream_port: int, backend: str, redis_url: str = "") -> Target:
+    """The lean sidecar with all four quota limits on, on the memory store or on Redis: the cost of
+    quotas, beside sidecar-lean (docs/quotas.md#cost)."""
+    store = "" if backend == "memory" else "backend: redis, redis: {url: {env: QUOTA_REDIS_URL}}, "
+    return sidecar(workdir, upstream_port, "lean", name=f"sidecar-quota-{backend}",
+                   extra_config=f"quotas: {{{store}default: {QUOTA_LIMITS}}}\n" + QUOTA_METER,
+                   env_extra={"QUOTA_REDIS_URL": redis_url} if redis_url else None)
 
 
 def sidecar_after_stop(t: Target) -> None:

@@ -77,12 +77,16 @@ class Counters:
 class Fake:
     """What every connection shares: the prebuilt bytes, pacing, counters and small caches."""
 
-    def __init__(self, interval: float, hold_interval: float, hold_chunks: int) -> None:
+    def __init__(self, interval: float, hold_interval: float, hold_chunks: int,
+                 fast_interval: float = 0.002) -> None:
         self.interval, self.hold_interval = interval, hold_interval
+        #: Pacing of ``payloads.FAST_MODEL`` streams (the stream-CPU phase).
+        self.fast_interval = fast_interval
         self.json_reply = _response("200 OK", b"application/json", payloads.chat_json())
+        models = (payloads.MODEL, payloads.HOLD_MODEL, payloads.FAST_MODEL)
         self.models_reply = _response("200 OK", b"application/json", json.dumps(
             {"object": "list", "data": [{"id": m, "object": "model", "created": 1, "owned_by": "bench"}
-                                        for m in (payloads.MODEL, payloads.HOLD_MODEL)]}).encode())
+                                        for m in models]}).encode())
         self.scripts = {
             (hold, usage): _wire(payloads.stream_script(
                 payloads.hold_tokens(hold_chunks) if hold else payloads.STREAM_TOKENS,
@@ -204,19 +208,21 @@ class Conn(asyncio.Protocol):
             reply = _error("404 Not Found", "unknown path")
         if reply is None and _STREAM_RE.search(self._body):
             self._start_stream(hold=payloads.HOLD_MODEL.encode() in self._body,
+                               fast=payloads.FAST_MODEL.encode() in self._body,
                                usage=_USAGE_RE.search(self._body) is not None)
             return
         transport.write(reply or fake.json_reply)
         if self._close:
             transport.close()
 
-    def _start_stream(self, *, hold: bool, usage: bool) -> None:
+    def _start_stream(self, *, hold: bool, fast: bool, usage: bool) -> None:
         c = self.fake.counters
         c.streams += 1
         c.streams_open += 1
         c.streams_open_max = max(c.streams_open_max, c.streams_open)
         self._writes, self._step, self._t0 = self.fake.scripts[(hold, usage)], 0, self._loop.time()
-        interval = self.fake.hold_interval if hold else self.fake.interval
+        interval = self.fake.hold_interval if hold else \
+            self.fake.fast_interval if fast else self.fake.interval
         self._tick(interval)
 
     def _tick(self, interval: float) -> None:
@@ -265,10 +271,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--interval", type=float, default=0.020, help="seconds between stream chunks")
     p.add_argument("--hold-interval", type=float, default=1.0, help="pacing of held streams")
+    p.add_argument("--fast-interval", type=float, default=0.002,
+                   help=f"pacing of {payloads.FAST_MODEL!r} streams (the stream-CPU phase)")
     p.add_argument("--hold-chunks", type=int, default=120, help="chunks in a held stream")
     p.add_argument("--max-seconds", type=float, default=3600.0, help="exit after this long regardless")
     a = p.parse_args(argv)
-    uvloop.run(serve(a.port, Fake(a.interval, a.hold_interval, a.hold_chunks), a.max_seconds))
+    uvloop.run(serve(a.port, Fake(a.interval, a.hold_interval, a.hold_chunks, a.fast_interval),
+                     a.max_seconds))
     return 0
 
 

@@ -27,10 +27,12 @@ from .metrics.exposition import ExpositionCache
 
 
 class ReadinessFlag(Protocol):
-    """Anything with a ``ready`` property (``runtime.Readiness``)."""
+    """Anything with a ``ready`` property and the reason it is not (``runtime.Readiness``)."""
 
     @property
     def ready(self) -> bool: ...
+
+    def reason(self) -> str | None: ...
 
 
 def create_admin_app(registry: CollectorRegistry, totals: Totals,
@@ -52,9 +54,10 @@ def create_admin_app(registry: CollectorRegistry, totals: Totals,
         return web.Response(text="ok\n")
 
     async def readyz(request: web.Request) -> web.Response:
-        if readiness.ready:
+        why = readiness.reason()
+        if why is None:
             return web.Response(text="ready\n")
-        return web.Response(status=503, text="not ready\n")
+        return web.Response(status=503, text=f"not ready: {why}\n")
 
     async def usage(request: web.Request) -> web.Response:
         try:

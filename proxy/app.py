@@ -70,7 +70,9 @@ class App:
             ready=lambda: rt.readiness.ready,
         )
         quotas = Quotas(registry, max_customers=settings.metrics.max_customers,
-                        customer_label=settings.metrics.customer_label)
+                        customer_label=settings.metrics.customer_label, pricing=recorder.pricing)
+        # Ready once the quota backend answered (bounded: redisstore.READY_SECONDS).
+        rt.readiness.waits.append(quotas.waiting)
         try:
             await gateway.start()
             app = cls(settings, registry, recorder, rt, quotas, BoundsMetrics(registry, rt.body_budget))

@@ -40,7 +40,6 @@ from .errors import SidecarError, refusal
 from .inbound import InboundServer
 from .metering import Recorder
 from .pipeline import Runtime, make_handler
-from .probe import answering_probes
 from .routing import shape_for_path
 
 if TYPE_CHECKING:
@@ -109,8 +108,7 @@ class Sidecar:
         self._admin = AdminRunner(app.admin())
         await self._admin.setup()
         bounds = self.settings.bounds
-        self._inbound = InboundServer(answering_probes(make_handler(app.runtime), app.runtime.router),
-                                      render_refusal=render_refusal,
+        self._inbound = InboundServer(make_handler(app.runtime), render_refusal=render_refusal,
                                       max_header_bytes=limits.max_header_bytes,
                                       max_headers=limits.max_headers, access_log=self._access_log,
                                       header_timeout=bounds.header_timeout,

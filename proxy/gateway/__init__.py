@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..config import Gateway
-from .base import REASONS, Body, UpstreamClient, UpstreamError, UpstreamResponse, backoff
+from .base import REASONS, Body, Sink, UpstreamClient, UpstreamError, UpstreamResponse, backoff
 
-__all__ = ["REASONS", "Body", "UpstreamClient", "UpstreamError", "UpstreamResponse", "backoff",
+__all__ = ["REASONS", "Body", "Sink", "UpstreamClient", "UpstreamError", "UpstreamResponse", "backoff",
            "make_client"]
 
 

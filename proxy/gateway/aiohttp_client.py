@@ -15,8 +15,10 @@ from multidict import CIMultiDictProxy
 
 from ..config import Gateway as GatewaySettings
 from ..errors import SidecarError
+from ..http1 import Field
 from .base import (
     Body,
+    Sink,
     UpstreamError,
     backoff,
     broken_body,
@@ -67,10 +69,21 @@ class AiohttpResponse:
     received_at: float
     #: The connection's protocol while ``pause_reading`` holds it paused.
     _held: ResponseHandler | None = None
+    #: ``stream_to`` waits on this while the sink's client is not draining.
+    _paused: asyncio.Future[None] | None = None
+    _stopped: bool = False
 
     def header_items(self) -> list[tuple[str, str]]:
         # Raw bytes keep the upstream's own header casing; latin-1 round-trips any octet.
         return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.raw_headers]
+
+    @property
+    def raw_reason(self) -> bytes:
+        return self.reason.encode("latin-1", "replace")
+
+    @property
+    def fields(self) -> list[Field]:
+        return [(k.lower(), k, v) for k, v in self.raw_headers]
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """Body bytes as they arrive. Raises ``UpstreamError`` on idle timeout or a broken body."""
@@ -92,9 +105,25 @@ class AiohttpResponse:
         except (aiohttp.ClientError, OSError) as exc:
             raise map_client_error(exc, sent=True) from exc
 
+    async def stream_to(self, sink: Sink) -> None:
+        """The push contract over aiohttp's pull: each chunk to ``sink``; while the sink has paused
+        reading (its client is not draining) no next chunk is taken."""
+        async for chunk in self.chunks():
+            sink(chunk)
+            if self._stopped:
+                return
+            if self._paused is not None:
+                await self._paused
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._wake()
+
     def pause_reading(self) -> None:
         # aiohttp pauses its protocol itself when its buffer fills; this pause is ours only when
         # it was reading, so ``resume_reading`` never undoes aiohttp's own.
+        if self._paused is None:
+            self._paused = asyncio.get_running_loop().create_future()
         conn = self._resp.connection
         protocol = conn.protocol if conn is not None else None
         if protocol is not None and not getattr(protocol, "_reading_paused", True):
@@ -102,9 +131,15 @@ class AiohttpResponse:
             self._held = protocol
 
     def resume_reading(self) -> None:
+        self._wake()
         protocol, self._held = self._held, None
         if protocol is not None:
             protocol.resume_reading()
+
+    def _wake(self) -> None:
+        waiter, self._paused = self._paused, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def close(self, *, reusable: bool) -> None:
         """Return the connection to the pool when the body was read to the end, else drop it."""
@@ -147,18 +182,21 @@ class AiohttpClient:
             await self._session.close()
             self._session = None
 
-    async def open(self, method: str, url: str, headers: list[tuple[str, str]],
+    async def open(self, method: str, url: str, headers: list[tuple[bytes, bytes]],
                    body: Body) -> AiohttpResponse:
         """Send the request and wait for the response headers (bounded by first_byte_timeout)."""
         session = self._session
         if session is None:
             raise RuntimeError("AiohttpClient.open() before start()")
+        # aiohttp takes text (and encodes values as UTF-8): surrogateescape gives back the bytes
+        # a client sent, as before the headers stayed bytes.
+        text = [(n.decode("latin-1"), v.decode("utf-8", "surrogateescape")) for n, v in headers]
         s = self._settings
         attempt = 0
         while True:
             try:
                 async with asyncio.timeout(s.first_byte_timeout):
-                    resp = await session.request(method, url, headers=headers, data=body,
+                    resp = await session.request(method, url, headers=text, data=body,
                                                  allow_redirects=False, compress=None)
                 break
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:

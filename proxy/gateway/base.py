@@ -7,15 +7,18 @@ through the same integration tests.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import MappingProxyType
 from typing import Final, Protocol
 
 from ..errors import GatewayTimeout, GatewayUnreachable, UpstreamFailed
+from ..http1 import Field
 from ..record import Outcome
 
 #: Request bodies the clients accept: whole bytes (retryable), a one-shot stream, or nothing.
 Body = bytes | AsyncIterator[bytes] | None
+#: Where ``UpstreamResponse.stream_to`` hands each piece of the body.
+Sink = Callable[[bytes], None]
 
 #: Every failure reason (the ``reason`` label of ``lava_sidecar_upstream_errors_total``) → whether
 #: the request may have left. A reason with ``False`` failed while the connection was being set up:
@@ -97,7 +100,8 @@ def protocol_error(detail: str) -> UpstreamError:
 
 
 class UpstreamResponse(Protocol):
-    """An open response from Lava. Iterate ``chunks()`` once; always ``close()`` (idempotent)."""
+    """An open response from Lava. Read its body once, pushed (``stream_to``, the relay) or pulled
+    (``chunks()``); always ``close()`` (idempotent)."""
 
     @property
     def status(self) -> int: ...
@@ -106,8 +110,19 @@ class UpstreamResponse(Protocol):
     def reason(self) -> str: ...
 
     @property
+    def raw_reason(self) -> bytes:
+        """The reason phrase as received."""
+        ...
+
+    @property
     def headers(self) -> Mapping[str, str]:
         """Case-insensitive lookups (``headers.get("content-type")``)."""
+        ...
+
+    @property
+    def fields(self) -> list[Field]:
+        """Every header as received, as bytes: (lower-case name, name, value), in order, repeats
+        kept. What the relay passes on: nothing decoded."""
         ...
 
     @property
@@ -122,6 +137,19 @@ class UpstreamResponse(Protocol):
     def chunks(self) -> AsyncIterator[bytes]:
         """Body bytes (transfer-decoded, content-encoding untouched) as they arrive.
         Raises ``UpstreamError`` on idle timeout or a broken body."""
+        ...
+
+    async def stream_to(self, sink: Sink) -> None:
+        """Hand every piece of the body (as ``chunks()`` would yield it) to ``sink`` as it arrives;
+        return at its end, or when ``stop`` was called; raise ``UpstreamError`` on idle timeout
+        or a broken body. The lean client calls ``sink`` from its connection's own callback, with
+        no future and no coroutine resumed per piece: ``sink`` must not block. It applies
+        back-pressure with ``pause_reading``/``resume_reading``. Cancelled, the connection is
+        dropped (the rest of the body is still on the wire)."""
+        ...
+
+    def stop(self) -> None:
+        """End ``stream_to`` now (from ``sink``: its client left); nothing more is handed over."""
         ...
 
     def close(self, *, reusable: bool) -> None:
@@ -150,5 +178,7 @@ class UpstreamClient(Protocol):
 
     async def aclose(self) -> None: ...
 
-    async def open(self, method: str, url: str, headers: list[tuple[str, str]],
-                   body: Body) -> UpstreamResponse: ...
+    async def open(self, method: str, url: str, headers: list[tuple[bytes, bytes]],
+                   body: Body) -> UpstreamResponse:
+        """``headers``: (name, value) as the bytes to send, in order."""
+        ...

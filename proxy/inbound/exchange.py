@@ -11,9 +11,8 @@ import copy
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
-from multidict import CIMultiDict
-
 from ..errors import SidecarError
+from ..http1 import Field, Headers
 from . import head as h
 
 if TYPE_CHECKING:
@@ -40,7 +39,7 @@ class Exchange:
                  "_waiter", "body_complete", "bytes_sent", "content_length", "finished", "headers",
                  "http11", "keep_alive", "method", "raw_path", "started", "status")
 
-    def __init__(self, conn: HttpProtocol, method: str, raw_path: str, headers: CIMultiDict[str], *,
+    def __init__(self, conn: HttpProtocol, method: str, raw_path: str, headers: Headers, *,
                  http11: bool, keep_alive: bool, content_length: int | None, has_body: bool,
                  expect_continue: bool) -> None:
         self._conn = conn
@@ -143,6 +142,14 @@ class Exchange:
             date=self._conn.http_date())
         self.status, self.started = status, True
 
+    def start_fields(self, status: int, reason: bytes, fields: list[Field]) -> None:
+        """``start`` with the head's fields as bytes (a relayed head: nothing decoded)."""
+        self._head, self._framing, self.keep_alive = h.build_head_fields(
+            status, reason, fields, method=self.method, http11=self.http11,
+            keep_alive=self.keep_alive and self.body_complete and not self._conn.closing,
+            date=self._conn.http_date())
+        self.status, self.started = status, True
+
     def send_head(self) -> None:
         """Send a held head now, alone (an SSE stream whose first event is slow)."""
         self._send(b"")
@@ -154,6 +161,13 @@ class Exchange:
         self._stall = (pause, resume)
 
     async def write(self, data: bytes) -> None:
+        if not self.push(data):
+            await self._conn.drain(self._stall)
+
+    def push(self, data: bytes) -> bool:
+        """``write`` without waiting: the bytes go to the transport now. False when something was
+        sent and the client's buffer is above its high-water mark: produce nothing more until
+        ``when_writable`` calls back. Raises ``ClientGone`` when the client has left."""
         conn = self._conn
         if conn.lost:
             raise ClientGone("the client disconnected")
@@ -165,13 +179,15 @@ class Exchange:
                 conn.write_raw(data)
                 conn.write_raw(b"\r\n")
                 self.bytes_sent += len(data) + 2
-                await conn.drain(self._stall)
-                return
+                return not conn.write_paused
             data = h.chunk(data) if data else b""
         elif framing == h.NONE:
             data = b""
-        if self._send(data):
-            await conn.drain(self._stall)
+        return not self._send(data) or not conn.write_paused
+
+    def when_writable(self, callback: Callable[[], None]) -> None:
+        """After ``push`` returned False: ``callback`` once the client drained (or left)."""
+        self._conn.when_writable(callback)
 
     async def write_eof(self) -> None:
         if self._conn.lost:

@@ -12,7 +12,7 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import Final
 
-from ..http1 import LAST_CHUNK, chunk
+from ..http1 import LAST_CHUNK, Field, chunk
 
 #: Framing of a response body, decided when the head is built.
 LENGTH: Final = 0  # Content-Length given by the caller: bytes written as they are
@@ -41,7 +41,7 @@ def no_body(method: str, status: int) -> bool:
 
 
 def _encode(text: str) -> bytes:
-    # Upstream headers arrive latin-1 decoded (every byte kept); ours are ASCII.
+    # Our own headers are ASCII; a text holding latin-1 goes out as those bytes (as it always did).
     try:
         return text.encode("latin-1")
     except UnicodeEncodeError:
@@ -50,22 +50,34 @@ def _encode(text: str) -> bytes:
 
 def build_head(status: int, reason: str, headers: Iterable[tuple[str, str]], *, method: str,
                http11: bool, keep_alive: bool, date: bytes) -> tuple[bytes, int, bool]:
+    """``build_head_fields`` for headers given as text (the sidecar's own answers)."""
+    fields: list[Field] = []
+    for n, v in headers:
+        name = _encode(n)
+        fields.append((name.lower(), name, _encode(v)))
+    return build_head_fields(status, _encode(reason or "Unknown"), fields, method=method,
+                             http11=http11, keep_alive=keep_alive, date=date)
+
+
+def build_head_fields(status: int, reason: bytes, fields: Iterable[Field], *, method: str,
+                      http11: bool, keep_alive: bool, date: bytes) -> tuple[bytes, int, bool]:
     """The head's bytes, the body framing, and whether the connection stays open afterwards.
 
-    ``headers`` must not carry hop-by-hop framing other than ``Content-Length`` (the relay strips
-    it, ``headers.response_headers``); framing is this function's to add.
+    ``fields`` (lower-case name, name, value) must not carry hop-by-hop framing other than
+    ``Content-Length`` (the relay strips it, ``headers.response_fields``); framing is this
+    function's to add. Names and values go out as the bytes given: a relayed head is never
+    decoded and encoded again.
     """
-    parts = [b"HTTP/1.1 %d %s\r\n" % (status, _encode(reason or "Unknown"))]
+    parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason or b"Unknown")]
     has_length = has_date = False
-    for name, value in headers:
-        lname = name.lower()
-        if lname == "content-length":
+    for lname, name, value in fields:
+        if lname == b"content-length":
             has_length = True
-        elif lname == "date":
+        elif lname == b"date":
             has_date = True
-        parts.append(_encode(name) + b": " + _encode(value) + b"\r\n")
+        parts += (name, b": ", value, b"\r\n")
     if not has_date:
-        parts.append(b"Date: " + date + b"\r\n")
+        parts += (b"Date: ", date, b"\r\n")
     if no_body(method, status):
         framing = NONE
     elif has_length:
@@ -83,7 +95,6 @@ def build_head(status: int, reason: str, headers: Iterable[tuple[str, str]], *, 
     return b"".join(parts), framing, keep_alive
 
 
-
 def refusal_response(status: int, headers: list[tuple[str, str]], body: bytes, date: bytes) -> bytes:
     """A complete response for input refused before any handler ran; the connection then closes."""
     head, _, _ = build_head(status, HTTPStatus(status).phrase,
@@ -91,5 +102,5 @@ def refusal_response(status: int, headers: list[tuple[str, str]], body: bytes, d
                             http11=True, keep_alive=False, date=date)
     return head + body
 
-__all__ = ["CHUNKED", "CLOSE", "LAST_CHUNK", "LENGTH", "NONE", "HttpDate", "build_head", "chunk", "no_body",
-           "refusal_response"]
+__all__ = ["CHUNKED", "CLOSE", "LAST_CHUNK", "LENGTH", "NONE", "HttpDate", "build_head",
+           "build_head_fields", "chunk", "no_body", "refusal_response"]

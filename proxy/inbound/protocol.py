@@ -14,9 +14,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 import httptools
-from multidict import CIMultiDict
 
 from ..errors import BodyTimeout, HeadTimeout, HeadTooLarge, InvalidHttp, RequestRejected, SidecarError
+from ..http1 import Field, Headers
 from .clock import SlowClientClock
 from .exchange import ClientGone, Exchange
 from .head import refusal_response
@@ -54,7 +54,7 @@ class HttpProtocol(asyncio.Protocol):
 
     __slots__ = ("_clock", "_deferred", "_drain_waiter", "_head_bytes", "_headers",
                  "_in_head", "_lingering", "_parser", "_parsing", "_pending", "_reading_paused",
-                 "_server", "_task", "_url", "_write_paused", "current", "lost", "since",
+                 "_server", "_task", "_url", "_writable", "_write_paused", "current", "lost", "since",
                  "transport")
 
     def __init__(self, server: InboundServer) -> None:
@@ -62,13 +62,15 @@ class HttpProtocol(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []
+        self._headers: list[Field] = []
         self._head_bytes = 0
         self._parsing: Exchange | None = None  # the request whose body is arriving
         self.current: Exchange | None = None  # the request being handled
         self._task: asyncio.Task[None] | None = None
         self._pending: list[Exchange] = []
         self._write_paused = False
+        #: Called once when writing may go on (the push relay resumes reading from Lava).
+        self._writable: Callable[[], None] | None = None
         self._reading_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._lingering = False
@@ -155,7 +157,8 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_bytes += len(name) + len(value) + 4
-        self._headers.append((name, value))
+        # Lower-cased once, here; the name as sent is kept for the request to Lava.
+        self._headers.append((name.lower(), name, value))
         if self._head_bytes > self._server.max_header_bytes:
             raise _HeadTooLarge("header section")
         if len(self._headers) > self._server.max_headers:
@@ -164,19 +167,17 @@ class HttpProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         parser = self._parser
-        headers: CIMultiDict[str] = CIMultiDict(
-            [(n.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
-             for n, v in self._headers])
-        length = headers.get("Content-Length")
+        headers = Headers(self._headers)
+        length = headers.value(b"content-length")
         content_length = int(length) if length is not None else None  # llhttp checked the digits
-        chunked = "Transfer-Encoding" in headers
-        expect = headers.get("Expect")
+        chunked = headers.value(b"transfer-encoding") is not None
+        expect = headers.value(b"expect")
         ex = Exchange(
             self, parser.get_method().decode("ascii"), self._url.decode("utf-8", "surrogateescape"),
             headers, http11=parser.get_http_version() == "1.1",
             keep_alive=parser.should_keep_alive(), content_length=content_length,
             has_body=chunked or bool(content_length),
-            expect_continue=expect is not None and expect.lower() == "100-continue")
+            expect_continue=expect is not None and expect.lower() == b"100-continue")
         self._parsing = ex
         if self.current is None:
             self._dispatch(ex)
@@ -393,10 +394,26 @@ class HttpProtocol(asyncio.Protocol):
         if self.lost:
             raise ClientGone("the client disconnected")
 
+    @property
+    def write_paused(self) -> bool:
+        """The transport's buffer is above its high-water mark (and not yet below the low one)."""
+        return self._write_paused
+
+    def when_writable(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the buffer drains below its low-water mark, or the client is
+        gone (at once, if either is already so): a writer that does not await waits this way."""
+        if not self._write_paused or self.lost:
+            callback()
+        else:
+            self._writable = callback
+
     def _wake_writer(self) -> None:
         waiter, self._drain_waiter = self._drain_waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        callback, self._writable = self._writable, None
+        if callback is not None:
+            callback()
 
     def pause_reading(self) -> None:
         if not self._reading_paused and self.transport is not None and not self.lost:

@@ -228,6 +228,29 @@ class Pricing:
         used_[key] = ARITHMETIC.add(before, used)
         return charge
 
+    def quote(self, customer: str | None, meter: str | None, tokens: int,
+              characters: int | None = None) -> Decimal | None:
+        """What ``charge`` would bill for ``tokens`` (or, on a ``characters_1m`` meter,
+        ``characters``) now, without moving the customer's tier position: a quota reservation
+        made before the request leaves. ``None`` for an unpriced meter, a unit the estimate
+        cannot count (minutes), or a percentage meter (its base, the provider's cost, is known
+        only afterwards)."""
+        price = self._meters.get(meter) if meter is not None else None
+        if price is None or price.rate_type != "fixed":
+            return None
+        tier = price.tier_type
+        if tier == "tokens_1m":
+            used = Decimal(max(tokens, 0))
+        elif tier == "characters_1m" and characters is not None:
+            used = Decimal(max(characters, 0))
+        elif tier == "requests":
+            used = _ONE
+        else:
+            return None
+        if len(price.bands) == 1:  # one tier (most meters): the position does not matter
+            return lava_round(used / _PER[tier] * price.bands[0].rate)
+        return price.cost(self.position(customer, price.slug), used, None)
+
     def position(self, customer: str | None, meter: str) -> Decimal:
         """Units of the meter's tier type (minutes for ``minutes``) charged so far for this
         customer on this meter (0 once forgotten past ``max_accounts``)."""

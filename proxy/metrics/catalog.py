@@ -1,8 +1,10 @@
 """Every Prometheus metric the sidecar exports, on an injected ``CollectorRegistry``.
 
 Names, labels and buckets are the contract in docs (dashboards and alerts use them verbatim).
-``observe`` is on the request path, so the per-request families are lock-free dicts
-(``metricfamilies``); rare events use prometheus_client's own counters, children made once.
+``observe`` is on the request path: a record is folded into one row (``rows.py``: the
+per-request counters are summed from the rows at scrape time) and into the lock-free histogram
+series the row keeps references to (``families``); rare events use prometheus_client's own
+counters, children made once.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ..record import RequestRecord
 from ..usage.base import Api
 from .families import CounterFamily, FamiliesCollector, HistogramFamily
 from .labels import MAX_METERS, OVERFLOW, LabelCap
+from .rows import Histograms, Rows
 
 # Wide: a reasoning model may think for minutes; a rejected request takes microseconds.
 DURATION_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -100,11 +103,19 @@ class Metrics:
              "error_type"), GENAI_DURATION_BUCKETS)
         # The charge family exists only with prices: an always-empty metric would suggest "free".
         self._priced = priced
+        self._rows = Rows(
+            with_customer=cfg.customer_label, priced=priced,
+            counters=(self._requests, self._tokens, self._characters, self._audio, self._charge,
+                      self._records),
+            histograms=Histograms(duration=self._duration, ttfb=self._ttfb,
+                                  overhead=self._overhead, genai_tokens=self._genai_tokens,
+                                  genai_duration=self._genai_duration))
         r.register(FamiliesCollector(
-            f for f in (self._requests, self._tokens, self._characters, self._audio,
-                        self._charge if priced else None, self._records, self._duration,
-                        self._ttfb, self._overhead, self._genai_tokens, self._genai_duration)
-            if f is not None))
+            (self._duration, self._ttfb, self._overhead, self._genai_tokens, self._genai_duration),
+            derived=self._rows,
+            derived_specs=[f for f in (self._requests, self._tokens, self._characters, self._audio,
+                                       self._charge if priced else None, self._records)
+                           if f is not None]))
         upstream = counter("lava_sidecar_upstream_errors_total",
                            "Failures talking to the Lava gateway.", ("reason",))
         self._upstream = {reason: upstream.labels(reason) for reason in REASONS}
@@ -179,28 +190,26 @@ class Metrics:
     # -- one finished request -------------------------------------------------------------------
 
     def observe(self, rec: RequestRecord, charge: Decimal | None) -> None:
-        """Count one finished request. Pure bookkeeping on the loop thread: no I/O, no locks."""
-        provider, api, u = rec.provider, rec.api.value, rec.usage
+        """Count one finished request. Pure bookkeeping on the loop thread: no I/O, no locks; one
+        row, and the histogram series it keeps references to."""
+        provider, api = rec.provider, rec.api.value
         model = self._models.admit(rec.model or "")
         if model is OVERFLOW:
             self._model_overflow.inc()
         meter = self._meters.admit(rec.meter_slug or "")
         if meter is OVERFLOW:
             self._meter_overflow.inc()
+        customer = ""
         if self._with_customer:
             customer = self._customers.admit(rec.customer_id or "")
             if customer is OVERFLOW:
                 self._customer_overflow.inc()
-            key: tuple[str, ...] = (provider, api, model, customer, meter)
-            charge_key: tuple[str, ...] = (customer, meter)
-        else:
-            key = (provider, api, model, meter)
-            charge_key = (meter,)
         status = rec.status
-        self._requests.inc((*key, str(status) if 100 <= status <= 599 else "0"))
+        code = str(status) if 100 <= status <= 599 else "0"
         if rec.identity_via == "merchant":
             self._unattributed.inc()
         if rec.outcome == "rejected":
+            self._rows.refused((provider, api, model, customer, meter, code, "", "", "", "", ""))
             self._rejected.labels(self._reasons.admit(rec.error_code or "unknown")).inc()
             return
         # Everything below concerns requests that were sent on.
@@ -211,48 +220,17 @@ class Metrics:
             self._upstream.get(rec.upstream_error, self._upstream["protocol"]).inc()
         if rec.extractor_error:
             self._extractor_errors.labels(api).inc()
-        self._records.inc((provider, api, u.source, "true" if rec.partial else "false"))
-        tokens = self._tokens
-        if u.input_tokens is not None and u.input_tokens > 0:
-            tokens.inc((*key, "input"), u.input_tokens)
-        if u.output_tokens is not None and u.output_tokens > 0:
-            tokens.inc((*key, "output"), u.output_tokens)
-        if u.cache_read_tokens is not None and u.cache_read_tokens > 0:
-            tokens.inc((*key, "cache_read"), u.cache_read_tokens)
-        if u.cache_write_tokens is not None and u.cache_write_tokens > 0:
-            tokens.inc((*key, "cache_write"), u.cache_write_tokens)
-        if u.reasoning_tokens is not None and u.reasoning_tokens > 0:
-            tokens.inc((*key, "reasoning"), u.reasoning_tokens)
-        if u.input_characters is not None and u.input_characters > 0:
-            self._characters.inc(key, u.input_characters)
-        if u.audio_seconds is not None and u.audio_seconds > 0:
-            self._audio.inc(key, float(u.audio_seconds))
-        # A priced request counts even at 0 (the series exists); an unpriced one never does.
-        if charge is not None and self._priced:
-            self._charge.inc(charge_key, float(charge))
-        self._duration.observe((provider, api, "true" if rec.stream else "false"), rec.duration)
-        if rec.stream and rec.ttfb is not None:
-            self._ttfb.observe((provider, api), rec.ttfb)
-        if rec.overhead is not None:
-            self._overhead.observe((provider, api), rec.overhead)
+        source = rec.usage.source
         op = GENAI_OPERATION.get(rec.api)
+        genai: tuple[str, str] | None = None
+        error = response_model = ""
         if op is not None:
-            self._genai(op, rec, model)
-
-    def _genai(self, op: str, rec: RequestRecord, model: str) -> None:
-        u = rec.usage
-        pname = GENAI_PROVIDER.get(rec.provider, rec.provider)
-        if rec.outcome == "ok" and rec.status < 400:
-            error = ""
-        else:
-            error = self._reasons.admit(rec.error_code or rec.upstream_error or (
-                str(rec.status) if rec.outcome in ("ok", "upstream_refused") else rec.outcome))
-        self._genai_duration.observe((op, pname, model, error), rec.duration)
-        if u.source == "missing":
-            return
-        response_model = self._models.admit(u.model or "")
-        if u.input_tokens is not None and u.input_tokens >= 0:
-            self._genai_tokens.observe((op, pname, "input", model, response_model), u.input_tokens)
-        if u.output_tokens is not None and u.output_tokens >= 0:
-            self._genai_tokens.observe((op, pname, "output", model, response_model),
-                                       u.output_tokens)
+            genai = op, GENAI_PROVIDER.get(provider, provider)
+            if rec.outcome != "ok" or status >= 400:
+                error = self._reasons.admit(rec.error_code or rec.upstream_error or (
+                    str(status) if rec.outcome in ("ok", "upstream_refused") else rec.outcome))
+            if source != "missing":
+                response_model = self._models.admit(rec.usage.model or "")
+        self._rows.add((provider, api, model, customer, meter, code, source,
+                         "true" if rec.partial else "false", "true" if rec.stream else "false",
+                         response_model, error), rec, charge, genai)

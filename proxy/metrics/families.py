@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -56,9 +57,16 @@ class HistogramFamily:
         self.series: dict[LabelValues, list[float]] = {}
 
     def observe(self, key: LabelValues, value: float) -> None:
+        self.add(self.row(key), value)
+
+    def row(self, key: LabelValues) -> list[float]:
+        """The series for ``key``, made on first use: a caller may keep it and ``add`` to it."""
         row = self.series.get(key)
         if row is None:
             row = self.series[key] = [0.0] * (len(self.bounds) + 2)
+        return row
+
+    def add(self, row: list[float], value: float) -> None:
         # le semantics: a value equal to a bound belongs to that bound's bucket.
         row[bisect_left(self.bounds, value)] += 1
         row[-1] += value
@@ -75,19 +83,32 @@ class HistogramFamily:
         return family
 
 
-class FamiliesCollector(Collector):
-    """Registers a set of families on a ``CollectorRegistry`` as one collector."""
+class Derived(Protocol):
+    """Families computed at scrape time from another structure (``rows.Rows``)."""
 
-    def __init__(self, families: Iterable[CounterFamily | HistogramFamily]) -> None:
+    def collect(self) -> Iterator[Metric]: ...
+
+
+class FamiliesCollector(Collector):
+    """Registers a set of families on a ``CollectorRegistry`` as one collector. ``derived``
+    (counter families summed at scrape time, described by ``derived_specs``) come first."""
+
+    def __init__(self, families: Iterable[CounterFamily | HistogramFamily], *,
+                 derived: Derived | None = None,
+                 derived_specs: Iterable[CounterFamily] = ()) -> None:
         self._families = tuple(families)
+        self._derived = derived
+        self._specs = tuple(derived_specs)
 
     def collect(self) -> Iterator[Metric]:
+        if self._derived is not None:
+            yield from self._derived.collect()
         for family in self._families:
             yield family.collect()
 
     def describe(self) -> Iterator[Metric]:
         # Names only, so the registry can refuse a duplicate at registration (as for built-ins).
-        for f in self._families:
+        for f in (*self._specs, *self._families):
             if isinstance(f, CounterFamily):
                 yield CounterMetricFamily(f.name, f.doc, labels=f.labelnames)
             else:

@@ -42,6 +42,9 @@ class RequestContext:
     route: Route | None = None
     resolved: Resolved | None = None
     facts: RequestFacts = NO_FACTS
+    #: The request body when it was read whole (for an admission hook's estimate); empty when
+    #: it streamed through.
+    request_body: bytes = b""
     #: Extra headers for the request to Lava, added by admission hooks (``traceparent``).
     upstream_headers: list[tuple[str, str]] = field(default_factory=list)
     upstream_at: float | None = None  # the request left for Lava

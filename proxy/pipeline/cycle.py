@@ -19,14 +19,16 @@ from time import perf_counter
 
 from ..errors import SidecarError, UsageLogUnavailable, refusal
 from ..gateway import UpstreamResponse
-from ..headers import outbound, response_headers
+from ..headers import outbound_fields, response_fields
+from ..http1 import field
 from ..identity import merge_metadata
 from ..inbound import Exchange, reason_phrase
+from ..probe import answered_probe
 from ..record import RequestRecord
 from ..routing import shape_for_path
-from ..usage import estimate, inspect, is_event_stream, make_extractor
+from ..usage import estimate, inspect
 from ..usage.base import Extractor, RequestFacts
-from ..usage.strip import UsageChunkStripper
+from ..usage.select import EVENT_STREAM, mime_of, readers_for
 from .body import read_body
 from .context import RequestContext, to_record
 from .relay import relay
@@ -36,6 +38,8 @@ log = logging.getLogger("lava_sidecar.pipeline")
 
 REQUEST_ID_HEADER = "x-lava-sidecar-request-id"
 OVERHEAD_HEADER = "x-lava-sidecar-overhead-ms"
+_REQUEST_ID_RAW = REQUEST_ID_HEADER.encode("ascii")
+_OVERHEAD_RAW = OVERHEAD_HEADER.encode("ascii")
 
 
 class RequestCycle:
@@ -45,8 +49,10 @@ class RequestCycle:
 
     def __init__(self, rt: Runtime, ex: Exchange) -> None:
         self.rt, self.ex = rt, ex
+        # The shape is the route's once resolved (``admit``); ``refuse`` guesses it from the path
+        # only for a request refused before that.
         self.ctx = RequestContext(rt.ids.next(), time.time(), perf_counter(), ex.method, ex.raw_path,
-                                  ex.headers, shape_for_path(ex.raw_path))
+                                  ex.headers, "openai")
         self.metadata: str | None = None
         self.body: bytes | AsyncIterator[bytes] = b""
         self.body_held = 0  # room the body holds in rt.body_budget, given back in finish
@@ -54,8 +60,8 @@ class RequestCycle:
         self.up: UpstreamResponse | None = None
 
     async def admit(self) -> None:
-        """Where it goes, who pays, what rides along; then the admission hooks. A refusal raised
-        here happens before anything has left for Lava: nothing is billed."""
+        """Where it goes, who pays, what rides along. A refusal raised here happens before anything
+        has left for Lava: nothing is billed."""
         rt, ex, ctx = self.rt, self.ex, self.ctx
         settings = rt.settings
         route = ctx.route = rt.router.resolve(ex.raw_path)
@@ -68,12 +74,10 @@ class RequestCycle:
             raise UsageLogUnavailable(
                 "The sidecar cannot write its usage log and is configured to refuse traffic it "
                 "cannot record (usage_log.on_error: reject). Check the log volume.")
-        for hook in rt.admission:
-            await hook.admit(ctx)
 
     async def forward(self) -> None:
-        """The body (bounded), what it says (model, stream), the headers that cross, the hop to
-        Lava, and the relay of its answer."""
+        """The body (bounded), what it says (model, stream), the admission hooks, the headers
+        that cross, the hop to Lava, and the relay of its answer."""
         rt, ex, ctx = self.rt, self.ex, self.ctx
         route, resolved = ctx.route, ctx.resolved
         if route is None or resolved is None:  # pragma: no cover - admit() set both or raised
@@ -82,14 +86,22 @@ class RequestCycle:
         if route.facts is not None:  # the path said it all (Gemini): the body is not read
             ctx.facts = route.facts
         elif isinstance(body, bytes):
-            ctx.facts, body = inspect(route.api, body, ex.headers.get("Content-Type"),
+            ctype = ex.headers.value(b"content-type")
+            ctx.facts, body = inspect(route.api, body, None if ctype is None else ctype.decode("latin-1"),
                                       inject_stream_usage=route.provider.inject_stream_usage)
         else:
             ctx.facts = RequestFacts(api=route.api)
+        if isinstance(body, bytes):
+            ctx.request_body = body  # a quota's estimate parses it only if inspect did not
         self.body = body
-        headers = outbound(ex.headers.items(), rt.control_headers, rt.tokens.get(resolved.billing),
-                           self.metadata)
-        headers.extend(ctx.upstream_headers)
+        # After the body, before anything leaves: a quota reserves what the body asks for; a
+        # refusal raised here is never billed.
+        for hook in rt.admission:
+            await hook.admit(ctx)
+        headers = outbound_fields(ex.headers.fields, rt.control_raw, rt.tokens.get(resolved.billing),
+                                  self.metadata)
+        for name, value in ctx.upstream_headers:  # from admission hooks (tracing's traceparent)
+            headers.append(field(name, value)[1:])
         ctx.upstream_at = perf_counter()
         up = self.up = await rt.gateway.open(ex.method, rt.router.forward_url(route.upstream_url),
                                              headers, body)
@@ -102,22 +114,24 @@ class RequestCycle:
         route = ctx.route
         if route is None:  # pragma: no cover - forward() checked
             raise RuntimeError("relay before admit()")
-        ctype = up.headers.get("Content-Type")
-        is_sse = is_event_stream(ctype)
-        extractor = self.extractor = make_extractor(
-            ctx.facts, route.provider.family, ctype, up.headers.get("Content-Encoding"),
-            max_line_bytes=rt.settings.limits.max_sse_line_bytes)
-        stripper = UsageChunkStripper() if ctx.facts.usage_injected and is_sse else None
-        out_headers = response_headers(up.header_items(), keep_length=stripper is None)
-        out_headers.append((REQUEST_ID_HEADER, ctx.request_id))
+        mime = mime_of(up.headers.get("Content-Type"))
+        is_sse = mime == EVENT_STREAM
+        readers = readers_for(ctx.facts, route.provider.family, mime, up.headers.get("Content-Encoding"),
+                              max_line_bytes=rt.settings.limits.max_sse_line_bytes)
+        extractor = self.extractor = readers.extractor
+        stripper = readers.stripper
+        out_headers = response_fields(up.fields, keep_length=stripper is None)
+        out_headers.append((_REQUEST_ID_RAW, _REQUEST_ID_RAW, ctx.request_id.encode("ascii")))
         # Known before the first byte: the time spent here before the request left.
-        out_headers.append((OVERHEAD_HEADER, f"{((ctx.upstream_at or ctx.t0) - ctx.t0) * 1000:.3f}"))
+        out_headers.append((_OVERHEAD_RAW, _OVERHEAD_RAW,
+                            b"%.3f" % (((ctx.upstream_at or ctx.t0) - ctx.t0) * 1000)))
         st = ctx.relay
         if is_sse:
             rt.inflight.streams += 1
         try:
             await relay(self.ex, up, st, headers=out_headers, extractor=extractor,
-                        stripper=stripper, shape=ctx.shape, is_sse=is_sse)
+                        stripper=stripper, shape=ctx.shape, is_sse=is_sse,
+                        stripper_reads_usage=readers.stripper_reads_usage)
         finally:
             if is_sse:
                 rt.inflight.streams -= 1
@@ -130,6 +144,8 @@ class RequestCycle:
         """Answer one of our own errors, in the caller's API shape."""
         ctx = self.ctx
         ctx.error, ctx.status = err, err.status
+        if ctx.route is None:
+            ctx.shape = shape_for_path(ctx.path)
         headers, body = refusal(ctx.shape, err)
         headers.append((REQUEST_ID_HEADER, ctx.request_id))
         self.ex.respond(err.status, reason_phrase(err.status), headers, body)
@@ -200,6 +216,8 @@ def make_handler(rt: Runtime) -> Callable[[Exchange], Awaitable[None]]:
 
 
 async def handle(rt: Runtime, ex: Exchange) -> None:
+    if answered_probe(ex, rt.router):
+        return  # not traffic: nothing sent, nothing recorded (``probe/``)
     cycle = RequestCycle(rt, ex)
     # Known to the shutdown, which ends what is still running at the end of its grace.
     task = rt.inflight.enter()

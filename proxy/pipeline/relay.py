@@ -18,6 +18,7 @@ from typing import Protocol
 
 from ..errors import Shape, SidecarError, error_body
 from ..gateway import UpstreamError, UpstreamResponse
+from ..http1 import Field
 from ..inbound import Exchange
 from ..usage.base import Extractor
 from .runtime import is_shutdown_cut, shutting_down, uncancel
@@ -85,47 +86,90 @@ async def _end_cut(ex: Exchange, shape: Shape, is_sse: bool, tail: bytes) -> Non
     ex.abort()
 
 
-async def relay(ex: Exchange, up: UpstreamResponse, st: RelayState, *,
-                headers: list[tuple[str, str]], extractor: Extractor, stripper: Stripper | None,
-                shape: Shape, is_sse: bool) -> None:
-    # The head is held until the first body bytes, so both leave in one write.
-    ex.start(up.status, up.reason, headers)
-    st.head_built, st.headers_at = True, perf_counter()
-    # An SSE head waits a moment for the first event (providers send both in one packet, and one
-    # write instead of two took ~70 µs off the first byte), but never longer: a client whose model
-    # thinks before its first token still sees the response begin.
-    head_timer = asyncio.get_running_loop().call_later(_SSE_HEAD_HOLD, ex.send_head) \
-        if is_sse else None
-    feed: Callable[[bytes], None] | None = extractor.feed
-    # While the client's write buffer is above its high-water mark, Lava is not read either: a
-    # client that stops reading costs the chunk in hand, not everything Lava can send meanwhile.
-    ex.hold_while_stalled(up.pause_reading, up.resume_reading)
-    # The ends of the last two pieces written: enough to tell where an SSE stream stands if it
-    # breaks (only their last bytes: holding whole pieces kept two chunks alive per stalled stream).
-    prev = last = b""
-    try:
-        async for chunk in up.chunks():
-            if head_timer is not None:
-                head_timer.cancel()
-                head_timer = None
+class _Pump:
+    """The body's sink (``UpstreamResponse.stream_to``): each piece of Lava's body is written to
+    the client first and read for usage second, from the upstream connection's own callback, so
+    a chunk costs no future and resumes no coroutine. Under back-pressure (the client's buffer
+    above its high-water mark) Lava is not read until the client drains."""
+
+    __slots__ = ("ex", "failure", "feed", "head_timer", "last", "prev", "st", "stripper", "up")
+
+    def __init__(self, ex: Exchange, up: UpstreamResponse, st: RelayState,
+                 feed: Callable[[bytes], None] | None, stripper: Stripper | None) -> None:
+        self.ex, self.up, self.st = ex, up, st
+        #: The extractor's feed; None when the stripper reads the usage in its own pass.
+        self.feed = feed
+        self.stripper = stripper
+        self.head_timer: asyncio.TimerHandle | None = None
+        # The ends of the last two pieces written: enough to tell where an SSE stream stands if it
+        # breaks (only their last bytes: holding whole pieces kept two chunks alive per stalled
+        # stream).
+        self.prev = self.last = b""
+        #: An error of our own (a bug) raised while relaying: re-raised by ``relay``.
+        self.failure: BaseException | None = None
+
+    def __call__(self, chunk: bytes) -> None:
+        try:
+            timer = self.head_timer
+            if timer is not None:
+                timer.cancel()
+                self.head_timer = None
+            stripper = self.stripper
             out = stripper.feed(chunk) if stripper is not None else chunk
             try:
                 if out:
-                    await ex.write(out)
-                    prev, last = last, out[-4:]
+                    if not self.ex.push(out):
+                        # The client is not draining: Lava waits too (the chunk in hand is all a
+                        # stalled client costs, not everything Lava can send meanwhile).
+                        self.up.pause_reading()
+                        self.ex.when_writable(self.up.resume_reading)
+                    self.prev, self.last = self.last, out[-4:]
+            except ConnectionResetError:
+                self.st.client_gone = True
+                self.up.stop()
             finally:
-                # Lava served this chunk, and bills it, whether or not the client took it: it is
-                # read for usage even when the write failed or was cancelled (client gone).
+                # Lava served this chunk, and bills it, whether or not the client took it: it
+                # is read for usage even when the write failed (client gone).
+                feed = self.feed
                 if feed is not None:
                     try:
                         feed(chunk)
                     except Exception:
-                        # A usage-reader bug must never cost the client its response; the record
-                        # carries the failure, so it is counted once (extractor_errors_total).
+                        # A usage-reader bug must never cost the client its response; the
+                        # record carries the failure, so it is counted once.
                         log.exception("usage extractor failed; usage for this request is what it saw")
-                        feed, st.extractor_failed = None, True
-            if st.first_byte_at is None:
-                st.first_byte_at = perf_counter()
+                        self.feed, self.st.extractor_failed = None, True
+            if self.st.first_byte_at is None:
+                self.st.first_byte_at = perf_counter()
+        except BaseException as exc:
+            # Raised into the connection's parser it would look like Lava's fault: stop, and let
+            # the relay raise it where the handler sees it.
+            self.failure = exc
+            self.up.stop()
+
+
+async def relay(ex: Exchange, up: UpstreamResponse, st: RelayState, *,
+                headers: list[Field], extractor: Extractor, stripper: Stripper | None,
+                shape: Shape, is_sse: bool, stripper_reads_usage: bool = False) -> None:
+    """``stripper_reads_usage``: the stripper shows every event to the usage reader itself (one
+    pass over the stream), so the extractor is not fed."""
+    # The head is held until the first body bytes, so both leave in one write.
+    ex.start_fields(up.status, up.raw_reason, headers)
+    st.head_built, st.headers_at = True, perf_counter()
+    pump = _Pump(ex, up, st, None if stripper_reads_usage else extractor.feed, stripper)
+    # An SSE head waits a moment for the first event (providers send both in one packet, and one
+    # write instead of two took ~70 µs off the first byte), but never longer: a client whose model
+    # thinks before its first token still sees the response begin.
+    if is_sse:
+        pump.head_timer = asyncio.get_running_loop().call_later(_SSE_HEAD_HOLD, ex.send_head)
+    # Writes the relay awaits (the stripper's tail, an error event) hold Lava the same way.
+    ex.hold_while_stalled(up.pause_reading, up.resume_reading)
+    try:
+        await up.stream_to(pump)
+        if pump.failure is not None:
+            raise pump.failure
+        if st.client_gone:
+            return
         st.upstream_done = True
         if stripper is not None and (tail := stripper.flush()):
             await ex.write(tail)
@@ -136,7 +180,7 @@ async def relay(ex: Exchange, up: UpstreamResponse, st: RelayState, *,
             ex.abort()
             return
         try:
-            await ex.write(sse_error_event(shape, err, after=prev + last))
+            await ex.write(sse_error_event(shape, err, after=pump.prev + pump.last))
         except ConnectionResetError:
             st.client_gone = True
             return
@@ -148,11 +192,11 @@ async def relay(ex: Exchange, up: UpstreamResponse, st: RelayState, *,
             raise
         uncancel()
         st.shutdown = True
-        await _end_cut(ex, shape, is_sse, prev + last)
+        await _end_cut(ex, shape, is_sse, pump.prev + pump.last)
         return
     finally:
-        if head_timer is not None:
-            head_timer.cancel()
+        if pump.head_timer is not None:
+            pump.head_timer.cancel()
     try:
         await ex.write_eof()
     except ConnectionResetError:

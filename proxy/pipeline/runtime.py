@@ -107,14 +107,28 @@ def uncancel() -> None:
 
 @dataclass(slots=True)
 class Readiness:
-    """Ready once started, not ready again from the moment draining begins."""
+    """Ready once started and every part it waits for has answered (each wait is bounded by its
+    owner: the quota backend's first answer); not ready again from the moment draining begins."""
 
     started: bool = False
     draining: bool = False
+    #: What readiness waits for besides start: each says what it waits for, or None once done.
+    waits: list[Callable[[], str | None]] = field(default_factory=list)
 
     @property
     def ready(self) -> bool:
-        return self.started and not self.draining
+        return self.reason() is None
+
+    def reason(self) -> str | None:
+        """Why not ready (for /readyz's body), or None."""
+        if self.draining:
+            return "draining"
+        if not self.started:
+            return "starting"
+        for wait in self.waits:
+            if (why := wait()) is not None:
+                return why
+        return None
 
 
 def _never_fails() -> bool:
@@ -142,6 +156,18 @@ class Runtime:
     admission: tuple[AdmissionHook, ...] = ()
     completion: tuple[CompletionHook, ...] = ()
     _hook_failures: int = 0
+    _control_raw: tuple[frozenset[str], frozenset[bytes]] | None = field(
+        default=None, init=False, repr=False)
+
+    @property
+    def control_raw(self) -> frozenset[bytes]:
+        """``control_headers`` as the bytes the header policy compares (made again only when the
+        set is replaced: tracing adds its headers once, at start)."""
+        cached = self._control_raw
+        if cached is None or cached[0] is not self.control_headers:
+            raw = frozenset(n.lower().encode("latin-1", "replace") for n in self.control_headers)
+            cached = self._control_raw = (self.control_headers, raw)
+        return cached[1]
 
     def hook_failed(self, hook: CompletionHook) -> None:
         """A completion hook raised: the request was served and recorded; log it (rarely)."""

@@ -1,9 +1,10 @@
 """The named seams where features join the request path without reaching into it.
 
-- **Admission** (``AdmissionHook.admit``): after route and identity, before anything is sent to
-  Lava. Raising a ``SidecarError`` refuses the request in the caller's API shape; nothing has left,
-  so nothing is billed. Quotas refuse here; a tracer starts its span and adds ``traceparent`` to
-  ``RequestContext.upstream_headers``.
+- **Admission** (``AdmissionHook.admit``): after route and identity and once the body is read
+  and inspected (``RequestContext.facts``, ``request_body``), before anything is sent to Lava.
+  Raising a ``SidecarError`` refuses the request in the caller's API shape; nothing has left, so
+  nothing is billed. Quotas reserve and refuse here; a tracer starts its span and adds
+  ``traceparent`` to ``RequestContext.upstream_headers``.
 - **Completion** (``CompletionHook.complete``): after the request's one ``RequestRecord`` went to
   the recorder, fed that same record, so a counter, a span and the usage log agree on the numbers.
   Runs for every request that was admitted *or refused*, exactly once.

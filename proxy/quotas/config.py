@@ -49,7 +49,11 @@ class QuotaLimits:
 class RedisQuota:
     url: Secret | None = None  # redis:// or rediss://; a secret (it may carry a password)
     key_prefix: str = "lava-sidecar:"
+    #: How long Redis has to answer a command once it is sent (queueing in the sidecar excluded).
     timeout_ms: int = 50
+    #: The URL names one node of a Redis Cluster (redis-py's convention: a client choice, not a
+    #: URL scheme); slots are read from it.
+    cluster: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,9 @@ class QuotaSettings:
     backend: Backend = "memory"
     redis: RedisQuota = field(default_factory=RedisQuota)
     on_backend_error: OnBackendError = "allow"
+    #: Output tokens reserved at admission for a request that names no max_tokens (or
+    #: max_output_tokens / max_completion_tokens); replaced by the real count at completion.
+    default_output_tokens: int = 1024
     default: QuotaLimits = field(default_factory=QuotaLimits)
     #: Per customer, already merged over ``default`` (the keys a customer names win).
     customers: tuple[tuple[str, QuotaLimits], ...] = ()
@@ -152,14 +159,17 @@ def read_quotas(r: Reader, env: Mapping[str, str]) -> QuotaSettings:
         url=_redis_url(rs, env, required=backend == "redis"),
         key_prefix=rs.get("key_prefix", str, dr.key_prefix, _prefix_problem),
         timeout_ms=rs.get("timeout_ms", int, dr.timeout_ms, _timeout_problem),
+        cluster=rs.get("cluster", bool, dr.cluster),
     )
     rs.finish()
     policy = cast(OnBackendError, r.choice("on_backend_error", ("allow", "reject"), d.on_backend_error))
+    output = r.get("default_output_tokens", int, d.default_output_tokens, _output_problem)
     default = _limits(r.section("default"), QuotaLimits())
     settings = QuotaSettings(
         backend=backend,
         redis=redis,
         on_backend_error=policy,
+        default_output_tokens=output,
         default=default,
         customers=_table(r, "customers", default, _CUSTOMER_CHARS, "customer ids"),
         meters=_table(r, "meters", None, _METER_CHARS, "meter slugs"),
@@ -174,6 +184,10 @@ def _prefix_problem(v: str) -> str | None:
     if "{" in v or "}" in v:
         return "must not contain { or } (they choose Redis Cluster slots)"
     return None
+
+
+def _output_problem(v: int) -> str | None:
+    return None if 0 <= v <= 10_000_000 else "must be between 0 and 10000000"
 
 
 def _timeout_problem(v: int) -> str | None:

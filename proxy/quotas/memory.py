@@ -1,8 +1,10 @@
 """The in-process quota store: exact within one process, no I/O, a few dict operations per request.
 
 Everything runs on the event-loop thread with no ``await`` between check and count, so admission is
-atomic by construction. Idle keys are swept when the table grows past a bound, so a stream of
-one-off customer ids cannot grow memory without limit.
+atomic by construction. An admission counts the request, takes its slot and adds its reservation
+(estimated tokens and spend) to those windows; ``settle`` replaces the reservation by the real
+amount and frees the slot: the same arithmetic as the Redis script. Idle keys are swept when the
+table grows past a bound, so a stream of one-off customer ids cannot grow memory without limit.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from .policy import CONCURRENCY, REQUESTS, Check, Refusal
-from .window import estimate, retry_ms, roll
+from .policy import CONCURRENCY, REQUESTS, SPEND, TOKENS, Check, Refusal, Settlement
+from .window import estimate, retry_ms, roll, unreserve
 
 #: Keys kept before idle ones (windows two old, no request in flight) are swept.
 SWEEP_AT: Final = 100_000
@@ -26,8 +28,10 @@ class MemoryStore:
         self._windows: dict[str, list[float]] = {}  # key -> [idx, cur, prev, window_ms]
         self._inflight: dict[str, int] = {}
 
-    def admit(self, checks: Sequence[Check], now_ms: float) -> Refusal | None:
-        """Refusal with the longest wait, or ``None`` and the request and its slot are counted."""
+    def admit(self, checks: Sequence[Check], now_ms: float, tokens: int = 0,
+              micro_usd: int = 0) -> Refusal | None:
+        """Refusal with the longest wait, or ``None`` and the request, its slot and its reservation
+        (``tokens``, ``micro_usd``) are counted."""
         windows, inflight = self._windows, self._inflight
         worst: Refusal | None = None
         for c in checks:
@@ -55,23 +59,39 @@ class MemoryStore:
                 inflight[c.key] = inflight.get(c.key, 0) + 1
             elif c.kind == REQUESTS:
                 self._add(c, 1, now_ms)
+            elif c.kind == TOKENS:
+                if tokens > 0:
+                    self._add(c, tokens, now_ms)
+            elif micro_usd > 0:
+                self._add(c, micro_usd, now_ms)
         if len(windows) + len(inflight) > SWEEP_AT:
             self.sweep(now_ms)
         return None
 
-    def complete(self, checks: Sequence[Check], amounts: Sequence[int], now_ms: float,
-                 release: bool) -> None:
-        """Add ``amounts[i]`` to window check ``i`` (tokens, spend); free the slots if ``release``."""
-        for c, amount in zip(checks, amounts, strict=True):
+    def settle(self, s: Settlement, now_ms: float) -> None:
+        """Free the slot; replace each reservation by the real amount."""
+        for c in s.checks:
             if c.kind == CONCURRENCY:
-                if release:
+                if s.release:
                     n = self._inflight.get(c.key, 0) - 1
                     if n > 0:
                         self._inflight[c.key] = n
                     else:
                         self._inflight.pop(c.key, None)
-            elif amount > 0:
-                self._add(c, amount, now_ms)
+            elif c.kind == TOKENS:
+                self._replace(c, s.tokens, s.tokens_reserved, s.admitted_ms, now_ms)
+            elif c.kind == SPEND:
+                self._replace(c, s.micro_usd, s.micro_usd_reserved, s.admitted_ms, now_ms)
+
+    def _replace(self, c: Check, amount: int, reserved: int, admitted_ms: float, now_ms: float) -> None:
+        if reserved > 0:
+            st = self._windows.get(c.key)
+            if st is not None:
+                idx, cur, prev = roll(now_ms, c.window_ms, int(st[0]), st[1], st[2])
+                cur, prev = unreserve(c.window_ms, idx, cur, prev, admitted_ms, reserved)
+                st[0], st[1], st[2] = idx, cur, prev
+        if amount > 0:
+            self._add(c, amount, now_ms)
 
     def _add(self, c: Check, amount: float, now_ms: float) -> None:
         st = self._windows.get(c.key)

@@ -20,7 +20,8 @@ OPS: Final = ("admit", "complete", "renew", "ping")
 
 
 class QuotaMetrics:
-    __slots__ = ("_check", "_customers", "_errors", "_rejections", "_with_customer", "backend_up")
+    __slots__ = ("_check", "_customers", "_errors", "_rejections", "_unchecked", "_with_customer",
+                 "backend_up")
 
     def __init__(self, registry: CollectorRegistry, *, max_customers: int = 1000,
                  customer_label: bool = True) -> None:
@@ -34,13 +35,20 @@ class QuotaMetrics:
             "included.", ("backend",), CHECK_BUCKETS)
         registry.register(FamiliesCollector((self._rejections, self._check)))
         self.backend_up = Gauge("lava_sidecar_quota_backend_up",
-                                "1 while the quota store answers, 0 after it failed or timed out.",
-                                registry=registry)
+                                "1 while the quota store answers (every circuit closed); 0 from "
+                                "its first failure until a probe is answered, and before the "
+                                "first answer at start.", registry=registry)
         self.backend_up.set(1)
         errors = Counter("lava_sidecar_quota_backend_errors_total",
-                         "Quota store calls that failed or timed out (admissions then follow "
-                         "on_backend_error).", ("op",), registry=registry)
+                         "Quota store exchanges that failed (refused, error reply, or no reply by "
+                         "the deadline), by what they carried; settlements dropped count as "
+                         "complete.", ("op",), registry=registry)
         self._errors = {op: errors.labels(op) for op in OPS}
+        unchecked = Counter("lava_sidecar_quota_unchecked_total",
+                            "Requests the quota store could not decide, by on_backend_error: allow "
+                            "(admitted without a check) or reject (answered 503).", ("policy",),
+                            registry=registry)
+        self._unchecked = {p: unchecked.labels(p) for p in ("allow", "reject")}
 
     def rejected(self, kind: str, customer: str) -> None:
         if self._with_customer:
@@ -53,3 +61,6 @@ class QuotaMetrics:
 
     def backend_error(self, op: str) -> None:
         self._errors[op].inc()
+
+    def unchecked(self, policy: str) -> None:
+        self._unchecked[policy].inc()

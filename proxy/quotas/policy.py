@@ -8,6 +8,7 @@ admission needs every one of them to pass.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
@@ -48,6 +49,49 @@ class Refusal:
     retry_ms: int
 
 
+@dataclass(slots=True)
+class Settlement:
+    """What a finished ticket gives back to its store: the slot, and each reservation replaced by
+    the real amount. ``admitted_ms`` is the store's time at admission (0: nothing was reserved)."""
+
+    checks: Checks
+    release: bool  # the ticket holds a concurrency slot
+    lease: str  # its lease id in Redis ("" in memory)
+    admitted_ms: float
+    tokens: int
+    tokens_reserved: int
+    micro_usd: int
+    micro_usd_reserved: int
+
+
+class Checks(tuple[Check, ...]):
+    """The checks of one customer (on one meter), with what every admission under them needs,
+    worked out once: the policy caches these, the request path only reads them."""
+
+    #: A token or spend limit: admission reserves an estimate.
+    reserves: bool
+    #: A spend limit: the reservation includes a charge estimate.
+    spends: bool
+    #: A concurrency limit: admission takes a slot.
+    holds: bool
+    #: The BATCH script's group spec (``<kind>:<limit>:<window ms>`` per check) and its keys.
+    spec: str
+    keys: tuple[str, ...]
+
+    def __new__(cls, checks: Iterable[Check]) -> Checks:
+        self = super().__new__(cls, checks)
+        self.reserves = any(c.kind == TOKENS or c.kind == SPEND for c in self)
+        self.spends = any(c.kind == SPEND for c in self)
+        self.holds = any(c.kind == CONCURRENCY for c in self)
+        self.spec = " ".join(f"{c.kind}:{c.limit}:{c.window_ms}" for c in self)
+        self.keys = tuple(c.key for c in self)
+        return self
+
+
+#: No limit applies.
+NO_CHECKS: Final = Checks(())
+
+
 def to_micro_usd(usd: Decimal) -> int:
     """Rounded up: a spend limit is never exceeded by rounding."""
     return math.ceil(usd * MICRO_USD)
@@ -79,9 +123,9 @@ class Policy:
         self._default = settings.default
         self._customers = dict(settings.customers)
         self._meters = {m: q for m, q in settings.meters if q.any()}
-        self._cache: dict[tuple[str, str | None], tuple[Check, ...]] = {}
+        self._cache: dict[tuple[str, str | None], Checks] = {}
 
-    def checks(self, customer_id: str, meter: str | None) -> tuple[Check, ...]:
+    def checks(self, customer_id: str, meter: str | None) -> Checks:
         key = (customer_id, meter)
         found = self._cache.get(key)
         if found is not None:
@@ -90,7 +134,7 @@ class Policy:
         mq = self._meters.get(meter) if meter is not None else None
         if mq is not None:
             out += _checks(self._prefix, customer_id, meter, mq)
-        result = tuple(out)
+        result = Checks(out)
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()
         self._cache[key] = result

@@ -46,3 +46,20 @@ def retry_ms(now_ms: float, window_ms: int, idx: int, cur: float, prev: float, t
     else:
         wait = (1.0 - f) * window_ms + (1.0 - target / cur) * window_ms if cur > 0 else 0.0
     return max(1, math.ceil(wait) + (1 if strict else 0))
+
+
+def unreserve(window_ms: int, idx: int, cur: float, prev: float, admitted_ms: float,
+              amount: float) -> tuple[float, float]:
+    """``(cur, prev)`` with ``amount`` taken back out of the half it was added to at ``admitted_ms``.
+
+    A reservation made in the current window comes out of ``cur``; one made in the window before
+    (the request ran across the turn) out of ``prev``, where it now only counts its decaying share;
+    an older one has left the estimate already. Never below zero (a store that restarted empty in
+    between no longer holds it).
+    """
+    at = int(admitted_ms // window_ms)
+    if at == idx:
+        return max(0.0, cur - amount), prev
+    if at == idx - 1:
+        return cur, max(0.0, prev - amount)
+    return cur, prev

@@ -7,7 +7,6 @@ from typing import Final
 from .base import Usage
 from .fields import anthropic_usage, finish, merge_latest, obj, text
 from .jsonscan import JsonDict, parse_object
-from .sse import Event
 from .streams import StreamExtractor, event_type
 
 ANTHROPIC_KEYS: Final = ("usage", "model", "id")
@@ -36,14 +35,18 @@ class AnthropicStreamExtractor(StreamExtractor):
         self._model: str | None = None
         self._id: str | None = None
 
-    def _on(self, event: Event) -> None:
-        name = event_type(event)
-        if name == b"message_delta":
-            delta = obj((parse_object(event.data) or {}).get("usage"))
+    def wants(self, raw: bytes) -> bool:
+        # The event's name is in its bytes (its event: line, or its JSON type).
+        return raw.find(b"message_delta") >= 0 or raw.find(b"message_start") >= 0
+
+    def on_event(self, name: bytes, data: bytes) -> None:
+        kind = event_type(name, data)
+        if kind == b"message_delta":
+            delta = obj((parse_object(data) or {}).get("usage"))
             if delta:
                 self._latest = merge_latest(self._latest, delta)
-        elif name == b"message_start":
-            message = obj((parse_object(event.data) or {}).get("message"))
+        elif kind == b"message_start":
+            message = obj((parse_object(data) or {}).get("message"))
             self._model = text(message.get("model")) or self._model
             self._id = text(message.get("id")) or self._id
             usage = message.get("usage")

@@ -11,7 +11,7 @@ Gemini's ``toolUsePromptTokenCount`` is input too: ``tool_prompt_tokens`` is a p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Final, Literal, Protocol
@@ -56,6 +56,9 @@ class RequestFacts:
     usage_injected: bool = False
     #: Text-to-speech: characters of ``input`` (Lava's ``characters_1m`` tier).
     input_characters: int | None = None
+    #: The body as parsed, when it was parsed whole (small JSON bodies): a quota's estimate reads
+    #: it instead of parsing the body again. Never compared or printed; nothing may change it.
+    doc: dict[str, object] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

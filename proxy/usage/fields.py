@@ -81,8 +81,10 @@ def _first(*values: object) -> int | None:
     return None
 
 
-def openai_usage(u: JsonObject) -> Usage:
-    """OpenAI-shaped usage, in all its dialects.
+def openai_usage(u: JsonObject, *, model: str | None = None, response_id: str | None = None,
+                 named: bool = False) -> Usage:
+    """OpenAI-shaped usage, in all its dialects. ``named``: the finished ``Usage`` (``finish``
+    with ``model`` and ``response_id``), built once rather than twice: this runs per response.
 
     Chat/completions/embeddings say ``prompt_tokens``/``completion_tokens``; Responses, images and
     token-billed audio say ``input_tokens``/``output_tokens``. Cached reads are
@@ -93,16 +95,23 @@ def openai_usage(u: JsonObject) -> Usage:
     ``{"type": "duration", "seconds": 7}``.
     """
     if u.get("type") == "duration":
-        return Usage(audio_seconds=seconds(u.get("seconds")))
+        usage = Usage(audio_seconds=seconds(u.get("seconds")))
+        return finish(usage, model=model, response_id=response_id) if named else usage
     d_in = obj(u.get("prompt_tokens_details")) or obj(u.get("input_tokens_details"))
     d_out = obj(u.get("completion_tokens_details")) or obj(u.get("output_tokens_details"))
-    return Usage(
-        input_tokens=_first(u.get("prompt_tokens"), u.get("input_tokens")),
-        output_tokens=_first(u.get("completion_tokens"), u.get("output_tokens")),
-        cache_read_tokens=_first(d_in.get("cached_tokens"), u.get("prompt_cache_hit_tokens")),
-        cache_write_tokens=count(d_in.get("cache_write_tokens")),
-        reasoning_tokens=_first(d_out.get("reasoning_tokens"), u.get("reasoning_tokens")),
-    )
+    inp = _first(u.get("prompt_tokens"), u.get("input_tokens"))
+    out = _first(u.get("completion_tokens"), u.get("output_tokens"))
+    read = _first(d_in.get("cached_tokens"), u.get("prompt_cache_hit_tokens"))
+    write = count(d_in.get("cache_write_tokens"))
+    reasoning = _first(d_out.get("reasoning_tokens"), u.get("reasoning_tokens"))
+    if not named:
+        return Usage(input_tokens=inp, output_tokens=out, cache_read_tokens=read,
+                     cache_write_tokens=write, reasoning_tokens=reasoning)
+    counted = inp is not None or out is not None or read is not None or write is not None \
+        or reasoning is not None
+    return Usage(input_tokens=inp, output_tokens=out, cache_read_tokens=read,
+                 cache_write_tokens=write, reasoning_tokens=reasoning, model=model,
+                 response_id=response_id, source="provider" if counted else "missing")
 
 
 def anthropic_usage(u: JsonObject) -> Usage:

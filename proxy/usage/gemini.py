@@ -14,8 +14,9 @@ every recording that has all of them, so the prompt is then the total less the o
 
 Every streamed chunk carries the cumulative ``usageMetadata`` so far: the last one wins, nothing is
 summed. The pure functions here are what a stream reader needs (``carries_usage``, a bytes test per
-event; ``read_event``, one event's usage); ``GeminiStreamExtractor`` is the thin shell on today's
-``StreamExtractor``: it keeps the last event that carries usage and parses it once, at the end.
+event; ``read_event``, one event's usage); ``GeminiStreamExtractor`` is the family's hook on
+``streams.StreamExtractor`` (one split per stream, a prefilter per raw event): it keeps the last
+event that carries usage and parses it once, at the end.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from .base import MISSING, MODALITIES, Api, RequestFacts, Usage
 from .fields import JsonObject, count, finish, obj, text
 from .jsonbody import DEFAULT_MAX_JSON_BYTES, JsonExtractor
 from .jsonscan import JsonDict, parse_object, tail_members
-from .sse import Event
 from .streams import StreamExtractor
 
 #: The top-level members of a response that a reader needs.
@@ -189,8 +189,10 @@ class GeminiStreamExtractor(StreamExtractor):
         super().__init__(max_line_bytes=max_line_bytes)
         self._last = self._prev = b""
 
-    def _on(self, event: Event) -> None:
-        data = event.data
+    def wants(self, raw: bytes) -> bool:
+        return raw.rfind(_KEY) >= 0  # the exact test is on the data (``on_event``)
+
+    def on_event(self, name: bytes, data: bytes) -> None:
         if carries_usage(data):
             self._prev, self._last = self._last, data
 

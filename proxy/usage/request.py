@@ -37,7 +37,7 @@ def inspect(api: Api, body: bytes, content_type: str | None, *,
         return _multipart(api, body, params), body
     if mime not in ("", "application/json") and not mime.endswith("+json"):
         return RequestFacts(api=api), body
-    members = _members(body, _SPEECH_KEYS if api is Api.AUDIO_SPEECH else _KEYS)
+    members, whole = _members(body, _SPEECH_KEYS if api is Api.AUDIO_SPEECH else _KEYS)
     if members is None:
         return RequestFacts(api=api), body
     stream = members.get("stream") is True
@@ -47,22 +47,24 @@ def inspect(api: Api, body: bytes, content_type: str | None, *,
     facts = RequestFacts(
         api=api, model=text(members.get("model")), stream=stream,
         client_wants_usage=wants and api in _INJECTABLE,
-        input_characters=len(speech) if isinstance(speech, str) else None)
+        input_characters=len(speech) if isinstance(speech, str) else None,
+        doc=members if whole else None)
     if not (inject_stream_usage and api in _INJECTABLE and stream and not wants):
         return facts, body
     injected = _inject(body, "stream_options" in members)
     if injected is None:
         return facts, body
     return RequestFacts(api=api, model=facts.model, stream=True, client_wants_usage=False,
-                        usage_injected=True), injected
+                        usage_injected=True, doc=facts.doc), injected
 
 
-def _members(body: bytes, keys: tuple[str, ...]) -> JsonDict | None:
+def _members(body: bytes, keys: tuple[str, ...]) -> tuple[JsonDict | None, bool]:
+    """The members named in ``keys`` (more may be there), and whether that is the whole body."""
     if len(body) >= MIN_FAST_BYTES:
         members = top_level(body, keys)  # a long prompt: read only the few members needed
         if members is not None:
-            return members
-    return parse_object(body)
+            return members, False
+    return parse_object(body), True
 
 
 def _inject(body: bytes, has_options: bool) -> bytes | None:

@@ -8,10 +8,9 @@ from __future__ import annotations
 from typing import Final
 
 from .base import Usage
-from .fields import finish, obj, openai_usage, text
+from .fields import obj, openai_usage, text
 from .jsonscan import JsonDict, parse_object
 from .openai import OPENAI_KEYS, read_openai
-from .sse import Event
 from .streams import StreamExtractor, event_type
 
 __all__ = ["OPENAI_KEYS", "ResponsesStreamExtractor", "read_openai"]
@@ -33,12 +32,23 @@ class ResponsesStreamExtractor(StreamExtractor):
         self._model: str | None = None
         self._id: str | None = None
 
-    def _on(self, event: Event) -> None:
-        name = event_type(event)
-        terminal = name in _TERMINAL
-        if not terminal and (name not in _NAMING or self._id is not None):
+    def wants(self, raw: bytes) -> bool:
+        # The event's name is in its bytes (its event: line, or its JSON type).
+        for name in _TERMINAL:
+            if raw.find(name) >= 0:
+                return True
+        if self._id is None:
+            for name in _NAMING:
+                if raw.find(name) >= 0:
+                    return True
+        return False
+
+    def on_event(self, name: bytes, data: bytes) -> None:
+        kind = event_type(name, data)
+        terminal = kind in _TERMINAL
+        if not terminal and (kind not in _NAMING or self._id is not None):
             return
-        response = obj((parse_object(event.data) or {}).get("response"))
+        response = obj((parse_object(data) or {}).get("response"))
         self._model = text(response.get("model")) or self._model
         self._id = text(response.get("id")) or self._id
         usage = response.get("usage")
@@ -46,4 +56,4 @@ class ResponsesStreamExtractor(StreamExtractor):
             self._usage = usage
 
     def _result(self) -> Usage:
-        return finish(openai_usage(self._usage), model=self._model, response_id=self._id)
+        return openai_usage(self._usage, model=self._model, response_id=self._id, named=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NamedTuple
 
 from .anthropic import ANTHROPIC_KEYS, AnthropicStreamExtractor, read_anthropic
 from .audio import AUDIO_KEYS, SpeechExtractor, read_audio
@@ -12,6 +12,7 @@ from .gemini import GeminiJsonExtractor, GeminiStreamExtractor
 from .jsonbody import DEFAULT_MAX_JSON_BYTES, JsonExtractor
 from .openai import OPENAI_KEYS, OpenAIStreamExtractor, read_openai
 from .responses import ResponsesStreamExtractor
+from .strip import StrippedStreamUsage, UsageChunkStripper
 
 #: APIs whose answers carry nothing billable.
 _NO_USAGE: Final = frozenset({Api.MODELS, Api.COUNT_TOKENS, Api.MODERATIONS})
@@ -55,13 +56,48 @@ def make_extractor(facts: RequestFacts, family: Family, content_type: str | None
     ``content_type``/``content_encoding`` are the upstream response's headers. A compressed body
     is decoded for the extractor only (gzip/deflate; a coding zlib cannot read gives ``missing``).
     """
+    return extractor_for(facts, family, mime_of(content_type), content_encoding,
+                         max_line_bytes=max_line_bytes, max_json_bytes=max_json_bytes,
+                         max_decoded_bytes=max_decoded_bytes)
+
+
+def extractor_for(facts: RequestFacts, family: Family, mime: str, content_encoding: str | None, *,
+                  max_line_bytes: int, max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
+                  max_decoded_bytes: int = DEFAULT_MAX_DECODED) -> Extractor:
+    """``make_extractor`` for a content type already reduced to its ``mime_of`` (the relay
+    needs it too: it is worked out once)."""
     coding = coding_of(content_encoding)
     if coding is None:
         return NullExtractor()
-    inner = _choose(facts, family, _mime(content_type), max_line_bytes, max_json_bytes)
+    inner = _choose(facts, family, mime, max_line_bytes, max_json_bytes)
     if coding and not isinstance(inner, NullExtractor | NoUsageExtractor):
         return DecompressingExtractor(inner, coding, max_decoded=max_decoded_bytes)
     return inner
+
+
+class Readers(NamedTuple):
+    """What reads one response: its extractor, and the ``include_usage`` stripper when the sidecar
+    injected the opt-in into an event stream. ``stripper_reads_usage``: one pass over the stream,
+    the stripper showing every event to the usage reader (so the extractor is not fed)."""
+
+    extractor: Extractor
+    stripper: UsageChunkStripper | None
+    stripper_reads_usage: bool
+
+
+def readers_for(facts: RequestFacts, family: Family, mime: str, content_encoding: str | None, *,
+                max_line_bytes: int) -> Readers:
+    """The relay's readers for one response (``mime`` from ``mime_of``)."""
+    if facts.usage_injected and mime == EVENT_STREAM:
+        if coding_of(content_encoding) == "" and facts.api not in _NO_USAGE:
+            reader = OpenAIStreamExtractor(max_line_bytes=max_line_bytes)
+            stripper = UsageChunkStripper(max_event_bytes=max_line_bytes, usage=reader)
+            return Readers(StrippedStreamUsage(stripper), stripper, True)
+        # A compressed stream: the stripper sees what is on the wire, the extractor a decoded copy.
+        return Readers(extractor_for(facts, family, mime, content_encoding,
+                                     max_line_bytes=max_line_bytes), UsageChunkStripper(), False)
+    return Readers(extractor_for(facts, family, mime, content_encoding,
+                                 max_line_bytes=max_line_bytes), None, False)
 
 
 def _choose(facts: RequestFacts, family: Family, mime: str, max_line_bytes: int,
@@ -100,10 +136,11 @@ EVENT_STREAM: Final = "text/event-stream"
 
 def is_event_stream(content_type: str | None) -> bool:
     """Whether a response is Server-Sent Events (the one test: the relay and the extractors agree)."""
-    return _mime(content_type) == EVENT_STREAM
+    return mime_of(content_type) == EVENT_STREAM
 
 
-def _mime(content_type: str | None) -> str:
+def mime_of(content_type: str | None) -> str:
+    """``Text/Event-Stream; charset=utf-8`` → ``text/event-stream``."""
     return (content_type or "").partition(";")[0].strip().lower()
 
 

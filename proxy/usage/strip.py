@@ -1,4 +1,5 @@
-"""Undoes the sidecar's ``include_usage`` opt-in on one chat/completions stream, byte-exactly.
+"""Undoes the sidecar's ``include_usage`` opt-in on one chat/completions stream, byte-exactly, and
+reads the stream's usage in the same pass.
 
 Every other byte is forwarded unchanged and in order; only an incomplete event is held back.
 """
@@ -8,10 +9,11 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from .jsonscan import parse_object
+from .base import Usage
+from .events import EventSplitter, decode_event, is_event
+from .jsonscan import JsonDict, parse_object
+from .openai import OpenAIStreamExtractor
 
-#: Two line ends in a row end an event (CR, LF or CRLF each; a CR before LF is one CRLF).
-_BOUNDARY: Final = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
 _USAGE_OBJECT: Final = re.compile(rb'"usage"\s*:\s*\{')
 _NULL_MEMBER: Final = b',"usage":null'
 #: What may follow ``"usage":null`` for it to be provably a member of the chunk itself: only
@@ -20,8 +22,6 @@ _NULL_MEMBER: Final = b',"usage":null'
 _SCALAR_TAIL: Final = re.compile(
     rb'(?:,"(?:[^"\\\r\n]|\\.)*":(?:"(?:[^"\\\r\n]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?'
     rb'|null|true|false))*\}[ \t]*(?:\r\n|\r|\n)*\Z')
-_CR: Final = 0x0D
-_LF: Final = 0x0A
 
 
 class UsageChunkStripper:
@@ -33,13 +33,20 @@ class UsageChunkStripper:
     before ``[DONE]`` (chat-streaming-detailed-usage, completion-streaming-usage, and genai's
     openaichat recordings). So both are removed and the client sees the stream it asked for: the
     usage-only chunk crashes clients that index ``choices[0]`` (shell_gpt#738, Portkey#1629).
+
+    With ``usage`` (the stream's extractor), the one split serves both: each whole event is
+    shown to it once, and the usage chunk is parsed once, for both the usage and the decision to
+    drop it (``usage.finish()`` then gives the stream's usage; its own ``feed`` is not used).
+    Removing ``"usage":null`` costs a copy of each chunk; docs/performance.md measures it and
+    says why it is kept.
     """
 
-    __slots__ = ("_buf", "_max", "_passthrough", "removed_chunks", "removed_nulls")
+    __slots__ = ("_passthrough", "_split", "_usage", "removed_chunks", "removed_nulls")
 
-    def __init__(self, *, max_event_bytes: int = 1 << 20) -> None:
-        self._buf = b""
-        self._max = max_event_bytes
+    def __init__(self, *, max_event_bytes: int = 1 << 20,
+                 usage: OpenAIStreamExtractor | None = None) -> None:
+        self._split = EventSplitter(max_event_bytes)
+        self._usage = usage
         # An event over the bound is forwarded as it is, and so is the rest of the stream.
         self._passthrough = False
         #: Usage-only chunks removed, and ``"usage":null`` members removed.
@@ -47,70 +54,96 @@ class UsageChunkStripper:
         self.removed_nulls = 0
 
     def feed(self, chunk: bytes) -> bytes:
+        events = self._split.feed(chunk)
         if self._passthrough:
+            self._read(events)
             return chunk
-        buf = self._buf + chunk if self._buf else chunk
-        out: list[bytes] = []
-        pos, n = 0, len(buf)
-        # Providers end lines with LF; then an event ends at the next b"\n\n", which bytes.find
-        # locates in C. The regex, which also knows CR and CRLF, cost ~2 µs per event (timeit).
-        lf_only = b"\r" not in buf
-        while pos < n:
-            first = buf[pos]
-            if first in (_LF, _CR):
-                # a stray blank line between events: forwarded as it is
-                if first == _CR and pos + 1 == n:
-                    break  # CR or CRLF? the next byte says
-                end = pos + 2 if buf[pos:pos + 2] == b"\r\n" else pos + 1
-                out.append(buf[pos:end])
-                pos = end
-                continue
-            if lf_only:
-                end = buf.find(b"\n\n", pos)
-                if end < 0:
-                    break
-                end += 2
-            else:
-                m = _BOUNDARY.search(buf, pos)
-                if m is None or (m.end() == n and buf[n - 1] == _CR):
-                    break
-                end = m.end()
-            out.append(self._event(buf[pos:end]))
-            pos = end
-        rest = buf[pos:]
-        if len(rest) > self._max:
+        if self._split.spilled:
+            # The held event outgrew the bound: it and everything after it go as they are.
             self._passthrough = True
-            out.append(rest)
-            rest = b""
-        self._buf = rest
-        return b"".join(out)
+            out = [self._event(raw) for raw in events]
+            out.append(self._split.spilled)
+            return b"".join(out)
+        if len(events) == 1:
+            return self._event(events[0])
+        return b"".join([self._event(raw) for raw in events])
 
     def flush(self) -> bytes:
         """The stream ended: its last event, even without its blank line, is judged as it is."""
-        rest, self._buf = self._buf, b""
-        if not rest or self._passthrough or rest[0] in (_CR, _LF):
+        rest = self._split.flush()
+        if not rest:
+            return b""
+        if self._passthrough:
+            self._read([rest])
+            return b""  # forwarded already, as it arrived
+        if not is_event(rest):
             return rest
         return self._event(rest)
+
+    def finish(self) -> Usage:
+        """The usage read (needs ``usage``); an unfinished last event is read, not forwarded."""
+        if self._usage is None:
+            raise RuntimeError("UsageChunkStripper.finish() without a usage extractor")
+        rest = self._split.flush()
+        if rest:
+            self._usage.take(rest)
+        return self._usage.finish()
+
+    def _read(self, events: list[bytes]) -> None:
+        usage = self._usage
+        if usage is not None:
+            for raw in events:
+                usage.take(raw)
 
     def _event(self, raw: bytes) -> bytes:
         # A real usage key is a quoted "usage" (inside JSON strings quotes are escaped): find it
         # in C first, then let the whitespace-tolerant regex confirm from there.
         key = raw.find(b'"usage"')
-        if key >= 0 and b'"choices"' in raw and _USAGE_OBJECT.search(raw, key) and _usage_only(raw):
+        has_object = key >= 0 and _USAGE_OBJECT.search(raw, key) is not None
+        usage = self._usage
+        doc: JsonDict | None = None
+        if usage is not None and (has_object or usage.probing) and is_event(raw):
+            # Only the events that may carry usage (or name the response) are shown to the
+            # reader; a usage chunk is parsed there, once, for both of us.
+            usage.last = None
+            usage.take(raw)
+            doc = usage.last
+        if key < 0:
+            return raw
+        if has_object and b'"choices"' in raw and _usage_only(raw, doc):
             self.removed_chunks += 1
             return b""
-        at = raw.find(_NULL_MEMBER)
+        at = raw.find(_NULL_MEMBER, key - 1)
         if at < 0 or raw.find(_NULL_MEMBER, at + 1) >= 0 or not raw.startswith(b"data:"):
             return raw
         end = at + len(_NULL_MEMBER)
         if not _SCALAR_TAIL.match(raw, end):
             return raw
         self.removed_nulls += 1
-        return raw[:at] + raw[end:]
+        return raw.replace(_NULL_MEMBER, b"", 1)  # the one occurrence (checked): one copy
 
 
-def _usage_only(raw: bytes) -> bool:
-    """The event is a chunk with ``choices: []`` and a usage object: the one the opt-in adds."""
-    data = [line[5:].removeprefix(b" ") for line in raw.splitlines() if line.startswith(b"data:")]
-    chunk = parse_object(b"\n".join(data))
+class StrippedStreamUsage:
+    """The ``Extractor`` face of a stripper that reads the usage in its own pass: nothing to feed
+    (the stripper saw every byte), ``finish`` is the stripper's."""
+
+    __slots__ = ("_stripper",)
+
+    def __init__(self, stripper: UsageChunkStripper) -> None:
+        self._stripper = stripper
+
+    def feed(self, chunk: bytes) -> None:
+        return None
+
+    def finish(self) -> Usage:
+        return self._stripper.finish()
+
+
+def _usage_only(raw: bytes, parsed: JsonDict | None) -> bool:
+    """The event is a chunk with ``choices: []`` and a usage object: the one the opt-in adds.
+    ``parsed``: the chunk, when the usage reader parsed it already."""
+    chunk = parsed
+    if chunk is None:
+        decoded = decode_event(raw)
+        chunk = parse_object(decoded[1]) if decoded is not None else None
     return chunk is not None and chunk.get("choices") == [] and isinstance(chunk.get("usage"), dict)

@@ -16,6 +16,10 @@ CPU = {"direct": [None] * 3, "nginx": [30.0, 29.0, 31.0], "sidecar-lean": [100.0
        "litellm": [12500.0, 12400.0, 12600.0]}
 TTFB = {"direct": [0.2, 0.2, 0.4], "nginx": [0.3, 0.25, 0.5], "sidecar-lean": [0.9, 1.4, 1.2],
         "litellm": [20.0, 21.0, 22.0]}
+# CPU per streamed completion (us) per round and target, and its chunks (the per-chunk divisor).
+STREAM_CPU = {"direct": [None] * 3, "nginx": [1500.0, 1600.0, 1400.0],
+              "sidecar-lean": [1900.0, 2100.0, 2000.0], "litellm": [90000.0, 91000.0, 92000.0]}
+EVENTS = {"direct": 66, "nginx": 66, "sidecar-lean": 67, "litellm": 66}
 
 
 def _rounds() -> list[dict[str, Any]]:
@@ -28,7 +32,10 @@ def _rounds() -> list[dict[str, Any]]:
                        "gap_p99_ms": 22.0, "gap_max_ms": 25.0, "held_back_chunks": 1 if n == "nginx" else 0,
                        "usage_chunks_seen": 0, "errors": 0, "steal_pct": 0.0,
                        "client_lag_max_ms": 0.5 * (i + 1)} for n in NAMES}
-        out.append({"c1": fig, "load": load, "streams": streams})
+        stream_cpu = {n: {"cpu_us_per_stream": STREAM_CPU[n][i], "errors": 0, "usage_chunks_seen": 0,
+                          "cpu_us_per_chunk": None if STREAM_CPU[n][i] is None
+                          else STREAM_CPU[n][i] / EVENTS[n]} for n in NAMES}
+        out.append({"c1": fig, "load": load, "streams": streams, "stream_cpu": stream_cpu})
     return out
 
 
@@ -47,6 +54,9 @@ def test_summary_has_every_figure_and_added_is_per_round() -> None:
         assert all(s[name][k] is not None for k in report.BASE_FIGURES), name
     for name in NAMES[1:]:
         assert all(s[name][k] is not None for k in report.PROXY_FIGURES), name
+        assert all(s[name][k] is not None for k in report.STREAM_CPU_FIGURES), name
+    assert s["sidecar-lean"]["cpu_us_per_stream"] == median(STREAM_CPU["sidecar-lean"])
+    assert s["sidecar-lean"]["cpu_us_per_chunk"] == round(median(STREAM_CPU["sidecar-lean"]) / 67, 2)
     want = median(a - b for a, b in zip(P50["sidecar-lean"], P50["direct"], strict=True))
     assert s["sidecar-lean"]["added_c1_p50_ms"] == round(want, 3)
     assert s["sidecar-lean"]["cpu_us_per_req"] == median(CPU["sidecar-lean"])
@@ -68,6 +78,11 @@ def test_ratios_and_goals() -> None:
     assert set(report.goals(s, r, hold=1000)) == {"sidecar-lean"}
     assert goals["CPU per request <= 4x nginx"]["met"] is (cpu["sidecar-lean"] / cpu["nginx"] <= 4)
     assert goals["CPU per request >= 50x less than LiteLLM"]["met"] is (over >= 50)
+    stream_x = median(STREAM_CPU["sidecar-lean"]) / median(STREAM_CPU["nginx"])
+    assert r["sidecar-lean"]["cpu_per_stream_x_nginx"] == round(stream_x, 2)
+    assert goals["CPU per streamed chat completion <= 1.3x nginx"]["met"] is (stream_x <= 1.3)
+    chunk = s["sidecar-lean"]["cpu_us_per_chunk"] - s["nginx"]["cpu_us_per_chunk"]
+    assert r["sidecar-lean"]["cpu_per_chunk_minus_nginx_us"] == round(chunk, 2)
     added_ttfb = median(a - b for a, b in zip(TTFB["sidecar-lean"], TTFB["direct"], strict=True))
     assert goals["added time to first byte, p50 <= 1 ms"]["met"] is (added_ttfb <= 1)
     assert goals["no chunk held back"]["met"] is True
@@ -77,7 +92,7 @@ def test_ratios_and_goals() -> None:
 def test_without_litellm_its_goal_is_not_applicable() -> None:
     rounds = _rounds()
     for rnd in rounds:
-        for phase in ("c1", "load", "streams"):
+        for phase in ("c1", "load", "streams", "stream_cpu"):
             del rnd[phase]["litellm"]
     facts = _facts()
     del facts["litellm"]

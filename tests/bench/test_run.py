@@ -18,14 +18,18 @@ import pytest
 from bench import report
 
 REPO = Path(__file__).resolve().parents[2]
-TARGETS = {"direct", "nginx", "sidecar-lean", "sidecar-aiohttp", "sidecar-traced"}
+SIDECARS = ("sidecar-lean", "sidecar-aiohttp", "sidecar-traced", "sidecar-quota-memory",
+            "sidecar-quota-redis")
+TARGETS = {"direct", "nginx", *SIDECARS}
+#: Goals beyond the eight every sidecar has: each states its feature's cost against sidecar-lean.
+EXTRA_GOALS = {"sidecar-traced": 1, "sidecar-quota-redis": 2}
 
 
 @pytest.mark.slow
 @pytest.mark.external
 @pytest.mark.timeout(600)
 def test_smoke_run_reports_every_figure_for_every_target(tmp_path: Path) -> None:
-    missing = [tool for tool in ("h2load", "nginx") if shutil.which(tool) is None]
+    missing = [tool for tool in ("h2load", "nginx", "redis-server") if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"{', '.join(missing)} not installed (.ci/run installs them)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAVA_")}
@@ -40,22 +44,23 @@ def test_smoke_run_reports_every_figure_for_every_target(tmp_path: Path) -> None
     assert doc["errors_total"] == 0
     assert doc["upstream"]["rejected"] == 0
     for name, fig in doc["targets"].items():
-        wanted = report.BASE_FIGURES + (report.PROXY_FIGURES if name != "direct" else ())
+        wanted = report.BASE_FIGURES + (
+            report.PROXY_FIGURES + report.STREAM_CPU_FIGURES if name != "direct" else ())
         assert [k for k in wanted if fig.get(k) is None] == [], name
         assert fig["errors"] == 0, name
         assert fig["usage_chunks_seen"] == 0, name  # the sidecar strips the usage chunk it asked for
         if name != "direct":
             assert fig["streams_held"] == doc["plan"]["hold"], name
-    for name in ("sidecar-lean", "sidecar-aiohttp", "sidecar-traced"):
+    for name in SIDECARS:
         info = doc["targets"][name]["info"]
         # Metering was on: one usage-log line for every request and stream sent through it.
         assert info["usage_log_lines"] == info["requests_sent"] > 0, name
         assert info["metrics_bytes"] > 0, name
-        # The traced one adds its cost against sidecar-lean as a ninth goal.
-        assert len(doc["goals"][name]) == (9 if name == "sidecar-traced" else 8)
+        # Goals every sidecar has, plus its own (traced: its cost; quota-redis: its cost and p50).
+        assert len(doc["goals"][name]) == 9 + EXTRA_GOALS.get(name, 0), name
         assert all(g["value"] is not None for g in doc["goals"][name] if "LiteLLM" not in g["goal"])
     for rnd in doc["rounds"]:
-        for phase in ("c1", "load", "streams"):
+        for phase in ("c1", "load", "streams", "stream_cpu"):
             assert set(rnd[phase]) == TARGETS
     if shutil.which("vmstat"):
         assert doc["vmstat"]["samples"]

@@ -87,7 +87,7 @@ async def test_openai_sdk_lists_the_models(fake: tuple[Fake, int]) -> None:
     state, port = fake
     async with AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-test") as client:
         models = [m.id async for m in client.models.list()]
-    assert set(models) == {payloads.MODEL, payloads.HOLD_MODEL}
+    assert set(models) == {payloads.MODEL, payloads.HOLD_MODEL, payloads.FAST_MODEL}
     assert state.counters.rejected == 0
 
 

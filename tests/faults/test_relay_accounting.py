@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -47,8 +47,10 @@ class ScriptedUpstream:
     gate: asyncio.Event = field(default_factory=asyncio.Event)
     status: int = 200
     reason: str = "OK"
+    raw_reason: bytes = b"OK"
     received_at: float = 0.0
     closed: bool = False
+    stopped: bool = False
 
     @property
     def headers(self) -> CIMultiDict[str]:
@@ -57,6 +59,10 @@ class ScriptedUpstream:
     def header_items(self) -> list[tuple[str, str]]:
         return [("Content-Type", "text/event-stream")]
 
+    @property
+    def fields(self) -> list[tuple[bytes, bytes, bytes]]:
+        return [(b"content-type", b"Content-Type", b"text/event-stream")]
+
     async def chunks(self) -> AsyncIterator[bytes]:
         for chunk in self.before:
             yield chunk
@@ -64,6 +70,15 @@ class ScriptedUpstream:
         for chunk in self.after:
             yield chunk
         await asyncio.Event().wait()  # then silence: the relay ends only because its client left
+
+    async def stream_to(self, sink: Callable[[bytes], None]) -> None:
+        async for chunk in self.chunks():
+            sink(chunk)
+            if self.stopped:
+                return
+
+    def stop(self) -> None:
+        self.stopped = True
 
     def close(self, *, reusable: bool) -> None:
         self.closed = True
@@ -87,7 +102,7 @@ class Server:
         extractor = make_extractor(RequestFacts(api=Api.MESSAGES, stream=True), "anthropic",
                                    "text/event-stream", None, max_line_bytes=1 << 20)
         try:
-            await relay(ex, self.up, RelayState(), headers=self.up.header_items(),
+            await relay(ex, self.up, RelayState(), headers=self.up.fields,
                                extractor=extractor, stripper=None, shape="anthropic", is_sse=True)
         finally:
             self.usage.append(extractor.finish())

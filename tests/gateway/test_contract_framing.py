@@ -28,7 +28,8 @@ async def test_json_with_content_length_and_the_request_as_sent(make_client: Mak
         headers = [("Content-Type", "application/json"), ("Authorization", "Bearer tok"),
                    ("anthropic-Beta", "x,y"), ("X-Custom", "1"), ("X-Custom", "2")]
         target = "/v1/forward?u=https%3A%2F%2Fapi.openai.com%2Fv1%2Fchat%2Fcompletions"
-        up = await client.open("POST", srv.url + target, headers, b'{"model":"m"}')
+        up = await client.open("POST", srv.url + target, [(k.encode(), v.encode()) for k, v in headers],
+                               b'{"model":"m"}')
         assert (up.status, up.reason) == (201, "Created Here")
         assert up.headers.get("content-type") == "application/json"
         assert up.headers.get("x-lava-request-id") == "req_1"
@@ -143,7 +144,7 @@ async def test_chunked_upload_from_an_async_iterator(make_client: MakeClient) ->
 
     async with RawServer(keep_alive(handle)) as srv:
         client = await make_client()
-        up = await client.open("POST", srv.url + "/upload", [("Content-Type", "audio/wav")], body())
+        up = await client.open("POST", srv.url + "/upload", [(b"Content-Type", b"audio/wav")], body())
         assert await read_all(up.chunks()) == b"ok"
         up.close(reusable=True)
 

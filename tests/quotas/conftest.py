@@ -14,6 +14,7 @@ from proxy.quotas.config import QuotaLimits, QuotaSettings, RedisQuota
 from proxy.quotas.gate import QuotaGate
 from proxy.secret import Secret
 
+from .rediscluster import RedisCluster
 from .redisserver import RedisServer
 
 NO_LIMITS = QuotaLimits()
@@ -37,6 +38,17 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def redis_cluster(tmp_path: Path) -> Iterator[RedisCluster]:
+    """A real 3-master Redis Cluster on loopback, for the test."""
+    cluster = RedisCluster(tmp_path / "cluster")
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 class GateFactory(Protocol):

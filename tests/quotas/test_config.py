@@ -99,3 +99,18 @@ def test_redis_backend_needs_a_url_and_a_redis_scheme(tmp_path: Path) -> None:
         "quotas.redis.url"]
     # The memory backend ignores an unset URL variable.
     assert load(tmp_path, "quotas: {redis: {url: {env: R}}}\n").backend == "memory"
+
+
+def test_a_cluster_and_the_output_reservation(tmp_path: Path) -> None:
+    q = load(tmp_path, """
+quotas:
+  backend: redis
+  redis: {url: {env: REDIS_URL}, cluster: true}
+  default_output_tokens: 256
+  default: {tokens_per_minute: 1000}
+""", REDIS_URL="redis://127.0.0.1:7000")
+    assert q.redis.cluster is True
+    assert q.default_output_tokens == 256
+    assert QuotaSettings().default_output_tokens == 1024
+    found = problems(tmp_path, "quotas: {redis: {cluster: yes please}, default_output_tokens: -1}\n")
+    assert set(found) == {"quotas.redis.cluster", "quotas.default_output_tokens"}

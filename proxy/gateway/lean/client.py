@@ -66,7 +66,7 @@ class LeanClient:
             await self._pool.aclose()
             self._pool = None
 
-    async def open(self, method: str, url: str, headers: list[tuple[str, str]],
+    async def open(self, method: str, url: str, headers: list[tuple[bytes, bytes]],
                    body: Body) -> LeanResponse:
         """Send the request and wait for the response headers (bounded by first_byte_timeout)."""
         pool, loop = self._pool, self._loop

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Final
 
 import httptools
 
+from ...http1 import Field
 from ..base import first_byte_timeout, idle_timeout, protocol_error
 from .response import BODY, DONE, HEAD, LeanResponse
 
@@ -56,8 +57,9 @@ class Connection(asyncio.BufferedProtocol):
     """Carries one exchange at a time. ``resp`` is the exchange in progress, None while pooled."""
 
     __slots__ = ("_drain", "_head_bytes", "_interim", "_limits", "_loop", "_pool", "_raw", "_reason",
-                 "_stale", "_stall", "buffered", "closed", "deadline", "held", "idle_since", "key",
-                 "last_read", "parser", "reading_paused", "resp", "transport", "writing_paused")
+                 "_stale", "_stall", "body_seen", "buffered", "closed", "deadline", "held",
+                 "idle_since", "key", "last_read", "parser", "reading_paused", "resp", "transport",
+                 "writing_paused")
 
     def __init__(self, pool: Pool, key: str, loop: asyncio.AbstractEventLoop, limits: Limits) -> None:
         self._pool = pool
@@ -72,14 +74,16 @@ class Connection(asyncio.BufferedProtocol):
         #: First-byte deadline of the exchange in progress (the body phase uses ``last_read``).
         self.deadline = _INF
         self.last_read = 0.0
-        #: Body bytes parsed and not yet taken by the reader.
+        #: Body bytes parsed and not yet taken by the reader (none while they are pushed).
         self.buffered = 0
+        #: Body bytes parsed so far: framing that carries none is bounded by it.
+        self.body_seen = 0
         self.reading_paused = False
         #: The relay's client is not draining: reading stays paused until ``unhold``.
         self.held = False
         self.writing_paused = False
         self._drain: asyncio.Future[None] | None = None
-        self._raw: list[tuple[bytes, bytes]] = []
+        self._raw: list[Field] = []
         self._reason = b""
         self._interim = False
         self._stale = False
@@ -93,7 +97,7 @@ class Connection(asyncio.BufferedProtocol):
         self.deadline = deadline
         self.buffered = 0
         self.held = False
-        self._raw = resp.raw
+        self._raw = resp.fields
         self._reason = b""
         self._head_bytes = 0
         self._stall = 0
@@ -213,7 +217,7 @@ class Connection(asyncio.BufferedProtocol):
             self.abort()
             return
         state = resp.state
-        before = self.buffered
+        before = self.body_seen
         try:
             self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
@@ -227,7 +231,7 @@ class Connection(asyncio.BufferedProtocol):
         elif now_state == BODY:
             if state == BODY:
                 self.last_read = self._loop.time()
-            if self.buffered == before:
+            if self.body_seen == before:
                 # Framing without payload (chunk extensions, trailers) must not grow without end.
                 self._stall += len(data)
                 if self._stall > self._limits.max_head_bytes:
@@ -280,7 +284,7 @@ class Connection(asyncio.BufferedProtocol):
         if resp is None or resp.state != HEAD:
             return  # trailers: bounded by the stall limit, not relayed
         raw = self._raw
-        raw.append((name, value))
+        raw.append((name.lower(), name, value))  # lower-cased once, here
         if len(raw) > self._limits.max_headers:
             raise _TooManyHeaders
 
@@ -318,6 +322,11 @@ class Connection(asyncio.BufferedProtocol):
         resp = self.resp
         if resp is None or resp.state != BODY:
             raise _Unexpected
+        self.body_seen += len(body)
+        sink = resp.sink
+        if sink is not None:
+            sink(body)  # the relay: written to its client and read for usage, here and now
+            return
         resp.body.append(body)
         self.buffered += len(body)
         waiter = resp.waiter

@@ -10,7 +10,7 @@ from ...errors import GatewayUnreachable
 from ..base import UpstreamError, unreachable
 
 #: Framing and Host belong to the client; a caller's copy would contradict the bytes actually sent.
-_OWNED: Final = frozenset({"host", "content-length", "transfer-encoding"})
+_OWNED: Final = frozenset({b"host", b"content-length", b"transfer-encoding"})
 _OWNED_LENGTHS: Final = frozenset(len(n) for n in _OWNED)
 #: Methods whose empty body is still announced (``Content-Length: 0``), as aiohttp does.
 BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
@@ -113,29 +113,28 @@ def _smuggling() -> UpstreamError:
                          "was not sent.")
 
 
-def request_head(line: bytes, headers: list[tuple[str, str]], length: int | None) -> bytes:
+def request_head(line: bytes, headers: list[tuple[bytes, bytes]], length: int | None) -> bytes:
     """``line`` (from ``Targets``) + headers. ``length``: Content-Length, ``CHUNKED``, or None.
 
-    Header names keep their case and order. A CR or LF inside any of them would split the head
-    into lines we did not write (request smuggling), so the line count is checked on the bytes.
+    Header names keep their case and order; the head is joined from the bytes given, once. A CR
+    or LF inside any of them would split the head into lines we did not write (request
+    smuggling), so the line count is checked on the bytes.
     """
-    lines = [f"{k}: {v}\r\n" for k, v in headers if len(k) not in _OWNED_LENGTHS or k.lower() not in _OWNED]
+    parts = [line]
+    for name, value in headers:
+        if len(name) in _OWNED_LENGTHS and name.lower() in _OWNED:
+            continue
+        parts += (name, b": ", value, b"\r\n")
+    lines = (len(parts) - 1) // 4
     if length is None:
-        lines.append("\r\n")
-        expected = len(lines)
+        parts.append(b"\r\n")
+        expected = lines + 1
     else:
-        lines.append("Transfer-Encoding: chunked\r\n\r\n" if length == CHUNKED
-                     else f"Content-Length: {length}\r\n\r\n")
-        expected = len(lines) + 1
-    text = "".join(lines)
-    try:
-        # Header values decoded from the wire with surrogateescape go back as their exact bytes.
-        tail = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        # A lone surrogate that did not come from the wire (config, code): sent as its code
-        # units rather than failing the request on an encoding detail.
-        tail = text.encode("utf-8", "surrogatepass")
-    if tail.count(b"\n") != expected or tail.count(b"\r") != expected:
+        parts.append(b"Transfer-Encoding: chunked\r\n\r\n" if length == CHUNKED
+                     else b"Content-Length: %d\r\n\r\n" % length)
+        expected = lines + 2
+    head = b"".join(parts)
+    expected += line.count(b"\n")  # the request line and Host, as ``Targets`` checked them
+    if head.count(b"\n") != expected or head.count(b"\r") != expected:
         raise _smuggling()
-    return line + tail
-
+    return head

@@ -11,9 +11,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Final
 
-from multidict import CIMultiDict
-
-from ..base import UpstreamError, broken_body, reset
+from ...http1 import Field, Headers
+from ..base import Sink, UpstreamError, broken_body, reset
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -30,8 +29,9 @@ _JOIN_LIMIT: Final = 64 * 1024
 class LeanResponse:
     """An open response from Lava. Iterate ``chunks()`` once; always ``close()`` (idempotent)."""
 
-    __slots__ = ("_conn", "_headers", "_items", "_loop", "_spoilt", "body", "error", "head_only",
-                 "keep_alive", "raw", "raw_reason", "received_at", "state", "status", "waiter")
+    __slots__ = ("_conn", "_headers", "_loop", "_spoilt", "_stopped", "body", "error", "fields",
+                 "head_only", "keep_alive", "raw_reason", "received_at", "sink", "state", "status",
+                 "waiter")
 
     def __init__(self, conn: Connection, loop: asyncio.AbstractEventLoop, head_only: bool) -> None:
         self._conn: Connection | None = conn
@@ -40,13 +40,16 @@ class LeanResponse:
         self.state = HEAD
         self.status = 0
         self.raw_reason = b""
-        self.raw: list[tuple[bytes, bytes]] = []
-        self._items: list[tuple[str, str]] | None = None
-        self._headers: CIMultiDict[str] | None = None
+        #: Every header as received: (lower-case name, name, value) bytes, in order, repeats kept.
+        self.fields: list[Field] = []
+        self._headers: Headers | None = None
         self.keep_alive = False
         self._spoilt = False
         #: Body pieces received and not yet handed to the reader.
         self.body: list[bytes] = []
+        #: While ``stream_to`` runs: where the connection's parser hands each body piece.
+        self.sink: Sink | None = None
+        self._stopped = False
         self.error: UpstreamError | None = None
         self.waiter: asyncio.Future[None] | None = None
         #: Loop time the response headers arrived (for the overhead figure).
@@ -59,20 +62,15 @@ class LeanResponse:
         return self.raw_reason.decode("latin-1")
 
     @property
-    def headers(self) -> CIMultiDict[str]:
-        """Case-insensitive lookups; built on first use."""
+    def headers(self) -> Headers:
+        """Case-insensitive lookups (latin-1 decoded, only what is read); built on first use."""
         if self._headers is None:
-            self._headers = CIMultiDict(self._decoded())
+            self._headers = Headers(self.fields, latin1=True)
         return self._headers
 
     def header_items(self) -> list[tuple[str, str]]:
         """Every header as received, in order, original casing, repeats kept (latin-1 decoded)."""
-        return list(self._decoded())
-
-    def _decoded(self) -> list[tuple[str, str]]:
-        if self._items is None:
-            self._items = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.raw]
-        return self._items
+        return [(k.decode("latin-1"), v.decode("latin-1")) for _, k, v in self.fields]
 
     def chunks(self) -> AsyncIterator[bytes]:
         """Body bytes (transfer-decoded, content-encoding untouched) as they arrive.
@@ -116,6 +114,40 @@ class LeanResponse:
                 # carry another request.
                 self.close(reusable=False)
                 raise
+
+    async def stream_to(self, sink: Sink) -> None:
+        """Push every body piece to ``sink``: from the connection's ``on_body`` as it is parsed (no
+        future, no coroutine resumed per piece); one future waits for the end."""
+        body, self.body = self.body, []
+        conn = self._conn
+        if conn is not None and body:
+            conn.buffered = 0
+            if conn.reading_paused and not conn.held:
+                conn.resume()
+        for piece in body:  # what arrived with the head, before there was a sink
+            if self._stopped:
+                return
+            sink(piece)
+        if self.state == BODY and not self._stopped:
+            self.sink = sink
+            self.waiter = waiter = self._loop.create_future()
+            try:
+                await waiter
+            except BaseException:
+                # Cancelled mid-body: the rest is still on the wire, so this connection can never
+                # carry another request.
+                self.close(reusable=False)
+                raise
+            finally:
+                self.sink = None
+        if self.state == FAILED and not self._stopped:
+            raise self.error  # type: ignore[misc]
+
+    def stop(self) -> None:
+        self._stopped = True
+        self.sink = None
+        self.pause_reading()  # nothing more is wanted; close() drops the connection
+        self.wake()
 
     def pause_reading(self) -> None:
         conn = self._conn
@@ -185,8 +217,7 @@ class LeanResponse:
     def _until_eof(self) -> bool:
         """Neither Content-Length nor a final chunked coding: the body ends when the connection does."""
         te: bytes | None = None
-        for name, value in self.raw:
-            lname = name.lower()
+        for lname, _, value in self.fields:
             if lname == b"content-length":
                 return False
             if lname == b"transfer-encoding":
