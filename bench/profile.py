@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
     p.add_argument("--top", type=int, default=30)
     p.add_argument("--out", type=Path, help="also keep the raw folded stacks here")
+    p.add_argument("--gil", action="store_true",
+                   help="only samples of the thread holding the GIL: Python work, no idle waits")
     p.add_argument("--streams", action="store_true",
                    help="drive streamed completions (64 chunks paced 2 ms, 16 at a time) instead")
     a = p.parse_args(argv)
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                                     cwd=Path(__file__).resolve().parents[1])
             raw = work / "profile.txt"
             res = subprocess.run([a.py_spy, "record", "-p", str(sidecar.pids()[0]), "-d", str(a.seconds),
-                                  "-r", "200", "-f", "raw", "-o", str(raw)],
+                                  "-r", "200", "-f", "raw", "-o", str(raw), *(["--gil"] if a.gil else [])],
                                  capture_output=True, text=True, timeout=a.seconds + 60, check=False)
             if res.returncode != 0 or not raw.exists():
                 print(f"py-spy failed: {res.stderr[-2000:]}", file=sys.stderr)
