@@ -21,6 +21,7 @@ the usage (Prometheus /metrics, a JSON-lines usage log, per-customer /usage tota
 
 Start here:
   lava-sidecar demo                      the whole flow locally, no account needed
+  lava-sidecar dev-gateway --seed        a local Lava ready for README's quick start
   LAVA_SECRET_KEY=aks_live_… lava-sidecar serve
   lava-sidecar check-config --config config/sidecar.yaml
   lava-sidecar mcp --customer cus_123 --meter chat-tokens   agents (MCP) billed the same way

@@ -80,7 +80,8 @@ class ConfigError(SidecarError):
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = tuple(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{len(self.problems)} configuration problem(s):\n{lines}")
+        n = len(self.problems)
+        super().__init__(f"{n} configuration problem{'' if n == 1 else 's'}:\n{lines}")
 
 
 class ShuttingDown(SidecarError):

@@ -187,6 +187,11 @@ class _Hangup:
                      "send SIGTERM to stop the sidecar)")
 
 
+def _host_port(address: tuple[str, int]) -> str:
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
                 stop: asyncio.Event | None = None, source: ConfigSource | None = None,
                 early: StartSignals | None = None) -> int:
@@ -218,8 +223,8 @@ async def serve(settings: Settings, *, ready: Callable[[], None] | None = None,
         log.info("stop signal received while starting: closing before serving")
         await sidecar.shutdown()
         return 0
-    log.info("lava-sidecar ready", extra={
-        "listen": str(settings.listen), "admin_listen": str(settings.admin_listen),
+    log.info("lava-sidecar ready", extra={  # the bound addresses: port 0 says which it got
+        "listen": _host_port(sidecar.proxy_address), "admin_listen": _host_port(sidecar.admin_address),
         "gateway": settings.gateway.url, "startup_seconds": round(time.monotonic() - t_start, 3)})
     watcher = None
     if source is not None:

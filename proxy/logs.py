@@ -9,7 +9,7 @@ import time
 from typing import Final
 
 from .config import Logging as LoggingSettings
-from .redact import RedactingFilter
+from .redact import RedactingFilter, redact_text
 
 #: Every logger of the sidecar (and its emulator) is under this name, so one handler here formats
 #: and redacts them all; a logger outside it would reach Python's last-resort handler unredacted.
@@ -38,12 +38,40 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str, ensure_ascii=False)
 
 
+class TextFormatter(logging.Formatter):
+    """``time LEVEL logger: message``, then the ``extra={...}`` fields as ``key=value``: what the
+    JSON line carries as keys (issue 23: with ``format: text`` the ready line had no addresses).
+    A field the message already spells out (``key=`` in it) is not repeated."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = [(k, v) for k, v in vars(record).items()
+                  if k not in _RESERVED and not k.startswith("_") and k not in _FORMATTED]
+        if not extras:
+            return line
+        said = record.getMessage()
+        head, sep, tail = line.partition("\n")  # a traceback stays after the fields
+        fields = " ".join(f"{k}={_value(v)}" for k, v in extras if f"{k}=" not in said)
+        return f"{head} {fields}{sep}{tail}" if fields else line
+
+
+#: Set on the record by ``logging.Formatter.format`` itself.
+_FORMATTED: Final = frozenset({"message", "asctime"})
+
+
+def _value(value: object) -> str:
+    text = redact_text(str(value))
+    return json.dumps(text) if not text or any(c.isspace() or c == '"' for c in text) else text
+
+
 def configure(settings: LoggingSettings) -> None:
     """Install one stderr handler on the sidecar's and aiohttp's loggers (idempotent)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
-    handler.setFormatter(JsonFormatter() if settings.format == "json" else logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if settings.format == "json" else TextFormatter())
     level = getattr(logging, settings.level.upper())
     for name in (ROOT, "aiohttp"):
         logger = logging.getLogger(name)

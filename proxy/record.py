@@ -9,7 +9,9 @@ from .usage.base import Api, Usage
 
 #: How a request ended. A fixed set: it is a metric label.
 Outcome = Literal[
-    "ok",                 # upstream answered (any status) and the client got all of it
+    "ok",                 # Lava answered with a success status (< 400); the client got all of it
+    "upstream_refused",   # Lava answered with an error status (>= 400: its own 400/401/402/403
+                          # refusals, or the provider's errors it relays); the client got all of it
     "rejected",           # refused by the sidecar before any upstream call (identity, route, size…)
     "rate_limited",       # refused by a customer quota before any upstream call (never billed)
     "upstream_error",     # connect failure / reset / protocol error talking to Lava

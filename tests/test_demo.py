@@ -11,12 +11,14 @@ import re
 import shutil
 import signal
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from proxy.demo import run_demo
+from proxy.money import usd
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,12 +28,27 @@ async def test_demo_agrees_with_the_gateway_and_shows_the_402() -> None:
     assert await run_demo(keep_running=False, port=0, out=out) == 0
     text = out.getvalue()
     # The charges below come from Lava's prices: nothing is copied into meters:.
-    assert "prices: 1 meter(s) listed from the local Lava, 0 in the sidecar's config" in text
+    assert "prices: 1 meter listed from the local Lava, 0 in the sidecar's config" in text
     rows = [line for line in text.splitlines() if line.endswith(("agree", "DIFFER"))]
     assert len(rows) == 3
     assert [line.split()[0] for line in rows] == ["Alice", "Bob", "Carol"]
     assert all(line.endswith("agree") for line in rows)
     assert all(float(line.split()[5]) > 0 for line in rows)  # everyone was charged
+    # The table reads as columns (issue 23): each number ends where its heading ends, and the
+    # group headings name the units once.
+    lines = text.splitlines()
+    head = lines[lines.index(rows[0]) - 2]
+    assert lines[lines.index(rows[0]) - 3].split() == ["----tokens---", "---charge,", "USD----",
+                                                       "credit", "left"]
+    assert head.split() == ["customer", "plan", "requests", "sidecar", "Lava", "sidecar", "Lava",
+                            "USD"]
+    ends = [m.end() for m in re.finditer(r"\S+", head)][2:]
+    for line in rows:
+        assert [m.end() for m in re.finditer(r"\S+", line)][2:8] == ends, (head, line)
+        # Charges in the one format every output uses (proxy.money.usd): exact, >= 2 decimals.
+        for cell in line.split()[5:8]:
+            assert re.fullmatch(r"\d+\.\d{2,}", cell), cell
+            assert usd(Decimal(cell)) == cell
     assert "Carol's credit ran out" in text
     # The closing check is `lava-sidecar reconcile`, request by request: all matched, none differ.
     (line,) = [x for x in text.splitlines() if x.startswith("lava-sidecar reconcile")]
@@ -41,7 +58,10 @@ async def test_demo_agrees_with_the_gateway_and_shows_the_402() -> None:
     # It ends with where to see what Lava billed: the local Lava's dashboard.
     assert re.search(r"What Lava billed, in the local Lava's dashboard: http://127\.0\.0\.1:\d+/\n"
                      r"\(it stops with the demo; lava-sidecar demo --keep-running keeps it",
-                     text.rstrip().split("\n\n")[-1])
+                     text.rstrip().split("\n\n")[-2])
+    # And the next step, as `make demo` users type it.
+    assert text.rstrip().split("\n\n")[-1].startswith(
+        "Next: make demo DEMO_ARGS=--keep-running keeps them up and prints curl commands")
     assert "402" in text
     assert "aks_test_" not in text  # the key is only printed with --keep-running
 

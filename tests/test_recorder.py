@@ -37,8 +37,8 @@ async def test_one_record_everywhere(tmp_path: Path) -> None:
     rec.record(make(usage=Usage(input_tokens=3 * M, output_tokens=2 * M, source="provider")))
     await rec.aclose()
     [line] = lines(path)
-    assert line["charge_usd"] == "17"  # lava-api.md 4.2's example, through the whole path
-    assert rec.totals.snapshot("cus_1")["customers"]["cus_1"]["total"]["charge_usd"] == "17"
+    assert line["charge_usd"] == "17.00"  # lava-api.md 4.2's example, through the whole path
+    assert rec.totals.snapshot("cus_1")["customers"]["cus_1"]["total"]["charge_usd"] == "17.00"
     assert reg.get_sample_value("lava_sidecar_charge_usd_total",
                                 {"customer": "cus_1", "meter": "tokens"}) == 17
     assert reg.get_sample_value("lava_sidecar_usage_log_records_total") == 1
@@ -90,7 +90,7 @@ async def test_restart_replays_totals_and_tier_positions(tmp_path: Path) -> None
     # The first million was at 5; the restarted sidecar charges the next one at 3, as Lava would.
     second.record(make(usage=Usage(input_tokens=M, source="provider")))
     await second.aclose()
-    assert lines(path)[-1]["charge_usd"] == "3"
+    assert lines(path)[-1]["charge_usd"] == "3.00"
 
     third = await Recorder.open(settings(path), CollectorRegistry(), replay=False)
     assert third.totals.records == 0

@@ -110,9 +110,9 @@ async def test_count_tokens_embeddings_and_models_are_forwarded_and_recorded(tmp
     assert "models/gemini-2.5-flash" in listed
     lines = stack.log_lines()
     assert [(ln["api"], ln["model"], ln["source"], ln["status"]) for ln in lines] == [
-        ("count_tokens", "gemini-2.5-flash", "missing", 200),
-        ("embeddings", "gemini-embedding-001", "missing", 200),
-        ("models", None, "missing", 200)]
+        ("count_tokens", "gemini-2.5-flash", "none", 200),  # nothing to bill by nature
+        ("embeddings", "gemini-embedding-001", "missing", 200),  # billable; Google says nothing
+        ("models", None, "none", 200)]
 
 
 async def test_errors_come_back_in_googles_shape(tmp_path: Path) -> None:

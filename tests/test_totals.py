@@ -33,9 +33,9 @@ def test_sums_by_customer_and_meter() -> None:
     assert cus1["total"]["requests"] == 2
     assert cus1["total"]["input_tokens"] == 11
     assert cus1["total"]["characters"] == 300
-    assert cus1["total"]["charge_usd"] == "0.100900"
+    assert cus1["total"]["charge_usd"] == "0.1009"
     assert set(cus1["meters"]) == {"tokens", "chars"}
-    assert cus1["meters"]["chars"]["charge_usd"] == "0.000900"
+    assert cus1["meters"]["chars"]["charge_usd"] == "0.0009"
     cus2 = doc["customers"]["cus_2"]["total"]
     assert (cus2["output_tokens"], cus2["reasoning_tokens"], cus2["cache_read_tokens"]) == (7, 3, 2)
     assert cus2["partial"] == 1
@@ -55,7 +55,7 @@ def test_a_charge_is_the_sum_of_what_could_be_priced_and_says_what_could_not() -
     doc = t.snapshot()
     cus = doc["customers"]["cus_1"]
     assert (cus["total"]["charge_usd"], cus["total"]["unpriced"]) == ("0.25", 1)
-    assert cus["meters"]["free"]["charge_usd"] == "0"
+    assert cus["meters"]["free"]["charge_usd"] == "0.00"
     assert (cus["meters"]["unknown"]["charge_usd"], cus["meters"]["unknown"]["unpriced"]) == (None, 1)
     assert doc["meters"]["unknown"]["charge_usd"] is None
 
@@ -89,7 +89,7 @@ def test_audio_seconds_and_charges_stay_exact() -> None:
         t.add(make(usage=Usage(audio_seconds=Decimal("0.1"), source="provider")), Decimal("0.1"))
     total = t.snapshot()["customers"]["cus_1"]["total"]
     assert total["audio_seconds"] == "1.0"  # 0.1 summed ten times, no float drift
-    assert total["charge_usd"] == "1.0"
+    assert total["charge_usd"] == "1.00"
 
 
 def test_since_moves_back_to_the_oldest_record() -> None:
@@ -108,12 +108,12 @@ def test_the_least_recently_seen_customer_is_evicted_and_its_sums_kept_in_the_ag
     assert t.evicted["chars"].charge_usd == 2
     doc = t.snapshot()
     assert set(doc["customers"]) == {"a", "c"}
-    assert doc["meters"]["tokens"]["charge_usd"] == "13"  # a twice and c
-    assert doc["meters"]["chars"]["charge_usd"] == "2"    # b, evicted, still counted
+    assert doc["meters"]["tokens"]["charge_usd"] == "13.00"  # a twice and c
+    assert doc["meters"]["chars"]["charge_usd"] == "2.00"    # b, evicted, still counted
     t.add(make(customer_id="b", meter_slug="chars"), Decimal("16"))  # back: a fresh entry
-    assert t.snapshot("b")["customers"]["b"]["total"]["charge_usd"] == "16"
+    assert t.snapshot("b")["customers"]["b"]["total"]["charge_usd"] == "16.00"
     assert t.evicted_customers == 2  # a went to make room
-    assert t.snapshot()["meters"]["chars"]["charge_usd"] == "18"
+    assert t.snapshot()["meters"]["chars"]["charge_usd"] == "18.00"
 
 
 def naive(recs: list[tuple[RequestRecord, Decimal | None]]) -> dict[str, Any]:
@@ -247,4 +247,4 @@ def test_absurd_charges_are_not_summed_and_sums_never_overflow() -> None:
         t.add(make(), Decimal("9.99e23"))         # the largest believed, summed without overflow
     total = t.snapshot()["customers"]["cus_1"]["total"]
     assert total["unpriced"] == 2
-    assert total["charge_usd"] == "2997000000000000000000000"
+    assert total["charge_usd"] == "2997000000000000000000000.00"

@@ -34,7 +34,9 @@ async def test_unframed_body_is_an_empty_request_answered_before_the_400(tmp_pat
         (line,) = stack.log_lines()
     assert first.status == seen.status  # Lava's own answer to an empty body, relayed whole
     assert first.get("x-lava-sidecar-request-id") == line["request_id"]
-    assert (line["outcome"], line["status"], line["partial"]) == ("ok", first.status, False)
+    # Lava refused the empty body (its 400, relayed whole): upstream_refused, not ok (issue 23).
+    assert first.status == 400
+    assert (line["outcome"], line["status"], line["partial"]) == ("upstream_refused", 400, False)
     assert (refusal.status, refusal.all("Connection")) == (400, ["close"])
     assert refusal.get("x-lava-sidecar-error") == "invalid_http"
     doc = refusal.json()

@@ -8,13 +8,15 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from ..emulator.command import DEFAULT_LISTEN  # dev-gateway's own default, not a copy of it
+
 if TYPE_CHECKING:
     from .client import LavaClient
 
-HELP = """Manage Lava billing objects: meters, plans, checkout sessions, customers, usage, requests.
+HELP = f"""Manage Lava billing objects: meters, plans, checkout sessions, customers, usage, requests.
 
-Uses LAVA_SECRET_KEY and LAVA_GATEWAY_URL (default https://api.lava.so; the local dev gateway
-is e.g. http://127.0.0.1:8790). Prints a table, or JSON with --json.
+Uses LAVA_SECRET_KEY (or LAVA_SECRET_KEY_FILE) and LAVA_GATEWAY_URL (default https://api.lava.so;
+the local dev gateway is http://{DEFAULT_LISTEN} by default). Prints a table, or JSON with --json.
 
   lava-sidecar billing meters create --name "Chat tokens" --rate 3.00 --tier-type tokens_1m
   lava-sidecar billing plans create --name Pro --amount 20 --meter mtr_…

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .. import __version__
-from ..secret import Secret
+from ..secret import NO_MERCHANT_KEY, Secret, SecretFileError, merchant_key_from_env
 from .errors import (
     LavaConfigError,
     LavaConnectionError,
@@ -63,7 +63,8 @@ class Settings:
 
 def settings(base_url: str | None = None, secret_key: Secret | str | None = None,
              timeout: float | httpx.Timeout | None = None) -> Settings:
-    """Arguments first, then ``LAVA_GATEWAY_URL`` / ``LAVA_SECRET_KEY``; the URL defaults to
+    """Arguments first, then ``LAVA_GATEWAY_URL`` / ``LAVA_SECRET_KEY`` (or ``LAVA_SECRET_KEY_FILE``);
+    the URL defaults to
     ``https://api.lava.so``. A base URL ending in ``/v1`` is accepted as well."""
     url = (base_url or os.environ.get("LAVA_GATEWAY_URL") or DEFAULT_BASE_URL).strip()
     parts = urlsplit(url)
@@ -71,11 +72,16 @@ def settings(base_url: str | None = None, secret_key: Secret | str | None = None
         raise LavaConfigError(f"Lava base URL must be http(s)://host, got {url[:100]!r}")
     url = url.rstrip("/")
     url = url.removesuffix("/v1")
-    raw = secret_key if secret_key is not None else os.environ.get("LAVA_SECRET_KEY")
-    key = raw if isinstance(raw, Secret) else Secret((raw or "").strip())
+    if secret_key is None:
+        try:  # the one reader of the environment's key (secret.py): LAVA_SECRET_KEY(_FILE)
+            found = merchant_key_from_env()
+        except SecretFileError as exc:
+            raise LavaConfigError(str(exc)) from None
+        key = found or Secret("")
+    else:
+        key = secret_key if isinstance(secret_key, Secret) else Secret(secret_key.strip())
     if not key:
-        raise LavaConfigError("No Lava secret key: set LAVA_SECRET_KEY (aks_live_… or aks_test_…) "
-                              "or pass secret_key=")
+        raise LavaConfigError(NO_MERCHANT_KEY)
     if timeout is None:
         timeout = DEFAULT_TIMEOUT
     if isinstance(timeout, int | float):

@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from ..money import usd
 from ..secret import Secret
 from .models import CheckoutSession, Customer, Meter, Plan, Subscription
 from .models_usage import RequestRecord, UsageReport
@@ -51,10 +52,9 @@ def _asdict(obj: object) -> dict[str, object]:
 
 
 def money(value: Decimal) -> str:
-    """``17.0000000000`` → ``17.00``, ``0.0045000000`` → ``0.0045``: exact, but short."""
-    text = f"{value.normalize():f}"
-    whole, _, frac = text.partition(".")
-    return f"{whole}.{frac.ljust(2, '0')}"
+    """``17.0000000000`` → ``17.00``, ``0.0045000000`` → ``0.0045``: ``proxy.money.usd``, the
+    one format of every amount the sidecar prints."""
+    return usd(value)
 
 
 def table(header: Row, rows: Sequence[Row]) -> str:

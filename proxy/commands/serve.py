@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings(args.config, overrides=overrides)
     except ConfigError as exc:
         print(exc.message, file=sys.stderr)
-        print("Run `lava-sidecar check-config` after fixing them.", file=sys.stderr)
+        print("Fix what is listed, then `lava-sidecar check-config` checks again.", file=sys.stderr)
         return 2
     configure(settings.logging)
     log = logging.getLogger("lava_sidecar.server")

@@ -3,14 +3,15 @@ become ``Problem``s naming their dotted key, never exceptions, so every problem 
 
 from __future__ import annotations
 
+import difflib
 import reprlib
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 from ..errors import Problem
-from ..secret import Secret
+from ..secret import Secret, SecretFileError
+from ..secret import read_secret_file as _read_secret_file
 from . import settings as c
 
 T = TypeVar("T")
@@ -20,8 +21,6 @@ SHOWN_CHARS: Final = 40
 #: Problems quote keys from the file (an unknown key can be any length): bounded too.
 _MAX_KEY_CHARS: Final = 120
 _MAX_MESSAGE_CHARS: Final = 240
-#: A secret file holds one key: a few hundred bytes at most.
-MAX_SECRET_FILE_BYTES: Final = 64 * 1024
 
 
 def _bounded_repr() -> reprlib.Repr:
@@ -51,6 +50,34 @@ def shown(value: object) -> str:
     if len(text) <= SHOWN_CHARS and "..." not in text:
         return text
     return f"{text[:SHOWN_CHARS]}… (truncated)"
+
+
+#: How a problem names the type a key needs (issue 23: "must be a int" read as a typo).
+_KINDS: Final[dict[type, str]] = {int: "an integer", float: "a number", str: "a string",
+                                  bool: "true or false", list: "a list", dict: "a mapping"}
+
+
+def kind_name(kind: type) -> str:
+    return _KINDS.get(kind, f"a {kind.__name__}")
+
+
+def what(value: object) -> str:
+    """A value from the file as a person reads it: its YAML type in words, then the value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return f"the number {shown(value)}"
+    if isinstance(value, str):
+        return f"the text {shown(value)}"
+    if isinstance(value, list):
+        return f"a list {shown(value)}"
+    if isinstance(value, Mapping):
+        return f"a mapping {shown(value)}"
+    return f"{type(value).__name__} {shown(value)}"
+
+
+#: YAML 1.1 reads these unquoted as booleans: a problem about one says so.
+_YAML_BOOL_HINT: Final = " (YAML reads an unquoted yes, no, on or off as true or false: quote it)"
 
 
 class Reader:
@@ -84,7 +111,8 @@ class Reader:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            self.problem(name, f"must be a {kind.__name__}, got {type(value).__name__} {shown(value)}")
+            hint = _YAML_BOOL_HINT if isinstance(value, bool) and kind is str else ""
+            self.problem(name, f"must be {kind_name(kind)}, got {what(value)}{hint}")
             return default
         if check is not None and (msg := check(value)) is not None:
             self.problem(name, msg)
@@ -92,9 +120,12 @@ class Reader:
         return value
 
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
-        value = self.get(name, str, default)
-        if value not in choices:
-            self.problem(name, f"must be one of {', '.join(choices)}, got {shown(value)}")
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value not in choices or not isinstance(value, str):  # name the values, whatever came
+            hint = _YAML_BOOL_HINT if isinstance(value, bool) else ""
+            self.problem(name, f"must be one of {', '.join(choices)}, got {what(value)}{hint}")
             return default
         return value
 
@@ -102,8 +133,15 @@ class Reader:
         return Reader(self.raw(name), self.key(name), self.problems)
 
     def finish(self) -> None:
-        for extra in sorted(set(self.data) - self.seen):
-            self.problem(str(extra), "unknown key (check the spelling; see config/sidecar.yaml)")
+        """Every key this section does not know is a problem, in file order; a near miss of a
+        known key (difflib, against the keys read at this level) is named."""
+        known = [k for k in self.seen if isinstance(k, str)]
+        for extra in self.data:
+            if extra in self.seen:
+                continue
+            close = difflib.get_close_matches(str(extra)[:_MAX_KEY_CHARS], known, n=1, cutoff=0.6)
+            self.problem(str(extra), f"unknown key; did you mean {close[0]}? (see config/sidecar.yaml)"
+                         if close else "unknown key (check the spelling; see config/sidecar.yaml)")
 
 
 def positive(v: float) -> str | None:
@@ -165,22 +203,10 @@ def secret_ref(r: Reader, name: str, env: Mapping[str, str], *, required: bool) 
 
 
 def read_secret_file(r: Reader, name: str, path: str) -> Secret | None:
+    """A ``{file: PATH}`` reference: the file's key, or a problem under ``name`` (``secret.py``
+    reads every secret file, with the same sentences)."""
     try:
-        with Path(path).open("rb") as f:
-            raw = f.read(MAX_SECRET_FILE_BYTES + 1)
-    except OSError as exc:
-        r.problem(name, f"cannot read secret file {clip(path, 80)}: {exc.strerror}")
+        return _read_secret_file(path)
+    except SecretFileError as exc:
+        r.problem(name, str(exc))
         return None
-    if len(raw) > MAX_SECRET_FILE_BYTES:
-        r.problem(name, f"secret file {clip(path, 80)} is over {MAX_SECRET_FILE_BYTES // 1024} KiB; "
-                  "it should hold one key")
-        return None
-    try:
-        value = raw.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        r.problem(name, f"secret file {clip(path, 80)} is not UTF-8 text")
-        return None
-    if not value:
-        r.problem(name, f"secret file {clip(path, 80)} is empty")
-        return None
-    return Secret(value)

@@ -21,7 +21,7 @@ from ..mcp.config import read_mcp
 from ..prices.bounds import tiers_problem
 from ..prices.config import read_pricing
 from ..quotas.config import read_quotas
-from ..secret import Secret
+from ..secret import NO_MERCHANT_KEY, Secret, SecretFileError, merchant_key_from_env
 from ..tracing.config import read_tracing
 from ..usage.base import Family
 from . import settings as c
@@ -31,7 +31,6 @@ from .fields import (
     non_negative,
     parse_listen,
     positive,
-    read_secret_file,
     secret_ref,
     shown,
     url_problem,
@@ -49,13 +48,13 @@ _PROVIDER_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 def _merchant_key(r: Reader, env: Mapping[str, str]) -> Secret:
     secret = secret_ref(r, "secret_key", env, required=True)
     if secret is None and "secret_key" not in r.data:
-        if env.get("LAVA_SECRET_KEY"):
-            secret = Secret(env["LAVA_SECRET_KEY"])
-        elif env.get("LAVA_SECRET_KEY_FILE"):
-            secret = read_secret_file(r, "secret_key", env["LAVA_SECRET_KEY_FILE"])
+        try:  # the one reader every command shares (secret.py)
+            secret = merchant_key_from_env(env)
+        except SecretFileError as exc:
+            r.problem("secret_key", str(exc))
         else:
-            r.problem("secret_key", "no Lava secret key: set LAVA_SECRET_KEY (or LAVA_SECRET_KEY_FILE "
-                      "for a mounted secret)")
+            if secret is None:
+                r.problem("secret_key", NO_MERCHANT_KEY)
     if secret is not None and not secret.reveal().startswith(("aks_live_", "aks_test_")):
         r.problem("secret_key", "does not look like a Lava merchant secret key (aks_live_… or aks_test_…)")
     return secret or Secret("")
@@ -201,11 +200,46 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
         elif key == "admin_listen":
             settings = replace(settings, admin_listen=listen)
     if problems:
+        problems = in_file_order(problems, data)
         if len(problems) > MAX_PROBLEMS:  # every problem, up to a screenful: the rest counted
             problems[MAX_PROBLEMS:] = [Problem(str(path or "<config>"), (
                 f"{len(problems) - MAX_PROBLEMS:,} more problem(s) not listed; fix these first"))]
         raise ConfigError(problems)
     return settings
+
+
+def _positions(data: object, path: str = "", out: dict[str, int] | None = None) -> dict[str, int]:
+    """Each key path in the document (``a.b``, ``a.list[0].c``, as problems name them) → its
+    position in the file: YAML mappings load in file order, so a walk gives it."""
+    out = {} if out is None else out
+    if len(out) > 10_000:  # a config has a few hundred keys; past this, order by what was seen
+        return out
+    items = (data.items() if isinstance(data, Mapping)
+             else ((f"[{i}]", v) for i, v in enumerate(data)) if isinstance(data, list) else ())
+    for key, value in items:
+        sub = (f"{path}{key}" if str(key).startswith("[") and isinstance(data, list)
+               else f"{path}.{key}" if path else str(key))
+        out.setdefault(sub, len(out))
+        _positions(value, sub, out)
+    return out
+
+
+def in_file_order(problems: list[Problem], data: object) -> list[Problem]:
+    """The problems in the order their keys appear in the file (issue 23: they came in the
+    loader's order); a problem about a key the file does not have (the environment, a missing
+    section) goes under its nearest enclosing key, and those about no key at all come first."""
+    where = _positions(data)
+
+    def position(p: Problem) -> int:
+        key = p.key
+        while key:
+            if key in where:
+                return where[key]
+            cut = max(key.rfind("."), key.rfind("["))
+            key = key[:cut] if cut > 0 else ""
+        return -1
+
+    return sorted(problems, key=position)  # stable: a key's own problems keep their order
 
 
 def _build(r: Reader, env: Mapping[str, str]) -> c.Settings:
@@ -259,6 +293,7 @@ def _build(r: Reader, env: Mapping[str, str]) -> c.Settings:
     )
     ms.finish()
     ul, du = r.section("usage_log"), c.UsageLog()
+    ul.seen.add("path")  # read only when present: known all the same ("did you mean path?")
     usage_log = c.UsageLog(
         path=ul.get("path", str, "") or None if "path" in ul.data else du.path,
         fsync_interval=ul.get("fsync_interval_seconds", float, du.fsync_interval, positive),

@@ -26,6 +26,7 @@ from ..config import load_settings
 from ..emulator.providers import Pacing
 from ..emulator.server import RunningGateway, running_local_gateway
 from ..lifecycle import Sidecar, running_sidecar
+from ..money import usd
 from ..reconcile import Window
 from ..reconcile.sources import audit
 from ..secret import Secret
@@ -132,15 +133,44 @@ async def _until_refused(url: str, row: Row, limit: int = 20) -> None:
                 return
 
 
+#: The table's columns: (group heading, heading, right-aligned). Headings name units once.
+COLUMNS = (("", "customer", False), ("", "plan", False), ("", "requests", True),
+           ("tokens", "sidecar", True), ("tokens", "Lava", True),
+           ("charge, USD", "sidecar", True), ("charge, USD", "Lava", True),
+           ("credit left", "USD", True), ("", "", False))
+
+
+def table(rows: list[tuple[str, ...]]) -> list[str]:
+    """Columns that read as columns: a group heading centred over its columns, then a heading
+    over each, every cell aligned under its heading (numbers to the right)."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, (_, h, _) in enumerate(COLUMNS)]
+    spans: list[tuple[str, list[int]]] = []  # each run of columns under one group heading
+    for i, (group, _, _) in enumerate(COLUMNS):
+        if group and spans and spans[-1][0] == group:
+            spans[-1][1].append(i)
+        else:
+            spans.append((group, [i]))
+    for group, cols in spans:  # a heading wider than its columns widens the last of them
+        span = sum(widths[i] for i in cols) + 2 * (len(cols) - 1)
+        widths[cols[-1]] += max(0, len(group) - span)
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(c.rjust(w) if right else c.ljust(w)
+                         for c, w, (_, _, right) in zip(cells, widths, COLUMNS, strict=True)).rstrip()
+
+    top = "  ".join(group.center(sum(widths[i] for i in cols) + 2 * (len(cols) - 1),
+                                 "-" if len(cols) > 1 else " ")
+                    for group, cols in spans).rstrip()
+    head = line(tuple(h for _, h, _ in COLUMNS))
+    return [top, head, "-" * len(head), *(line(r) for r in rows)]
+
+
 async def _report(lava: AsyncLavaClient, sidecar: Sidecar, rows: list[Row],
                   out: TextIO) -> bool:
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     totals: Any = sidecar.recorder.totals.snapshot()["customers"]
-    head = (f"{'customer':<8} {'plan':<6} {'req':>4}  {'tokens sidecar':>14} {'billed':>8}  "
-            f"{'charge USD sidecar':>18} {'billed':>14}  {'credit left':>13}")
-    print(head, file=out)
-    print("-" * len(head), file=out)
     agree = True
+    cells: list[tuple[str, ...]] = []
     for row in rows:
         mine = totals.get(row.customer_id, {}).get("total", {})
         token_count = int(mine.get("input_tokens", 0)) + int(mine.get("output_tokens", 0))
@@ -152,12 +182,11 @@ async def _report(lava: AsyncLavaClient, sidecar: Sidecar, rows: list[Row],
         left = credit.credits.total_remaining if credit is not None else Decimal(0)
         same = token_count == billed.total_usage_tokens and charge == billed.total_charge.quantize(_TEN)
         agree &= same
-        shown = "null" if charge is None else f"{charge:f}"
-        line = (f"{row.name:<8} {row.plan:<6} {row.requests:>4}  {token_count:>14} "
-                f"{billed.total_usage_tokens:>8}  {shown:>18} "
-                f"{billed.total_charge.quantize(_TEN):>14f}  {left.quantize(_TEN):>13f}  "
-                f"{'agree' if same else 'DIFFER'}")
-        print(line, file=out)
+        cells.append((row.name, row.plan, str(row.requests), str(token_count),
+                      str(billed.total_usage_tokens), "null" if charge is None else usd(charge),
+                      usd(billed.total_charge), usd(left), "agree" if same else "DIFFER"))
+    for text in table(cells):
+        print(text, file=out)
     for row in rows:
         if row.refused:
             print(f"\n{row.name}'s credit ran out: request {row.requests} was refused by Lava with "
@@ -222,8 +251,8 @@ async def run_demo(*, keep_running: bool, port: int, out: TextIO) -> int:
                 await _prices_listed(sidecar)
                 listed = len(sidecar.app.prices.rates) if sidecar.app.prices else 0
                 pinned = len(sidecar.settings.meters)
-                print(f"prices: {listed} meter(s) listed from the local Lava, {pinned} in the "
-                      f"sidecar's config\n", file=out)
+                print(f"prices: {listed} meter{'s' if listed != 1 else ''} listed from the local "
+                      f"Lava, {pinned} in the sidecar's config\n", file=out)
                 return await _traffic(gateway, sidecar, lava, secret, seeded, keep_running,
                                       out)
 
@@ -253,6 +282,10 @@ async def _traffic(gateway: RunningGateway, sidecar: Sidecar, lava: AsyncLavaCli
     print(f"\nWhat Lava billed, in the local Lava's dashboard: {gateway.url}/\n(it stops with "
           "the demo; lava-sidecar demo --keep-running keeps it, the sidecar and the merchant "
           "example up)", file=out)
+    if not keep_running:  # the natural next step, in the form `make demo` users type (issue 23)
+        print("\nNext: make demo DEMO_ARGS=--keep-running keeps them up and prints curl commands "
+              "for the sidecar, its /usage and /metrics URLs and the merchant example's page.",
+              file=out)
     return 0 if agree else 1
 
 

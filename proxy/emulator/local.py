@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from ..secret import Secret
 from .state import GatewayOptions, GatewayState
+
+if TYPE_CHECKING:
+    from .accounts import LocalAccounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +22,9 @@ class LocalGateway:
     state: GatewayState
     #: Pass to ``create_gateway_app(state, extra_routes=…)`` / ``running_gateway``.
     extra_routes: Callable[[web.Application], None]
+    #: The merchant state behind both, and the merchant ``secret_key`` is for (``--seed``).
+    accounts: LocalAccounts
+    merchant_id: str
 
 
 def local_gateway(secret_key: Secret, options: GatewayOptions | None = None) -> LocalGateway:
@@ -47,4 +54,4 @@ def local_gateway(secret_key: Secret, options: GatewayOptions | None = None) -> 
         pages(app)
         app.cleanup_ctx.append(close_store)
 
-    return LocalGateway(state, extra_routes)
+    return LocalGateway(state, extra_routes, accounts, merchant_id)

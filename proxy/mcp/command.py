@@ -29,7 +29,8 @@ HELP = """Serve Lava billing and metered AI calls to agents over MCP (Model Cont
 
 Tools: login, prompt, call, providers, usage; with --allow-billing-admin also create_meter,
 create_plan, create_checkout_session, list_customers, customer_subscription.
-Needs the extra: pip install 'lava-sidecar[mcp]'. Uses LAVA_SECRET_KEY and LAVA_GATEWAY_URL."""
+Needs the extra: pip install 'lava-sidecar[mcp]'. Uses LAVA_SECRET_KEY (or LAVA_SECRET_KEY_FILE)
+and LAVA_GATEWAY_URL."""
 
 MISSING_SDK = ("lava-sidecar mcp needs the MCP Python SDK: install it with "
                "pip install 'lava-sidecar[mcp]'.")
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings(args.config)
     except ConfigError as exc:
         print(exc.message, file=sys.stderr)
-        print("Run `lava-sidecar check-config` after fixing them.", file=sys.stderr)
+        print("Fix what is listed, then `lava-sidecar check-config` checks again.", file=sys.stderr)
         return 2
     configure(settings.logging)
     try:

@@ -199,7 +199,7 @@ class Pricing:
         ``None`` when the meter has no price, usage is missing, or a percentage meter lacks the
         provider cost (absent is not zero: an unmeasured response is not a free one).
         """
-        if meter is None or usage.source == "missing":
+        if meter is None or usage.source in ("missing", "none"):
             return None
         price = self._meters.get(meter)
         if price is None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 from typing import Final
 
+from ..money import usd
 from ..record import RequestRecord
 
 _ZERO: Final = Decimal(0)
@@ -68,7 +69,7 @@ class Tally:
             self.audio_seconds = SUMS.add(self.audio_seconds, u.audio_seconds)
         if charge is not None and _MIN_CHARGE < charge < MAX_CHARGE:
             self.charge_usd = charge if self.charge_usd is None else SUMS.add(self.charge_usd, charge)
-        elif u.source != "missing":
+        elif u.source not in ("missing", "none"):  # measured, but no price
             self.unpriced += 1
         if rec.partial:
             self.partial += 1
@@ -108,7 +109,7 @@ class Tally:
             "cache_write_tokens": self.cache_write_tokens,
             "reasoning_tokens": self.reasoning_tokens, "characters": self.characters,
             "audio_seconds": render_decimal(self.audio_seconds),
-            "charge_usd": None if charge is None else render_decimal(charge),
+            "charge_usd": None if charge is None else usd(charge),
             "unpriced": self.unpriced, "partial": self.partial, "missing_usage": self.missing_usage,
         }
 

@@ -228,7 +228,7 @@ class Metrics:
             genai = op, GENAI_PROVIDER.get(provider, provider)
             if rec.outcome != "ok" or status >= 400:
                 error = self._reasons.admit(rec.error_code or rec.upstream_error or (
-                    str(status) if rec.outcome == "ok" else rec.outcome))
+                    str(status) if rec.outcome in ("ok", "upstream_refused") else rec.outcome))
             if source != "missing":
                 response_model = self._models.admit(rec.usage.model or "")
         self._rows.add((provider, api, model, customer, meter, code, source,

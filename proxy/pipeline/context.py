@@ -85,7 +85,10 @@ def outcome_of(ctx: RequestContext) -> Outcome:
         return ctx.cancelled
     if ctx.error is not None:
         return ctx.error.outcome
-    return "client_disconnect" if ctx.relay.client_gone else "ok"
+    if ctx.relay.client_gone:
+        return "client_disconnect"
+    # Answered whole, with an error status: Lava's refusals were "ok" before issue 23.
+    return "upstream_refused" if ctx.status >= 400 else "ok"
 
 
 def may_have_reached_lava(ctx: RequestContext) -> bool:

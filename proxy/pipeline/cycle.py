@@ -14,6 +14,7 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from time import perf_counter
 
 from ..errors import SidecarError, UsageLogUnavailable, refusal
@@ -187,8 +188,10 @@ class RequestCycle:
         except Exception:
             log.exception("usage extractor failed at the end of the response")
             ctx.relay.extractor_failed = True
+        if ctx.status >= 400 and ctx.usage.source == "missing":  # issue 23: an error answer
+            ctx.usage = replace(ctx.usage, source="none")  # has nothing to bill, nothing to guess
         # Opt-in only (usage.estimate_missing): a labelled guess beats a silent zero there.
-        if self.rt.settings.estimate_missing_usage and ctx.usage.source != "provider" \
+        if self.rt.settings.estimate_missing_usage and ctx.usage.source == "missing" \
                 and isinstance(self.body, bytes):
             ctx.usage = estimate(ctx.facts, self.body, ctx.usage)
 

@@ -57,13 +57,13 @@ class QuotaHooks:
         if not isinstance(ticket, Ticket):
             return  # refused, not limited, or admitted before quotas were switched on
         u = rec.usage
-        if u.source != "missing":
+        if u.source in ("provider", "estimated"):
             self.gate.complete(ticket, tokens=(u.input_tokens or 0) + (u.output_tokens or 0),
                                charge_usd=ctx.charge_usd)
-        elif may_have_reached_lava(ctx):
+        elif u.source == "missing" and may_have_reached_lava(ctx):
             # Lava may have billed what reported no usage: the estimate stands as its amount.
             self.gate.complete(ticket, tokens=None, charge_usd=None)
-        else:  # never left: nothing to count, the reservation goes back
+        else:  # never left, or nothing to bill (source none, issue 23): the reservation goes back
             self.gate.complete(ticket, tokens=0, charge_usd=_ZERO)
 
 

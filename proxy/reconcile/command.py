@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..secret import Secret
 
 HELP = """Audit Lava's bill against the sidecar's usage log, request by request.
 
@@ -66,18 +68,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds per call to Lava (30)")
 
 
-def _secret() -> str | None:
-    key = os.environ.get("LAVA_SECRET_KEY", "").strip()
-    path = os.environ.get("LAVA_SECRET_KEY_FILE", "").strip()
-    if key or not path:
-        return key or None
-    try:
-        return Path(path).read_text(encoding="utf-8").strip() or None
-    except OSError as exc:
-        from .sources import ReconcileFailed
+def _secret() -> Secret | None:
+    """The environment's key through the one reader every command shares (``secret.py``)."""
+    from ..secret import SecretFileError, merchant_key_from_env
+    from .sources import ReconcileFailed
 
-        raise ReconcileFailed(f"cannot read LAVA_SECRET_KEY_FILE {path}: "
-                              f"{exc.strerror or exc}") from exc
+    try:
+        return merchant_key_from_env()
+    except SecretFileError as exc:
+        raise ReconcileFailed(str(exc)) from exc
 
 
 class _Progress:

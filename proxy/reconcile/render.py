@@ -7,7 +7,9 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Final
 
+from ..money import usd
 from .core import PRECISION, Billed, Finding, Group, Report, Served, Side
 
 #: Requests listed one by one in the text report; the JSON document lists them all.
@@ -25,6 +27,14 @@ class Inputs:
     lava_url: str
 
 
+#: What "equal" means when the sidecar could not price a request, said in the table and the README
+#: (the JSON says it as ``charges_compared: false`` and a ``null`` charge difference).
+NOT_COMPARED: Final = (
+    "the sidecar had no price for some of their requests (their meter was not yet in its catalog), "
+    "so its charge sum leaves them out; requests and tokens are still compared, and a request "
+    "whose charge the sidecar did compute is still checked one by one.")
+
+
 def when(t: float | None) -> str | None:
     if t is None:
         return None
@@ -32,12 +42,22 @@ def when(t: float | None) -> str | None:
 
 
 def money(value: Decimal) -> str:
-    return format(value.quantize(PRECISION), "f")
+    """At Lava's precision, in the one format every charge is printed in (``proxy.money``)."""
+    return usd(value.quantize(PRECISION))
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
+def _side_charge(side: Side) -> str | None:
+    """The sum of the charges known; ``None`` when none is (every request unpriced), as /usage."""
+    return None if side.requests and side.unpriced == side.requests else money(side.charge)
 
 
 def _side(side: Side) -> dict[str, object]:
     return {"requests": side.requests, "input_tokens": side.input_tokens,
-            "output_tokens": side.output_tokens, "charge_usd": money(side.charge),
+            "output_tokens": side.output_tokens, "charge_usd": _side_charge(side),
             "unpriced_requests": side.unpriced}
 
 
@@ -45,7 +65,8 @@ def _difference(g: Group) -> dict[str, object]:
     s, lv = g.sidecar, g.lava
     return {"requests": s.requests - lv.requests, "input_tokens": s.input_tokens - lv.input_tokens,
             "output_tokens": s.output_tokens - lv.output_tokens,
-            "charge_usd": money(s.charge - lv.charge)}
+            # Not compared (unpriced requests on the sidecar's side): no difference to show.
+            "charge_usd": money(s.charge - lv.charge) if g.charges_compared else None}
 
 
 def _served(s: Served | None) -> dict[str, object] | None:
@@ -95,7 +116,9 @@ def to_json(report: Report, inputs: Inputs) -> str:
         "groups": [{"customer": g.customer, "meter": g.meter,
                     # Agreement is per request: sums may differ by expected (partial) records.
                     "agree": counts.get((g.customer, g.meter), (0, 0))[0] == 0,
+                    # Requests and tokens equal; charges too where compared (see NOT_COMPARED).
                     "sums_equal": g.agrees,
+                    "charges_compared": g.charges_compared,
                     "disagreements": counts.get((g.customer, g.meter), (0, 0))[0],
                     "expected_disagreements": counts.get((g.customer, g.meter), (0, 0))[1],
                     "sidecar": _side(g.sidecar), "lava": _side(g.lava),
@@ -135,13 +158,15 @@ def _table(report: Report) -> list[str]:
     for g in report.groups:
         d = _difference(g)
         for label, side in (("sidecar", g.sidecar), ("Lava", g.lava)):
-            charge = money(side.charge) + (f" (+{side.unpriced} unpriced)" if side.unpriced else "")
+            charge = (_side_charge(side) or "null") + (
+                f" ({side.unpriced} unpriced)" if side.unpriced else "")
             rows.append((g.customer or "(merchant)" if label == "sidecar" else "",
                          (g.meter or "-") if label == "sidecar" else "", label,
                          str(side.requests), str(side.input_tokens), str(side.output_tokens),
                          charge))
         rows.append(("", "", "difference", *(str(d[k]) for k in (
-            "requests", "input_tokens", "output_tokens", "charge_usd"))))
+            "requests", "input_tokens", "output_tokens")),
+            "not compared" if d["charge_usd"] is None else str(d["charge_usd"])))
     widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
 
     def fmt(r: tuple[str, ...]) -> str:
@@ -154,26 +179,32 @@ def _table(report: Report) -> list[str]:
 
 def to_text(report: Report, inputs: Inputs) -> str:
     since, until = when(report.window.since), when(report.window.until)
-    out = [f"Usage log ({len(inputs.files)} file{'s' if len(inputs.files) != 1 else ''}, "
-           f"{inputs.lines} lines) against Lava at {inputs.lava_url} "
-           f"({inputs.lava_records} request records fetched)",
+    out = [f"Usage log ({plural(len(inputs.files), 'file')}, {plural(inputs.lines, 'line')}) "
+           f"against Lava at {inputs.lava_url} "
+           f"({plural(inputs.lava_records, 'request record')} fetched)",
            f"Window: {since or 'the beginning'} to {until or 'now'}; "
            f"tolerance {report.tolerance_tokens} tokens per request", ""]
     if report.groups:
         out += _table(report)
     else:
         out.append("No requests in the window on either side.")
-    notes = [f"{report.matched} requests matched"]
+    notes = [f"{plural(report.matched, 'request')} matched"]
     if report.not_sent:
         notes.append(f"{report.not_sent} never reached Lava (refused by the sidecar or Lava "
                      "unreachable)")
     if report.refused_by_lava:
         notes.append(f"{report.refused_by_lava} refused by Lava before billing")
     if inputs.unreadable_lines:
-        notes.append(f"{inputs.unreadable_lines} usage-log lines unreadable and skipped")
+        notes.append(f"{plural(inputs.unreadable_lines, 'usage-log line')} unreadable and skipped")
     out += ["", "; ".join(notes) + "."]
-    for title, items in ((f"{len(report.disagreements)} requests disagree:", report.disagreements),
-                         (f"{len(report.expected)} expected disagreements (not errors):",
+    uncompared = sum(not g.charges_compared for g in report.groups)
+    if uncompared:
+        groups = plural(uncompared, "customer and meter", "customers and meters")
+        out += ["", f"Charges not compared for {groups}: {NOT_COMPARED}"]
+    for title, items in ((f"{plural(len(report.disagreements), 'request')} "
+                          f"disagree{'s' if len(report.disagreements) == 1 else ''}:",
+                          report.disagreements),
+                         (f"{plural(len(report.expected), 'expected disagreement')} (not errors):",
                           report.expected)):
         if not items:
             continue

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar, Final
 from ..errors import SidecarError
 from ..usagelog import decode_line, file_lines, rotated_files
 from .core import Billed, Report, Served, Window, reconcile
-from .render import Inputs
+from .render import Inputs, plural
 
 if TYPE_CHECKING:
     from ..billing import LavaClient
@@ -177,7 +177,7 @@ def audit(paths: Sequence[str], window: Window, *, customer: str | None = None,
 
     log = read_log(paths, window, customer=customer)
     if said is not None:
-        said(f"{log.lines} usage-log lines read from {len(log.files)} files")
+        said(f"{plural(log.lines, 'usage-log line')} read from {plural(len(log.files), 'file')}")
     try:
         with LavaClient(base_url=base_url, secret_key=secret_key, timeout=timeout) as lava:
             billed, fetched = fetch_billed(lava, window, customer=customer, progress=progress)
@@ -185,7 +185,7 @@ def audit(paths: Sequence[str], window: Window, *, customer: str | None = None,
     except LavaConfigError as exc:
         raise ReconcileFailed(exc.message) from exc
     if said is not None:
-        said(f"{fetched} Lava request records read")
+        said(f"{plural(fetched, 'Lava request record')} read")
     report = reconcile(log.served, billed, window, tolerance_tokens=tolerance_tokens)
     return report, Inputs(log.files, log.lines, log.unreadable, fetched, url)
 

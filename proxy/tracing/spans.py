@@ -222,5 +222,5 @@ def _error_type(rec: RequestRecord) -> str | None:
     """As the GenAI duration metric's ``error.type`` has it (``metrics/catalog.py``)."""
     if rec.outcome == "ok" and rec.status < 400:
         return None
-    return rec.error_code or rec.upstream_error or (str(rec.status) if rec.outcome == "ok"
-                                                     else rec.outcome)
+    return rec.error_code or rec.upstream_error or (
+        str(rec.status) if rec.outcome in ("ok", "upstream_refused") else rec.outcome)

@@ -16,7 +16,11 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Final, Literal, Protocol
 
-Source = Literal["provider", "estimated", "missing"]
+#: Where a record's numbers came from: ``provider`` (the response said), ``estimated`` (the opt-in
+#: guess), ``missing`` (the call should have had usage and none was reported: absent is not zero),
+#: ``none`` (nothing to bill by nature: a models list, a token count, a moderation, or an answer
+#: with an error status that reported no usage, such as Lava's own 400/401/402 refusals).
+Source = Literal["provider", "estimated", "missing", "none"]
 Family = Literal["openai", "anthropic", "gemini"]
 
 
@@ -87,6 +91,8 @@ class Usage:
 
 
 MISSING = Usage()
+#: A call with nothing to bill (``source: none``): not a gap in the record, unlike ``MISSING``.
+NO_USAGE = Usage(source="none")
 #: The parts of usage a modality breakdown is given for (and the order the usage line keeps).
 MODALITY_PARTS: Final = ("input", "cache_read", "tool_prompt", "output")
 #: Gemini's ``Modality`` values, lower-cased: a fixed set, so a line or a label stays bounded.

@@ -6,7 +6,7 @@ from typing import Final, NamedTuple
 
 from .anthropic import ANTHROPIC_KEYS, AnthropicStreamExtractor, read_anthropic
 from .audio import AUDIO_KEYS, SpeechExtractor, read_audio
-from .base import MISSING, Api, Extractor, Family, RequestFacts, Usage
+from .base import MISSING, NO_USAGE, Api, Extractor, Family, RequestFacts, Usage
 from .compressed import DEFAULT_MAX_DECODED, DecompressingExtractor, coding_of
 from .gemini import GeminiJsonExtractor, GeminiStreamExtractor
 from .jsonbody import DEFAULT_MAX_JSON_BYTES, JsonExtractor
@@ -34,6 +34,19 @@ class NullExtractor:
         return MISSING
 
 
+class NoUsageExtractor:
+    """For APIs with nothing to bill by nature (models lists, token counts, moderations): costs
+    nothing, reports ``none`` (issue 23: they counted as ``missing`` and raised ``missing_usage``)."""
+
+    __slots__ = ()
+
+    def feed(self, chunk: bytes) -> None:
+        return None
+
+    def finish(self) -> Usage:
+        return NO_USAGE
+
+
 def make_extractor(facts: RequestFacts, family: Family, content_type: str | None,
                    content_encoding: str | None, *, max_line_bytes: int,
                    max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
@@ -57,7 +70,7 @@ def extractor_for(facts: RequestFacts, family: Family, mime: str, content_encodi
     if coding is None:
         return NullExtractor()
     inner = _choose(facts, family, mime, max_line_bytes, max_json_bytes)
-    if coding and not isinstance(inner, NullExtractor):
+    if coding and not isinstance(inner, NullExtractor | NoUsageExtractor):
         return DecompressingExtractor(inner, coding, max_decoded=max_decoded_bytes)
     return inner
 
@@ -91,7 +104,7 @@ def _choose(facts: RequestFacts, family: Family, mime: str, max_line_bytes: int,
             max_json_bytes: int) -> Extractor:
     api = facts.api
     if api in _NO_USAGE:
-        return NullExtractor()
+        return NoUsageExtractor()
     if family == "gemini":
         if api not in _GEMINI_READ:
             return NullExtractor()

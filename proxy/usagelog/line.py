@@ -19,11 +19,13 @@ import functools
 import json
 import math
 import time
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from json.encoder import encode_basestring_ascii as _quote
 from typing import Any, Final, cast, get_args
 
+from ..money import usd  # issue 23: one format for every charge printed
 from ..record import Outcome, RequestRecord
 from ..usage.base import MODALITIES, MODALITY_PARTS, Api, Source, Usage
 
@@ -91,12 +93,13 @@ def _int(value: int | None, cuts: Cuts | None) -> str:
     return "null"
 
 
-def _dec(value: Decimal | None, cuts: Cuts | None) -> str:
+def _dec(value: Decimal | None, cuts: Cuts | None,
+         fmt: Callable[[Decimal], str] | None = None) -> str:
     if value is None or not value.is_finite():
         return "null"
     # The magnitude first: 9E+999999 (or 1E-999999) would print a million digits.
     if -MAX_DECIMAL < value.adjusted() < MAX_DECIMAL:
-        text = format(value, "f")
+        text = format(value, "f") if fmt is None else fmt(value)
         if len(text) <= MAX_DECIMAL:
             return '"' + text + '"'
     if cuts is not None:
@@ -183,7 +186,7 @@ def encode_line(rec: RequestRecord, charge: Decimal | None, cuts: Cuts | None = 
         f'"error_code":{_str(rec.error_code, c)},"upstream_error":{_str(rec.upstream_error, c)},'
         f'"extractor_error":{_bool(rec.extractor_error)},"duration":{_secs(rec.duration)},'
         f'"ttfb":{_secs(rec.ttfb)},"overhead":{_secs(rec.overhead)},'
-        f'"charge_usd":{_dec(charge, c)}}}\n'
+        f'"charge_usd":{_dec(charge, c, usd)}}}\n'
     ).encode()
 
 

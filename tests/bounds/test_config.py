@@ -68,5 +68,5 @@ def test_check_config_reports_them(tmp_path: Path) -> None:
                          check=False)
     assert res.returncode == 1
     for key in ("limits.body_idle_timeout_seconds:", "limits.max_buffered_body_bytes:",
-                "2 configuration problem(s)"):
+                "2 configuration problems:"):
         assert key in res.stderr

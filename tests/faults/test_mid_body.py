@@ -239,6 +239,8 @@ async def test_provider_errors_are_relayed_as_they_are(tmp_path: Path, client_ki
     else:
         assert reply.json()  # the provider's own JSON error body
     rec = only(s.side.records(), request_id=reply.headers["x-lava-sidecar-request-id"])
-    assert (rec["status"], rec["outcome"], rec["partial"]) == (status, "ok", False)
+    # Answered whole with an error status: its own outcome, and nothing to bill (issue 23).
+    assert (rec["status"], rec["outcome"], rec["partial"]) == (status, "upstream_refused", False)
+    assert rec["source"] == "none"
     assert rec["lava_request_id"] == seen.request_id
     assert rec["customer"] == CUSTOMER

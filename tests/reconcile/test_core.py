@@ -130,7 +130,7 @@ def test_both_renderings_name_the_request() -> None:
     assert "req_1" in text
     assert "tokens differ" in text
     assert "sidecar 10 in / 99 out" in text
-    assert "expected disagreements" in text
+    assert "1 expected disagreement (not errors)" in text
     assert "req_2" in text
     assert "DISAGREE" in text
     doc = json.loads(to_json(r, INPUTS))
@@ -151,3 +151,44 @@ def test_identical_sides_always_agree(rows: list[tuple[int, int, bool]]) -> None
     assert r.agrees
     assert r.matched == len(rows)
     assert all(g.agrees for g in r.groups)
+
+
+def test_an_unpriced_request_leaves_charges_uncompared_and_both_outputs_say_so() -> None:
+    """Issue 23: a sidecar line with no price (its meter not yet listed) printed a charge
+    difference of -0.00006 beside ``"sums_equal": true``. Now "equal" means the same in both
+    outputs: requests and tokens equal; charges compared only where the sidecar priced every
+    request, and where they are not, neither output shows a difference."""
+    r = reconcile([served(1, charge=None), served(2)], [billed(1), billed(2)], Window())
+    (g,) = r.groups
+    assert (g.charges_compared, g.agrees, r.agrees) == (False, True, True)
+    doc = json.loads(to_json(r, INPUTS))["groups"][0]
+    assert (doc["sums_equal"], doc["charges_compared"]) == (True, False)
+    assert doc["difference"]["charge_usd"] is None
+    assert doc["sidecar"]["charge_usd"] == "0.000078"  # the priced one; the other is counted
+    assert doc["sidecar"]["unpriced_requests"] == 1
+    text = to_text(r, INPUTS)
+    (diff,) = [line for line in text.splitlines() if " difference " in line]
+    assert diff.split()[-2:] == ["not", "compared"]
+    assert "-0.0" not in text
+    assert "Charges not compared for 1 customer and meter: the sidecar had no price" in text
+    assert "(1 unpriced)" in text
+    # Every request unpriced: the sidecar's sum is null, as in /usage, not a made-up 0.
+    r = reconcile([served(1, charge=None)], [billed(1)], Window())
+    assert json.loads(to_json(r, INPUTS))["groups"][0]["sidecar"]["charge_usd"] is None
+    assert "null (1 unpriced)" in to_text(r, INPUTS)
+    # Priced on both sides: compared, and a difference is shown (and is a disagreement).
+    r = reconcile([served(1, charge=D("0.5"))], [billed(1)], Window())
+    doc = json.loads(to_json(r, INPUTS))["groups"][0]
+    assert (doc["charges_compared"], doc["sums_equal"]) == (True, False)
+    assert doc["difference"]["charge_usd"] == "0.499922"
+
+
+def test_counts_are_written_in_the_right_number() -> None:
+    one = to_text(reconcile([served(1)], [billed(1)], Window()),
+                  Inputs(("usage.jsonl",), 1, 0, 1, "http://127.0.0.1:1"))
+    assert "(1 file, 1 line) against Lava at http://127.0.0.1:1 (1 request record fetched)" in one
+    assert "1 request matched." in one
+    two = to_text(reconcile([served(1), served(2)], [billed(1), billed(2)], Window()),
+                  Inputs(("a", "b"), 2, 0, 2, "http://127.0.0.1:1"))
+    assert "(2 files, 2 lines) against Lava at http://127.0.0.1:1 (2 request records fetched)" in two
+    assert "2 requests matched." in two

@@ -255,7 +255,7 @@ async def test_could_not_run_is_exit_2_with_a_sentence(tmp_path: Path) -> None:
 
     nokey = await reconcile("--usage-log", str(log), gateway="http://127.0.0.1:9", key=None)
     assert nokey.returncode == 2
-    assert "No Lava secret key" in nokey.stderr
+    assert "no Lava secret key: set LAVA_SECRET_KEY" in nokey.stderr
     plainly(nokey)
 
     missing = await reconcile("--usage-log", str(tmp_path / "nope.jsonl"), gateway="http://x")

@@ -122,6 +122,8 @@ def _usage(counts: dict[str, Any], model: Any, rid: Any) -> Usage:
 
 def expected(rec: Recording) -> Usage:
     api = api_of(rec)
+    if api in (Api.MODELS, Api.COUNT_TOKENS, Api.MODERATIONS):
+        return Usage(source="none")  # nothing to bill by nature, whatever the answer
     if rec.status != 200 or api is Api.OTHER:
         return Usage()
     if api is Api.GENERATE_CONTENT:

@@ -23,6 +23,7 @@ from proxy.usage.gemini import (
     read_event,
     usage_of,
 )
+from proxy.usage.select import NoUsageExtractor
 
 from .recorded import random_splits, splits
 
@@ -239,8 +240,8 @@ def test_embeddings_read_usage_when_given_and_are_missing_when_not() -> None:
     (Api.GENERATE_CONTENT, "application/json; charset=UTF-8", GeminiJsonExtractor),
     (Api.GENERATE_CONTENT, "text/plain", NullExtractor),
     (Api.EMBEDDINGS, "application/json", GeminiJsonExtractor),
-    (Api.COUNT_TOKENS, "application/json", NullExtractor),
-    (Api.MODELS, "application/json", NullExtractor),
+    (Api.COUNT_TOKENS, "application/json", NoUsageExtractor),  # nothing to bill: source none
+    (Api.MODELS, "application/json", NoUsageExtractor),
     (Api.OTHER, "application/json", NullExtractor),   # cachedContents, files, batches
 ])
 def test_choice_of_extractor(api: Api, ctype: str, kind: type) -> None:

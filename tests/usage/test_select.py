@@ -100,8 +100,8 @@ def test_unreadable_encoding_gives_missing() -> None:
     (Api.AUDIO_SPEECH, "text/event-stream", "OpenAIStreamExtractor"),
     (Api.AUDIO_TRANSCRIPTION, "text/plain; charset=utf-8", "NullExtractor"),
     (Api.AUDIO_TRANSCRIPTION, "text/event-stream", "OpenAIStreamExtractor"),
-    (Api.MODELS, "application/json", "NullExtractor"),
-    (Api.COUNT_TOKENS, "application/json", "NullExtractor"),
+    (Api.MODELS, "application/json", "NoUsageExtractor"),  # nothing to bill: source none
+    (Api.COUNT_TOKENS, "application/json", "NoUsageExtractor"),
     (Api.OTHER, "application/octet-stream", "NullExtractor"),
     (Api.IMAGES, "application/json", "JsonExtractor"),
 ])
@@ -116,7 +116,8 @@ def test_gzip_is_wrapped_and_null_is_not() -> None:
     assert type(ex).__name__ == "DecompressingExtractor"
     ex = make_extractor(RequestFacts(api=Api.MODELS), "openai", "application/json", "gzip",
                         max_line_bytes=MAX_LINE)
-    assert isinstance(ex, NullExtractor)
+    assert type(ex).__name__ == "NoUsageExtractor"  # nothing to read: not wrapped
+    assert ex.finish().source == "none"
 
 
 @settings(max_examples=300, deadline=None)

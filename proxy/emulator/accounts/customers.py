@@ -37,10 +37,12 @@ def emit_customer(scope: Scope, event: str, c: Customer, **extra: object) -> Non
 def create_customer(scope: Scope, *, reference_id: str | None = None, phone: str | None = None,
                     email: str | None = None, first_name: str | None = None,
                     last_name: str | None = None,
-                    metadata: Mapping[str, str] | None = None) -> Customer:
+                    metadata: Mapping[str, str] | None = None,
+                    customer_id: str | None = None) -> Customer:
+    """A new customer; ``customer_id`` fixes its id (``dev-gateway --seed``), else a new ``con_``."""
     now = scope.now()
     c = scope.customers.put(Customer(
-        new_id("con", now), reference_id, phone, email, first_name, last_name,
+        customer_id or new_id("con", now), reference_id, phone, email, first_name, last_name,
         None if metadata is None else tuple(metadata.items()), now))
     emit_customer(scope, "customer.created", c)
     return c
