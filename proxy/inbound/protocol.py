@@ -19,7 +19,8 @@ from ..errors import BodyTimeout, HeadTimeout, HeadTooLarge, InvalidHttp, Reques
 from ..http1 import Field, Headers
 from .clock import SlowClientClock
 from .exchange import ClientGone, Exchange
-from .head import refusal_response
+from .flow import WriteFlow
+from .refusal import LINGER_SECONDS, describe, send_refusal
 
 if TYPE_CHECKING:
     from .server import InboundServer
@@ -28,9 +29,6 @@ log = logging.getLogger("lava_sidecar.inbound")
 
 #: Requests parsed ahead of the one being handled (pipelining) before the socket stops being read.
 MAX_PIPELINED: Final = 8
-#: After a response ends a request whose body was not read, how long unread bytes are drained so
-#: the client can read the response (closing with unread data would reset the connection).
-LINGER_SECONDS: Final = 2.0
 #: The client transport's write buffer: above high the response waits (and Lava is not read),
 #: below low it goes on.
 WRITE_HIGH_WATER: Final = 32 * 1024
@@ -52,10 +50,9 @@ class _HeadTooLarge(Exception):
 class HttpProtocol(asyncio.Protocol):
     """``busy`` while a request is handled; ``since`` is when it last went idle (loop time)."""
 
-    __slots__ = ("_clock", "_deferred", "_drain_waiter", "_head_bytes", "_headers",
-                 "_in_head", "_lingering", "_parser", "_parsing", "_pending", "_reading_paused",
-                 "_server", "_task", "_url", "_writable", "_write_paused", "current", "lost", "since",
-                 "transport")
+    __slots__ = ("_clock", "_deferred", "_flow", "_head_bytes", "_headers", "_in_head",
+                 "_lingering", "_parser", "_parsing", "_pending", "_reading_paused", "_server",
+                 "_task", "_url", "current", "lost", "since", "transport")
 
     def __init__(self, server: InboundServer) -> None:
         self._server = server
@@ -68,11 +65,8 @@ class HttpProtocol(asyncio.Protocol):
         self.current: Exchange | None = None  # the request being handled
         self._task: asyncio.Task[None] | None = None
         self._pending: list[Exchange] = []
-        self._write_paused = False
-        #: Called once when writing may go on (the push relay resumes reading from Lava).
-        self._writable: Callable[[], None] | None = None
+        self._flow = WriteFlow(server.loop)
         self._reading_paused = False
-        self._drain_waiter: asyncio.Future[None] | None = None
         self._lingering = False
         #: Input refused behind requests already parsed: (target for its shape, error), sent after them.
         self._deferred: tuple[str, RequestRejected] | None = None
@@ -100,7 +94,7 @@ class HttpProtocol(asyncio.Protocol):
         # parser keeps this protocol in a reference cycle, and the exchange with its unread bytes
         # would wait in that cycle for a full GC pass (issue 24). Its handler, if any, still has it.
         self._parsing = None
-        self._wake_writer()
+        self._flow.wake()
         ex = self.current
         if ex is not None:
             ex.wake()  # a handler waiting for body bytes sees ClientGone
@@ -122,17 +116,16 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             cause = exc.__context__
             self._refuse(cause.error() if isinstance(cause, _HeadTooLarge) else InvalidHttp(
-                f"The request is not valid HTTP/1.1 ({_describe(exc)})."))
+                f"The request is not valid HTTP/1.1 ({describe(exc)})."))
             return
         if self._in_head or self._parsing is not None:
             self._clock.watch(body=self._parsing is not None)
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self._flow.pause()
 
     def resume_writing(self) -> None:
-        self._write_paused = False
-        self._wake_writer()
+        self._flow.resume()
 
     def eof_received(self) -> bool | None:
         # The client finished sending (half-close): an unfinished request can never complete.
@@ -347,19 +340,8 @@ class HttpProtocol(asyncio.Protocol):
     def _send_refusal(self, path: str, err: RequestRejected, *, handled: bool = False) -> None:
         if self.transport is None:
             return
-        access = self._server.access_log
-        if access is not None and not handled:
-            # No handler ran, so the pipeline's access line (its completion hook) never comes.
-            target = path.partition("?")[0][:256]
-            access.info('"%s" %d error_code=%s outcome=%s', target, err.status, err.code,
-                        err.outcome, extra={"path": target, "status": err.status,
-                                            "error_code": err.code, "outcome": err.outcome})
-        headers, body = self._server.render_refusal(path, err)
-        self.transport.write(refusal_response(err.status, headers, body, self._server.http_date()))
         self._lingering = True
-        if self.transport.can_write_eof():
-            self.transport.write_eof()
-        self._server.loop.call_later(LINGER_SECONDS, self.transport.close)
+        send_refusal(self._server, self.transport, path, err, handled=handled)
 
     # -- used by Exchange and the server --------------------------------------------------------
 
@@ -381,39 +363,20 @@ class HttpProtocol(asyncio.Protocol):
     async def drain(self, hold: tuple[Callable[[], None], Callable[[], None]] | None = None) -> None:
         """Until the transport's buffer is below its low-water mark. ``hold``: (pause, resume)
         called around the wait (the relay stops reading from Lava meanwhile)."""
-        if self._write_paused and not self.lost:
-            waiter = self._drain_waiter = self._server.loop.create_future()
-            if hold is None:
-                await waiter
-            else:
-                hold[0]()
-                try:
-                    await waiter
-                finally:
-                    hold[1]()
+        if self._flow.paused and not self.lost:
+            await self._flow.wait(hold)
         if self.lost:
             raise ClientGone("the client disconnected")
 
     @property
     def write_paused(self) -> bool:
         """The transport's buffer is above its high-water mark (and not yet below the low one)."""
-        return self._write_paused
+        return self._flow.paused
 
     def when_writable(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once the buffer drains below its low-water mark, or the client is
         gone (at once, if either is already so): a writer that does not await waits this way."""
-        if not self._write_paused or self.lost:
-            callback()
-        else:
-            self._writable = callback
-
-    def _wake_writer(self) -> None:
-        waiter, self._drain_waiter = self._drain_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-        callback, self._writable = self._writable, None
-        if callback is not None:
-            callback()
+        self._flow.when_writable(callback, gone=self.lost)
 
     def pause_reading(self) -> None:
         if not self._reading_paused and self.transport is not None and not self.lost:
@@ -433,7 +396,3 @@ class HttpProtocol(asyncio.Protocol):
         if self.transport is not None and not self.lost:
             self.transport.close()
 
-
-def _describe(exc: Exception) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text[:120]

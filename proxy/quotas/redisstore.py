@@ -32,7 +32,7 @@ from .link import Link, LinkError, exchange
 from .metrics import QuotaMetrics
 from .node import Node
 from .policy import CONCURRENCY, Checks, Settlement
-from .topology import SLOTS, Connector, SlotMemo, parse_slots
+from .topology import SLOTS, Connector, SlotMemo, read_shards
 
 log = logging.getLogger("lava_sidecar.quotas")
 
@@ -334,23 +334,15 @@ class RedisStore:
             self._node_answered(node)
 
     async def _read_topology(self) -> None:
-        seed = self._connector.to()()
         try:
-            async with asyncio.timeout(max(1.0, 4 * self._timeout)):
-                [reply] = await exchange(seed, pack("CLUSTER", "SLOTS"), 1, self._timeout, self._connect_s)
-                if isinstance(reply, ResponseError):
-                    raise LinkError(reply, sent=True)
-                shards = parse_slots(reply, self._connector.host)
-        except Exception as exc:
-            err = exc if isinstance(exc, LinkError) else LinkError(exc, sent=True)
+            shards = await read_shards(self._connector, self._timeout, self._connect_s)
+        except LinkError as err:
             self._metrics.backend_error("ping")
             if self._topology.fail(time.monotonic()):
                 self._metrics.backend_up.set(0)
                 log.warning("quota backend redis cluster cannot be read (%s during CLUSTER SLOTS); "
                             "on_backend_error=%s applies until it can", err.kind, self.policy)
             return
-        finally:
-            await seed.disconnect()
         owner: list[Node | None] = [None] * SLOTS
         for sh in shards:
             name = f"{sh.host}:{sh.port}"

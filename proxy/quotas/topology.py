@@ -9,14 +9,18 @@ Connection settings (password, TLS, timeouts) come from the URL and apply to eve
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.crc import key_slot
+from redis.exceptions import ResponseError
 
 from ..secret import Secret
+from .batch import pack
+from .link import LinkError, exchange
 
 SLOTS: Final = 16384
 #: Slot lookups remembered (one per customer key); past it the memo starts over.
@@ -43,6 +47,24 @@ def parse_slots(reply: object, default_host: str) -> list[Shard]:
         host = _text(entry[2][0]) or default_host
         out.append(Shard(int(entry[0]), int(entry[1]), host, int(entry[2][1])))
     return out
+
+
+async def read_shards(connector: Connector, timeout_s: float, connect_s: float) -> list[Shard]:
+    """The slot map, read with ``CLUSTER SLOTS`` from the URL's node on a connection of its own
+    (bounded; closed after). Any failure is a ``LinkError``."""
+    seed = connector.to()()
+    try:
+        async with asyncio.timeout(max(1.0, 4 * timeout_s)):
+            [reply] = await exchange(seed, pack("CLUSTER", "SLOTS"), 1, timeout_s, connect_s)
+            if isinstance(reply, ResponseError):
+                raise LinkError(reply, sent=True)
+            return parse_slots(reply, connector.host)
+    except LinkError:
+        raise
+    except Exception as exc:  # a malformed map (ValueError), the bound, anything redis-py raises
+        raise LinkError(exc, sent=True) from exc
+    finally:
+        await seed.disconnect()
 
 
 def _text(v: object) -> str:

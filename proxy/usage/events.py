@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from .sse import split_field
+
 #: Two line ends in a row end an event (CR, LF or CRLF each; a CR before LF is one CRLF).
 _BOUNDARY: Final = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
 BOM: Final = b"\xef\xbb\xbf"
@@ -132,13 +134,7 @@ def decode_event(raw: bytes) -> tuple[bytes, bytes] | None:
     for line in raw.splitlines():  # bytes: CR, LF and CRLF only
         if not line or line[0] == _COLON:
             continue  # the blank line that ended it, or a comment (a keep-alive)
-        colon = line.find(b":")
-        if colon < 0:
-            field, value = line, b""
-        else:
-            field, value = line[:colon], line[colon + 1:]
-            if value[:1] == b" ":
-                value = value[1:]
+        field, value = split_field(line)
         if field == b"data":
             if data is None:
                 data = [value]

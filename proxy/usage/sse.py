@@ -194,13 +194,7 @@ class SSEDecoder:
             return
         if line[0] == _COLON:
             return  # a comment (keep-alive)
-        colon = line.find(b":")
-        if colon < 0:
-            field, value = line, b""
-        else:
-            field, value = line[:colon], line[colon + 1:]
-            if value[:1] == b" ":
-                value = value[1:]
+        field, value = split_field(line)
         if field == b"data":
             self._data_len += len(value) + 1
             if self._data_len > self._max:
@@ -230,6 +224,16 @@ class SSEDecoder:
         self._data_len = 0
         self._spoiled = False
         self._event_type = b""
+
+
+def split_field(line: bytes) -> tuple[bytes, bytes]:
+    """One non-comment line as (field, value): before the first colon, and after it less one
+    leading space; a line without a colon is a field with an empty value (WHATWG)."""
+    colon = line.find(b":")
+    if colon < 0:
+        return line, b""
+    value = line[colon + 1:]
+    return line[:colon], value[1:] if value[:1] == b" " else value
 
 
 def _chomp(line: bytes) -> bytes:

@@ -79,8 +79,9 @@ def delete_customer(scope: Scope, customer_id: str) -> None:
         scope.emit("customer.deleted", data)
 
 
-def current_subscription(scope: Scope, c: Customer) -> Subscription | None:
-    """The customer's active subscription, renewed up to now (and saved if a cycle turned)."""
+def active_subscription(scope: Scope, c: Customer, *, save: bool = False) -> Subscription | None:
+    """The customer's active subscription as of now (cycle boundaries passed applied); ``save``
+    stores it when a cycle turned. A read-only view (the dashboard) leaves ``save`` off."""
     if c.subscription_id is None:
         return None
     sub = scope.subscriptions.get(c.subscription_id)
@@ -90,9 +91,14 @@ def current_subscription(scope: Scope, c: Customer) -> Subscription | None:
     if plan is None:
         return None
     fresh = renew(sub, plan, scope.now())
-    if fresh is not sub:
+    if save and fresh is not sub:
         scope.subscriptions.put(fresh)
     return fresh
+
+
+def current_subscription(scope: Scope, c: Customer) -> Subscription | None:
+    """The customer's active subscription, renewed up to now (and saved if a cycle turned)."""
+    return active_subscription(scope, c, save=True)
 
 
 def subscribe(scope: Scope, c: Customer, plan: Plan) -> Subscription:

@@ -1,7 +1,7 @@
 """What the dashboard shows, read from one merchant's ``Scope`` into plain rows: customers with
 their plan, credit and status; request records, newest first, a page at a time; usage per day per
 customer; meters and plans. Reads only: a subscription whose cycle has turned is shown renewed
-(``cycles.renew``, pure) without being saved.
+(``customers.active_subscription``) without being saved.
 
 Request records are the one list that grows large (up to the gateway's cap, 100,000): the usage
 grid reads only the few fields it needs of each stored record (``Store.fields``; SQLite extracts
@@ -16,9 +16,9 @@ from decimal import Decimal
 from itertools import islice
 from typing import Generic, Literal, TypeVar
 
-from ..accounts import Customer, Scope, Subscription
+from ..accounts import Customer, Scope
 from ..accounts.catalog import plan_bundles
-from ..accounts.cycles import renew
+from ..accounts.customers import active_subscription
 
 T = TypeVar("T")
 Metric = Literal["tokens", "charge", "requests"]
@@ -66,18 +66,8 @@ def display_name(c: Customer) -> str | None:
     return name or None
 
 
-def subscription_now(scope: Scope, c: Customer) -> Subscription | None:
-    if c.subscription_id is None:
-        return None
-    sub = scope.subscriptions.get(c.subscription_id)
-    if sub is None or sub.status != "active":
-        return None
-    plan = scope.plans.get(sub.plan_id)
-    return None if plan is None else renew(sub, plan, scope.now())
-
-
 def customer_line(scope: Scope, c: Customer) -> CustomerLine:
-    sub = subscription_now(scope, c)
+    sub = active_subscription(scope, c)
     plan = None if sub is None else scope.plans.get(sub.plan_id)
     if sub is None or plan is None:
         return CustomerLine(c.customer_id, display_name(c), c.email, c.phone, None, "no plan",
