@@ -84,7 +84,11 @@ def assert_one_line_each(sp: SidecarProcess, answers: list[Answer], billed: list
     assert unbilled == [], f"{len(unbilled)} of {len(billed)} billed requests have no line"
 
 
-@pytest.mark.parametrize("delay_ms", [0, 10, 50])
+#: The promise is MARGIN (50 ms): the line is handed to the usage-log thread as the record is made
+#: and written when that thread next holds the GIL, which on a loaded 2-core machine is not always
+#: before a kill sent the same instant (0 and 10 ms failed about one run in ten). Kills that close
+#: are covered by the traffic test below, which asks only "at most one line" of them.
+@pytest.mark.parametrize("delay_ms", [50, 100])
 async def test_kill9_after_the_last_answer_loses_no_line(tmp_path: Path, delay_ms: int) -> None:
     async with running_gateway(TEST_SECRET) as gw, \
             sidecar_process(tmp_path, gw.url, usage_log=NO_FSYNC) as sp:
@@ -133,11 +137,14 @@ async def test_kill9_under_traffic_keeps_every_completed_answer(tmp_path: Path) 
         workers = [asyncio.ensure_future(worker(w)) for w in range(4)]
         async with asyncio.timeout(30):
             await enough.wait()
-        await asyncio.sleep(rng.uniform(0, 0.05))
+        # Traffic keeps flowing through the sleep, so the kill still lands 0-50 ms after the latest
+        # answer; the MARGIN in front only makes sure the first 80 are clear of it however fast a
+        # loaded machine happens to answer (CI once saw 21 answers inside 50 ms).
+        await asyncio.sleep(MARGIN + rng.uniform(0, 0.05))
         stop.set()  # answers completing from here on race the kill: not counted as completed
         killed_at = time.monotonic()
         answered = [a for at, a in done if killed_at - at >= MARGIN]
-        assert len(answered) >= 60  # most answers were well clear of the kill
+        assert len(answered) >= 80  # every answer counted before the sleep is clear of the kill
         await kill9(sp)
         await asyncio.gather(*workers, return_exceptions=True)
         for c in clients:
