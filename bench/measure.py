@@ -19,7 +19,7 @@ import uvloop
 from . import payloads, procfs, streams
 from .loadgen import LoadResult, h2load
 from .stats import percentile, rounded
-from .targets import Target
+from .targets import GEMINI_HEADERS, Target
 from .vmstat import VmstatLog
 
 
@@ -39,6 +39,9 @@ class Plan:
     #: at a time): CPU per streamed chat completion and per chunk.
     cpu_streams: int = 512
     fast_interval: float = 0.002
+    #: Streams per round in the Gemini stream-CPU phase: the same 64 tokens as Gemini's
+    #: ``streamGenerateContent?alt=sse`` chunks, paced and in flight as ``cpu_streams``.
+    gemini_streams: int = 512
 
     @classmethod
     def full(cls) -> Plan:
@@ -48,7 +51,8 @@ class Plan:
     @classmethod
     def smoke(cls) -> Plan:
         return cls(rounds=1, n_c1=50, n_load=500, load_c=32, streams=8, stream_c=8,
-                   hold=50, hold_timeout=20.0, warmup=20, interval=0.020, cpu_streams=32)
+                   hold=50, hold_timeout=20.0, warmup=20, interval=0.020, cpu_streams=32,
+                   gemini_streams=32)
 
 
 def _run(coro: Any) -> Any:
@@ -126,32 +130,59 @@ class Runner:
         as it does for every chat stream. Per chunk: per stream over the SSE events the upstream
         sent that target (64 content chunks, the finish chunk, ``[DONE]`` and, for the sidecar,
         the usage-only chunk)."""
-        n = _scaled(self.plan.cpu_streams, t, 8)
+        fig, batch = self._cpu_per_stream(
+            t, _scaled(self.plan.cpu_streams, t, 8), t.path, t.headers,
+            payloads.request_body(stream=True, model=payloads.FAST_MODEL),
+            events=payloads.stream_events(include_usage=t.kind == "sidecar"), gemini=False)
+        fig["usage_chunks_seen"] = sum(r.usage_chunks for r in batch.results)
+        return fig
+
+    def gemini_stream_cpu(self, t: Target, count: int | None = None) -> dict[str, Any]:
+        """CPU per streamed Gemini completion: ``gemini_streams`` ``streamGenerateContent?alt=sse``
+        streams of the same 64 tokens (plus the final chunk), paced and in flight as the chat
+        streams, the app's ``x-goog-api-key`` and customer headers sent as google-genai would.
+        The sidecar adds nothing to a Gemini stream: per chunk is over the 65 events for every
+        target. A target that serves no Gemini (LiteLLM here) reports None."""
+        path = t.gemini_path()
+        if path is None:
+            return {"n": 0, "c": self.plan.stream_c, "errors": 0, "problems": {},
+                    "cpu_us_per_stream": None, "cpu_us_per_chunk": None,
+                    "upstream_cpu_us_per_stream": None, "skipped": "no Gemini route to the fake"}
+        n = count or _scaled(self.plan.gemini_streams, t, 8)
+        t.gemini_sent += n
+        return self._cpu_per_stream(t, n, path, GEMINI_HEADERS, payloads.gemini_request_body(),
+                                    events=payloads.gemini_stream_events(), gemini=True)[0]
+
+    def _cpu_per_stream(self, t: Target, n: int, path: str, headers: tuple[tuple[str, str], ...],
+                        body: bytes, *, events: int,
+                        gemini: bool) -> tuple[dict[str, Any], streams.StreamBatch]:
+        """``n`` paced streams through ``t``, ``stream_c`` at a time: the target's CPU from /proc
+        before and after, per stream and per SSE event the upstream sent."""
         t.sent += n
         c = self.plan.stream_c
         cpu0, up0 = procfs.cpu_seconds(t.pids()), procfs.cpu_seconds(self.upstream_pids)
         batch: streams.StreamBatch = _run(streams.run_streams(
-            t.port, t.path, t.headers, payloads.request_body(stream=True, model=payloads.FAST_MODEL),
-            count=n, concurrency=c, spacing=64 * self.plan.fast_interval / c,
-            time_limit=30.0 + 64 * self.plan.fast_interval * 20))
+            t.port, path, headers, body, count=n, concurrency=c,
+            spacing=64 * self.plan.fast_interval / c,
+            time_limit=30.0 + 64 * self.plan.fast_interval * 20, gemini=gemini))
         cpu1, up1 = procfs.cpu_seconds(t.pids()), procfs.cpu_seconds(self.upstream_pids)
         problems: dict[str, int] = {}
         for r in batch.results:
             if (p := r.problem()) is not None:
                 problems[p] = problems.get(p, 0) + 1
         per_stream = (cpu1 - cpu0) * 1e6 / n
-        events = payloads.stream_events(include_usage=t.kind == "sidecar")
         return {"n": n, "c": c, "errors": sum(problems.values()), "problems": problems,
                 "cpu_us_per_stream": round(per_stream, 1) if t.is_proxy else None,
                 "cpu_us_per_chunk": round(per_stream / events, 2) if t.is_proxy else None,
-                "upstream_cpu_us_per_stream": round((up1 - up0) * 1e6 / n, 1),
-                "usage_chunks_seen": sum(r.usage_chunks for r in batch.results)}
+                "upstream_cpu_us_per_stream": round((up1 - up0) * 1e6 / n, 1)}, batch
 
     def warmup(self, t: Target) -> int:
-        """Warm pools and lazy imports; returns the errors seen (they count like any other)."""
+        """Warm pools and lazy imports (the Gemini route's too); returns the errors seen (they
+        count like any other)."""
         r = self.load(t, _scaled(self.plan.warmup, t, 20), 8)
         s = self.streams(t)
-        return r.errors + int(s["errors"])
+        g = self.gemini_stream_cpu(t, count=8)
+        return r.errors + int(s["errors"]) + int(g["errors"])
 
     def memory(self, t: Target) -> dict[str, Any]:
         """RSS with ``plan.hold`` streams open at once, then again after they closed."""
@@ -170,7 +201,7 @@ class Runner:
     def rounds(self, targets: list[Target], progress: Callable[[str], None]) -> list[dict[str, Any]]:
         phases: list[tuple[str, Callable[[Target], dict[str, Any]]]] = [
             ("c1", self.c1), ("load", self.loaded), ("streams", self.streams),
-            ("stream_cpu", self.stream_cpu)]
+            ("stream_cpu", self.stream_cpu), ("gemini_stream_cpu", self.gemini_stream_cpu)]
         out: list[dict[str, Any]] = []
         for i in range(self.plan.rounds):
             order = targets[i % len(targets):] + targets[:i % len(targets)]
@@ -190,7 +221,7 @@ class Runner:
 
 
 def _brief(phase: str, fig: dict[str, Any]) -> str:
-    if phase == "stream_cpu":
+    if phase in ("stream_cpu", "gemini_stream_cpu"):
         return (f"cpu {fig['cpu_us_per_stream']} us/stream, {fig['cpu_us_per_chunk']} us/chunk, "
                 f"errors {fig['errors']}")
     if phase == "streams":
