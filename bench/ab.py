@@ -5,7 +5,8 @@ switched on): the same fake upstream, the same h2load load, rounds interleaved w
 order rotated, CPU charged from /proc (steal is not charged). Each round also runs ``--streams``
 streamed chat completions (64 chunks paced 2 ms, 16 at a time, ``include_usage`` injected) and
 ``--gemini-streams`` (default: as many) streamed Gemini completions (the same 64 tokens as
-``streamGenerateContent?alt=sse`` chunks, through ``/gemini``), and charges their CPU per stream.
+``streamGenerateContent?alt=sse`` chunks, through ``/gemini``), the two kinds in alternating
+(ABBA) slices, and charges their CPU per stream.
 Medians are printed, and Gemini over OpenAI per stream (the median of the rounds' ratios);
 compare the ratios, not the absolute figures, on a shared 2-core VM.
 
@@ -58,13 +59,15 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _stream_cpu(t: targets.Target, upstream_pids: list[int], n: int, plan: Plan, *,
-                gemini: bool = False) -> tuple[float, int]:
-    """CPU µs per stream of ``n`` paced streams (chat, or Gemini's) through ``t``, and how many
-    failed."""
-    runner = Runner(replace(plan, cpu_streams=n, gemini_streams=n), upstream_pids, VmstatLog())
-    fig = runner.gemini_stream_cpu(t) if gemini else runner.stream_cpu(t)
-    return float(fig["cpu_us_per_stream"]), int(fig["errors"])
+def _stream_cpu(t: targets.Target, upstream_pids: list[int], chat_n: int, gemini_n: int,
+                plan: Plan) -> tuple[float | None, float | None, int]:
+    """CPU µs per chat stream and per Gemini stream through ``t`` (``chat_n`` and ``gemini_n``
+    of them, in ABBA slices as the bench's rounds take them; None for none), and how many failed."""
+    runner = Runner(replace(plan, cpu_streams=chat_n, gemini_streams=gemini_n), upstream_pids,
+                    VmstatLog())
+    figs = runner.stream_cpus(t)
+    chat, gemini = figs["stream_cpu"], figs["gemini_stream_cpu"]
+    return chat["cpu_us_per_stream"], gemini["cpu_us_per_stream"], chat["errors"] + gemini["errors"]
 
 
 def _print_streams(title: str, made: list[targets.Target], figs: dict[str, list[float]], events: int,
@@ -123,10 +126,9 @@ def main(argv: list[str] | None = None) -> int:
             for t in made:  # warm-up: first requests pay for imports and page faults
                 h2load(t.url(), n=2000, c=args.concurrency, body=body, headers=t.headers,
                        pids=t.pids(), upstream_pids=upstream.pids(), timeout=120)
-                if args.streams:
-                    _stream_cpu(t, upstream.pids(), 32, plan)
-                if gemini_n:
-                    _stream_cpu(t, upstream.pids(), 32, plan, gemini=True)
+                if args.streams or gemini_n:
+                    _stream_cpu(t, upstream.pids(), 32 if args.streams else 0, 32 if gemini_n else 0,
+                                plan)
             for r in range(args.rounds):
                 order = made[r % len(made):] + made[:r % len(made)]
                 for t in order:
@@ -140,20 +142,18 @@ def main(argv: list[str] | None = None) -> int:
                     p50[t.name].append(statistics.median(res.latencies_us) / 1000)
                     p99[t.name].append((percentile(res.latencies_us, 99) or 0.0) / 1000)
                     line = f"round {r + 1} {t.name}: {cpu[t.name][-1]:.1f} µs CPU/request"
-                    if args.streams:
-                        per_stream, failed = _stream_cpu(t, upstream.pids(), args.streams, plan)
+                    if args.streams or gemini_n:
+                        per_chat, per_gemini, failed = _stream_cpu(t, upstream.pids(), args.streams,
+                                                                   gemini_n, plan)
                         if failed:
                             print(f"{t.name}: {failed} streams failed", file=sys.stderr)
                             return 1
-                        stream[t.name].append(per_stream)
-                        line += f", {per_stream:.1f} µs CPU/stream"
-                    if gemini_n:
-                        per_stream, failed = _stream_cpu(t, upstream.pids(), gemini_n, plan, gemini=True)
-                        if failed:
-                            print(f"{t.name}: {failed} Gemini streams failed", file=sys.stderr)
-                            return 1
-                        gemini[t.name].append(per_stream)
-                        line += f", {per_stream:.1f} µs CPU/Gemini stream"
+                        if per_chat is not None:
+                            stream[t.name].append(per_chat)
+                            line += f", {per_chat:.1f} µs CPU/stream"
+                        if per_gemini is not None:
+                            gemini[t.name].append(per_gemini)
+                            line += f", {per_gemini:.1f} µs CPU/Gemini stream"
                     print(line, file=sys.stderr)
             ref = statistics.median(cpu["this"])
             c = str(args.concurrency)
