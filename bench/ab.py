@@ -4,8 +4,11 @@ For "this change costs nothing measurable" (a refactor) and "this feature costs 
 switched on): the same fake upstream, the same h2load load, rounds interleaved with the target
 order rotated, CPU charged from /proc (steal is not charged). Each round also runs ``--streams``
 streamed chat completions (64 chunks paced 2 ms, 16 at a time, ``include_usage`` injected) and
-charges their CPU per stream. Medians are printed; compare the ratios, not the absolute figures,
-on a shared 2-core VM.
+``--gemini-streams`` (default: as many) streamed Gemini completions (the same 64 tokens as
+``streamGenerateContent?alt=sse`` chunks, through ``/gemini``), the two kinds in alternating
+(ABBA) slices, and charges their CPU per stream.
+Medians are printed, and Gemini over OpenAI per stream (the median of the rounds' ratios);
+compare the ratios, not the absolute figures, on a shared 2-core VM.
 
     python -m bench.ab --base ../wt-base                       # another checkout (its own .venv)
     python -m bench.ab --variant 'quota=quotas: {default: {requests_per_minute: 100000000}}'
@@ -50,18 +53,44 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--streams", type=int, default=512,
                    help="streamed completions per round and target (0: JSON requests only)")
+    p.add_argument("--gemini-streams", type=int,
+                   help="streamed Gemini completions per round and target (default: --streams; 0: none, as "
+                        "for a --base older than the /gemini route)")
     return p.parse_args(argv)
 
 
-def _stream_cpu(t: targets.Target, upstream_pids: list[int], n: int, plan: Plan) -> tuple[float, int]:
-    """CPU µs per stream of ``n`` paced streams through ``t``, and how many failed."""
-    fig = Runner(replace(plan, cpu_streams=n), upstream_pids, VmstatLog()).stream_cpu(t)
-    return float(fig["cpu_us_per_stream"]), int(fig["errors"])
+def _stream_cpu(t: targets.Target, upstream_pids: list[int], chat_n: int, gemini_n: int,
+                plan: Plan) -> tuple[float | None, float | None, int]:
+    """CPU µs per chat stream and per Gemini stream through ``t`` (``chat_n`` and ``gemini_n``
+    of them, in ABBA slices as the bench's rounds take them; None for none), and how many failed."""
+    runner = Runner(replace(plan, cpu_streams=chat_n, gemini_streams=gemini_n), upstream_pids,
+                    VmstatLog())
+    figs = runner.stream_cpus(t)
+    chat, gemini = figs["stream_cpu"], figs["gemini_stream_cpu"]
+    return chat["cpu_us_per_stream"], gemini["cpu_us_per_stream"], chat["errors"] + gemini["errors"]
+
+
+def _print_streams(title: str, made: list[targets.Target], figs: dict[str, list[float]], events: int,
+                   width: int, over: dict[str, list[float]] | None = None) -> None:
+    """One table of CPU per stream: median, rounds, against ``this``, per chunk (and, given the
+    chat figures ``over``, the median of the rounds' ratios to them)."""
+    ref = statistics.median(figs["this"])
+    print(f"{'target':<20}{title + ' (median)':>34}{'rounds':>{width}}{'vs this':>10}{'µs/chunk':>12}"
+          + (f"{'x OpenAI':>12}" if over else ""))
+    for t in made:
+        med = statistics.median(figs[t.name])
+        rounds = ", ".join(f"{v:.0f}" for v in figs[t.name])
+        line = f"{t.name:<20}{med:>34.1f}{rounds:>{width}}{med / ref:>10.2f}{med / events:>12.2f}"
+        if over:
+            ratios = [g / o for g, o in zip(figs[t.name], over[t.name], strict=True)]
+            line += f"{statistics.median(ratios):>12.3f}"
+        print(line)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
-    plan = replace(Plan.full(), cpu_streams=args.streams)
+    gemini_n = args.streams if args.gemini_streams is None else args.gemini_streams
+    plan = replace(Plan.full(), cpu_streams=args.streams, gemini_streams=gemini_n)
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
         work = Path(tmp)
         upstream, up_port = _start_upstream(work, plan)
@@ -92,12 +121,14 @@ def main(argv: list[str] | None = None) -> int:
             cpu: dict[str, list[float]] = {t.name: [] for t in made}
             p50: dict[str, list[float]] = {t.name: [] for t in made}
             stream: dict[str, list[float]] = {t.name: [] for t in made}
+            gemini: dict[str, list[float]] = {t.name: [] for t in made}
             p99: dict[str, list[float]] = {t.name: [] for t in made}
             for t in made:  # warm-up: first requests pay for imports and page faults
                 h2load(t.url(), n=2000, c=args.concurrency, body=body, headers=t.headers,
                        pids=t.pids(), upstream_pids=upstream.pids(), timeout=120)
-                if args.streams:
-                    _stream_cpu(t, upstream.pids(), 32, plan)
+                if args.streams or gemini_n:
+                    _stream_cpu(t, upstream.pids(), 32 if args.streams else 0, 32 if gemini_n else 0,
+                                plan)
             for r in range(args.rounds):
                 order = made[r % len(made):] + made[:r % len(made)]
                 for t in order:
@@ -111,13 +142,18 @@ def main(argv: list[str] | None = None) -> int:
                     p50[t.name].append(statistics.median(res.latencies_us) / 1000)
                     p99[t.name].append((percentile(res.latencies_us, 99) or 0.0) / 1000)
                     line = f"round {r + 1} {t.name}: {cpu[t.name][-1]:.1f} µs CPU/request"
-                    if args.streams:
-                        per_stream, failed = _stream_cpu(t, upstream.pids(), args.streams, plan)
+                    if args.streams or gemini_n:
+                        per_chat, per_gemini, failed = _stream_cpu(t, upstream.pids(), args.streams,
+                                                                   gemini_n, plan)
                         if failed:
                             print(f"{t.name}: {failed} streams failed", file=sys.stderr)
                             return 1
-                        stream[t.name].append(per_stream)
-                        line += f", {per_stream:.1f} µs CPU/stream"
+                        if per_chat is not None:
+                            stream[t.name].append(per_chat)
+                            line += f", {per_chat:.1f} µs CPU/stream"
+                        if per_gemini is not None:
+                            gemini[t.name].append(per_gemini)
+                            line += f", {per_gemini:.1f} µs CPU/Gemini stream"
                     print(line, file=sys.stderr)
             ref = statistics.median(cpu["this"])
             c = str(args.concurrency)
@@ -130,15 +166,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{t.name:<20}{med:>26.1f}{rounds:>{width}}{med / ref:>10.2f}"
                       f"{statistics.median(p50[t.name]):>16.2f}{statistics.median(p99[t.name]):>16.2f}")
             if args.streams:
-                ref = statistics.median(stream["this"])
-                events = payloads.stream_events(include_usage=True)
-                print(f"{'target':<20}{'CPU µs/stream (median)':>26}{'rounds':>{width}}{'vs this':>10}"
-                      f"{'µs/chunk':>16}")
-                for t in made:
-                    med = statistics.median(stream[t.name])
-                    rounds = ", ".join(f"{v:.0f}" for v in stream[t.name])
-                    print(f"{t.name:<20}{med:>26.1f}{rounds:>{width}}{med / ref:>10.2f}"
-                          f"{med / events:>16.2f}")
+                _print_streams("CPU µs/chat stream", made, stream,
+                               payloads.stream_events(include_usage=True), width)
+            if gemini_n:
+                _print_streams("CPU µs/Gemini stream", made, gemini, payloads.gemini_stream_events(),
+                               width, over=stream if args.streams else None)
         finally:
             for t in made:
                 t.stop()

@@ -76,7 +76,7 @@ def start(workdir: Path, upstream_port: int, workers: int = 1) -> Target:
     proc = spawn("litellm", argv, log_path=d / "output.log", env=env, cwd=d)
     headers = tuple((k, v) for k, v in APP_HEADERS if k != "Authorization")
     t = Target("litellm", "litellm", port, headers=(("Authorization", f"Bearer {master}"), *headers),
-               proc=proc, scale=SCALE, info={"version": version(), "workers": workers})
+               proc=proc, scale=SCALE, gemini_prefix=None, info={"version": version(), "workers": workers})
     try:
         t.startup_s = wait_ready(proc, lambda: http_get_status(port, "/health/liveliness") == 200,
                                  timeout=180, poll=0.05)

@@ -16,7 +16,7 @@ from typing import Any
 
 import uvloop
 
-from . import payloads, procfs, streams
+from . import payloads, procfs, stream_cpu, streams
 from .loadgen import LoadResult, h2load
 from .stats import percentile, rounded
 from .targets import Target
@@ -39,6 +39,9 @@ class Plan:
     #: at a time): CPU per streamed chat completion and per chunk.
     cpu_streams: int = 512
     fast_interval: float = 0.002
+    #: Streams per round in the Gemini stream-CPU phase: the same 64 tokens as Gemini's
+    #: ``streamGenerateContent?alt=sse`` chunks, paced and in flight as ``cpu_streams``.
+    gemini_streams: int = 512
 
     @classmethod
     def full(cls) -> Plan:
@@ -48,7 +51,8 @@ class Plan:
     @classmethod
     def smoke(cls) -> Plan:
         return cls(rounds=1, n_c1=50, n_load=500, load_c=32, streams=8, stream_c=8,
-                   hold=50, hold_timeout=20.0, warmup=20, interval=0.020, cpu_streams=32)
+                   hold=50, hold_timeout=20.0, warmup=20, interval=0.020, cpu_streams=32,
+                   gemini_streams=32)
 
 
 def _run(coro: Any) -> Any:
@@ -126,32 +130,41 @@ class Runner:
         as it does for every chat stream. Per chunk: per stream over the SSE events the upstream
         sent that target (64 content chunks, the finish chunk, ``[DONE]`` and, for the sidecar,
         the usage-only chunk)."""
-        n = _scaled(self.plan.cpu_streams, t, 8)
-        t.sent += n
-        c = self.plan.stream_c
-        cpu0, up0 = procfs.cpu_seconds(t.pids()), procfs.cpu_seconds(self.upstream_pids)
-        batch: streams.StreamBatch = _run(streams.run_streams(
-            t.port, t.path, t.headers, payloads.request_body(stream=True, model=payloads.FAST_MODEL),
-            count=n, concurrency=c, spacing=64 * self.plan.fast_interval / c,
-            time_limit=30.0 + 64 * self.plan.fast_interval * 20))
-        cpu1, up1 = procfs.cpu_seconds(t.pids()), procfs.cpu_seconds(self.upstream_pids)
-        problems: dict[str, int] = {}
-        for r in batch.results:
-            if (p := r.problem()) is not None:
-                problems[p] = problems.get(p, 0) + 1
-        per_stream = (cpu1 - cpu0) * 1e6 / n
-        events = payloads.stream_events(include_usage=t.kind == "sidecar")
-        return {"n": n, "c": c, "errors": sum(problems.values()), "problems": problems,
-                "cpu_us_per_stream": round(per_stream, 1) if t.is_proxy else None,
-                "cpu_us_per_chunk": round(per_stream / events, 2) if t.is_proxy else None,
-                "upstream_cpu_us_per_stream": round((up1 - up0) * 1e6 / n, 1),
-                "usage_chunks_seen": sum(r.usage_chunks for r in batch.results)}
+        return self._stream_cpu(t, [stream_cpu.chat(t, _scaled(self.plan.cpu_streams, t, 8))])[
+            "stream_cpu"]
+
+    def gemini_stream_cpu(self, t: Target, count: int | None = None) -> dict[str, Any]:
+        """CPU per streamed Gemini completion: ``gemini_streams`` (or ``count``)
+        ``streamGenerateContent?alt=sse`` streams of the same 64 tokens (plus the final chunk),
+        paced and in flight as the chat streams, with the app's ``x-goog-api-key`` and customer
+        headers as google-genai sends them. The sidecar adds nothing to a Gemini stream: per chunk
+        is over the 65 events for every target. A target with no Gemini route (LiteLLM) has None."""
+        kind = stream_cpu.gemini(t, count or _scaled(self.plan.gemini_streams, t, 8))
+        if kind is None:
+            return stream_cpu.skipped(self.plan.stream_c)
+        return self._stream_cpu(t, [kind])["gemini_stream_cpu"]
+
+    def stream_cpus(self, t: Target) -> dict[str, dict[str, Any]]:
+        """Both stream-CPU phases on ``t`` in one window, in ABBA slices (``bench/stream_cpu.py``:
+        the round's Gemini / chat ratio then compares figures taken together)."""
+        chat = stream_cpu.chat(t, _scaled(self.plan.cpu_streams, t, 8))
+        g = stream_cpu.gemini(t, _scaled(self.plan.gemini_streams, t, 8))
+        out = self._stream_cpu(t, [chat] if g is None else [chat, g])
+        if g is None:
+            out["gemini_stream_cpu"] = stream_cpu.skipped(self.plan.stream_c)
+        return out
+
+    def _stream_cpu(self, t: Target, kinds: list[stream_cpu.Kind]) -> dict[str, dict[str, Any]]:
+        return stream_cpu.measure(t, kinds, concurrency=self.plan.stream_c,
+                                  interval=self.plan.fast_interval, upstream_pids=self.upstream_pids)
 
     def warmup(self, t: Target) -> int:
-        """Warm pools and lazy imports; returns the errors seen (they count like any other)."""
+        """Warm pools and lazy imports (the Gemini route's too); returns the errors seen (they
+        count like any other)."""
         r = self.load(t, _scaled(self.plan.warmup, t, 20), 8)
         s = self.streams(t)
-        return r.errors + int(s["errors"])
+        g = self.gemini_stream_cpu(t, count=8)
+        return r.errors + int(s["errors"]) + int(g["errors"])
 
     def memory(self, t: Target) -> dict[str, Any]:
         """RSS with ``plan.hold`` streams open at once, then again after they closed."""
@@ -168,29 +181,34 @@ class Runner:
                 "rss_after_mb": round(procfs.rss_bytes(pids) / 2**20, 1)}
 
     def rounds(self, targets: list[Target], progress: Callable[[str], None]) -> list[dict[str, Any]]:
-        phases: list[tuple[str, Callable[[Target], dict[str, Any]]]] = [
-            ("c1", self.c1), ("load", self.loaded), ("streams", self.streams),
-            ("stream_cpu", self.stream_cpu)]
+        # Each step gives one or more phases' figures per target (the two stream-CPU phases are
+        # measured together: ``stream_cpus``).
+        steps: list[tuple[tuple[str, ...], Callable[[Target], dict[str, dict[str, Any]]]]] = [
+            (("c1",), lambda t: {"c1": self.c1(t)}), (("load",), lambda t: {"load": self.loaded(t)}),
+            (("streams",), lambda t: {"streams": self.streams(t)}),
+            (("stream_cpu", "gemini_stream_cpu"), self.stream_cpus)]
         out: list[dict[str, Any]] = []
         for i in range(self.plan.rounds):
             order = targets[i % len(targets):] + targets[:i % len(targets)]
             rnd: dict[str, Any] = {"order": [t.name for t in order]}
-            for phase, fn in phases:
-                results: dict[str, Any] = {}
+            for phases, fn in steps:
+                results: dict[str, dict[str, Any]] = {phase: {} for phase in phases}
                 for t in order:
                     start = self.vm.now()
-                    fig = fn(t)
-                    fig["steal_pct"] = self.vm.steal_between(start, self.vm.now())
-                    results[t.name] = fig
-                    progress(f"round {i + 1}/{self.plan.rounds} {phase:7} {t.name:16} "
-                             + _brief(phase, fig))
-                rnd[phase] = results
+                    figs = fn(t)
+                    steal = self.vm.steal_between(start, self.vm.now())
+                    for phase in phases:
+                        figs[phase]["steal_pct"] = steal
+                        results[phase][t.name] = figs[phase]
+                        progress(f"round {i + 1}/{self.plan.rounds} {phase:7} {t.name:16} "
+                                 + _brief(phase, figs[phase]))
+                rnd.update(results)
             out.append(rnd)
         return out
 
 
 def _brief(phase: str, fig: dict[str, Any]) -> str:
-    if phase == "stream_cpu":
+    if phase in ("stream_cpu", "gemini_stream_cpu"):
         return (f"cpu {fig['cpu_us_per_stream']} us/stream, {fig['cpu_us_per_chunk']} us/chunk, "
                 f"errors {fig['errors']}")
     if phase == "streams":

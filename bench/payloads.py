@@ -6,6 +6,8 @@ so every target is fed, and judged on, exactly the same content.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -127,3 +129,78 @@ def stream_events(*, include_usage: bool) -> int:
 def hold_tokens(count: int) -> tuple[str, ...]:
     """Tokens of the long stream held open in the memory phase."""
     return tuple((" " if i else "") + "tick" for i in range(max(count, 1)))
+
+
+# -- Google's native Gemini API (streamGenerateContent?alt=sse) -------------------------------------
+
+#: A thinking model: its chunks carry ``thoughtsTokenCount`` (billed as output) beside the candidates.
+GEMINI_MODEL = "gemini-2.5-flash"
+_GEMINI_RESPONSE_ID = "BENCHqSYaapLxNq-d-8YPte"
+_GEMINI_PROMPT_TOKENS = 61
+#: What the model thought before it answered: in every chunk's usage, billed as output.
+GEMINI_THOUGHTS_TOKENS = 412
+
+
+def gemini_path(model: str = GEMINI_MODEL) -> str:
+    """The streaming method's path and query, as Google serves it (the sidecar's is ``/gemini`` +)."""
+    return f"/v1beta/models/{model}:streamGenerateContent?alt=sse"
+
+
+def gemini_request_body() -> bytes:
+    """The request as google-genai 3.x writes it for ``generate_content_stream`` with a system
+    instruction, a temperature and a token cap: ``json.dumps`` with its default separators, in its
+    key order (captured from the SDK against a loopback server)."""
+    doc = {
+        "contents": [{"parts": [{"text": "My parcel shows as delivered but it is not here. "
+                                         "What should I do, and how long does a refund take?"}],
+                      "role": "user"}],
+        "systemInstruction": {"parts": [{"text": _SYSTEM}], "role": "user"},
+        "generationConfig": {"temperature": 0.2, "maxOutputTokens": 400},
+    }
+    return json.dumps(doc).encode()
+
+
+def _thought_signature() -> str:
+    """An opaque base64 signature of the size the recordings' final chunks carry (~800 chars);
+    made up, deterministic."""
+    seed, raw = b"lava-sidecar bench", b""
+    while len(raw) < 600:
+        seed = hashlib.sha256(seed).digest()
+        raw += seed
+    return base64.b64encode(raw[:600]).decode()
+
+
+def gemini_usage(candidates: int) -> dict[str, object]:
+    """The cumulative ``usageMetadata`` a thinking model's chunk carries, members in Google's order."""
+    return {"promptTokenCount": _GEMINI_PROMPT_TOKENS, "candidatesTokenCount": candidates,
+            "totalTokenCount": _GEMINI_PROMPT_TOKENS + candidates + GEMINI_THOUGHTS_TOKENS,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": _GEMINI_PROMPT_TOKENS}],
+            "thoughtsTokenCount": GEMINI_THOUGHTS_TOKENS, "serviceTier": "standard"}
+
+
+def _gemini_chunk(part: dict[str, str], candidates: int, *, finish: bool) -> bytes:
+    candidate: dict[str, object] = {"content": {"parts": [part], "role": "model"}}
+    if finish:
+        candidate["finishReason"] = "STOP"
+    candidate["index"] = 0
+    doc = {"candidates": [candidate], "usageMetadata": gemini_usage(candidates),
+           "modelVersion": GEMINI_MODEL, "responseId": _GEMINI_RESPONSE_ID}
+    # Google's separators: "," between members, ": " after a key; each event ends in CRLF CRLF.
+    return b"data: " + json.dumps(doc, separators=(",", ": ")).encode() + b"\r\n\r\n"
+
+
+def gemini_stream_script(tokens: tuple[str, ...]) -> StreamScript:
+    """One chunk per token, Gemini's exact wire format (tests/data/recorded/genai/gemini/*/GenStream-*):
+    every chunk with the cumulative ``usageMetadata``; the last write also carries the final chunk
+    (empty text, the thought signature, ``finishReason: STOP``), as a thinking model ends. Gemini
+    sends no ``[DONE]``: the stream ends with the response."""
+    writes = [_gemini_chunk({"text": token}, i + 1, finish=False) for i, token in enumerate(tokens)]
+    writes[-1] += _gemini_chunk({"text": "", "thoughtSignature": _thought_signature()}, len(tokens),
+                                finish=True)
+    return StreamScript(tuple(writes))
+
+
+def gemini_stream_events() -> int:
+    """SSE events in the 64-token Gemini stream: a chunk per token and the final chunk (the unit of
+    the per-chunk CPU figure; the sidecar adds nothing to a Gemini stream)."""
+    return len(STREAM_TOKENS) + 1

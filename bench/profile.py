@@ -1,7 +1,8 @@
 """``python -m bench.profile``: where the sidecar spends its CPU, sampled by py-spy under h2load load.
 
 Starts the fake upstream and one sidecar, drives non-streaming requests at it (``--streams``:
-streamed chat completions, 64 chunks paced 2 ms, 16 at a time, as the stream-CPU phase), records
+streamed chat completions, 64 chunks paced 2 ms, 16 at a time, as the stream-CPU phase;
+``--gemini``: the same as Gemini's ``streamGenerateContent?alt=sse`` through ``/gemini``), records
 it with ``py-spy record -f raw`` and prints the hottest frames, by own time and including callees.
 py-spy is a tool, not a dependency: pass ``--py-spy PATH`` or have it on PATH.
 """
@@ -68,6 +69,13 @@ uvloop.run(streams.run_streams({port}, targets.CHAT_PATH, targets.APP_HEADERS,
            payloads.request_body(stream=True, model=payloads.FAST_MODEL), count={count},
            concurrency=16, spacing=0.008, time_limit=600))
 """
+_GEMINI_LOAD = """
+import asyncio, uvloop
+from bench import payloads, streams, targets
+uvloop.run(streams.run_streams({port}, "/gemini" + payloads.gemini_path(), targets.GEMINI_HEADERS,
+           payloads.gemini_request_body(), count={count}, concurrency=16, spacing=0.008,
+           time_limit=600, gemini=True))
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="only samples of the thread holding the GIL: Python work, no idle waits")
     p.add_argument("--streams", action="store_true",
                    help="drive streamed completions (64 chunks paced 2 ms, 16 at a time) instead")
+    p.add_argument("--gemini", action="store_true",
+                   help="drive streamed Gemini completions (the same 64 tokens, paced the same) instead")
     a = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="lava-profile-") as tmp:
         work = Path(tmp)
@@ -96,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
             for k, v in sidecar.headers:
                 argv_load += ["-H", f"{k}: {v}"]
             argv_load.append(sidecar.url())
-            if a.streams:
+            if a.streams or a.gemini:
                 # The stream client in its own process, so py-spy samples only the sidecar.
-                argv_load = [sys.executable, "-c", _STREAM_LOAD.format(
+                argv_load = [sys.executable, "-c", (_GEMINI_LOAD if a.gemini else _STREAM_LOAD).format(
                     port=sidecar.port, count=int((a.seconds + 4) * 16 / 0.15))]
             load = subprocess.Popen(argv_load, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                     cwd=Path(__file__).resolve().parents[1])

@@ -21,8 +21,13 @@ PROXY_FIGURES = ("startup_s", "cpu_us_per_req", "added_c1_p50_ms", "added_c1_p99
                  "rss_after_mb")
 #: The stream-CPU phase's figures (every proxy): CPU per streamed chat completion, and per chunk.
 STREAM_CPU_FIGURES = ("cpu_us_per_stream", "cpu_us_per_chunk")
+#: The Gemini stream-CPU phase's (every proxy with a Gemini route: not LiteLLM): CPU per streamed
+#: Gemini completion and per chunk, and per stream over the same target's chat stream (the median
+#: of the rounds' ratios: both phases ran in each round).
+GEMINI_STREAM_CPU_FIGURES = ("gemini_cpu_us_per_stream", "gemini_cpu_us_per_chunk",
+                             "gemini_stream_x_openai")
 
-_PHASES = ("c1", "load", "streams", "stream_cpu")
+_PHASES = ("c1", "load", "streams", "stream_cpu", "gemini_stream_cpu")
 _MEDIANS = (("latency_c1_p50_ms", "c1", "p50_ms"), ("latency_c1_p99_ms", "c1", "p99_ms"),
             ("latency_c32_p50_ms", "load", "p50_ms"), ("latency_c32_p99_ms", "load", "p99_ms"),
             ("ttfb_p50_ms", "streams", "ttfb_p50_ms"), ("ttfb_p99_ms", "streams", "ttfb_p99_ms"),
@@ -63,6 +68,10 @@ def summarize(rounds: list[dict[str, Any]], targets: dict[str, dict[str, Any]]) 
                                                                 "usage_chunks_seen"))
         for key in STREAM_CPU_FIGURES:
             s[key] = rounded(median(_col(rounds, "stream_cpu", name, key)), 2)
+            s["gemini_" + key] = rounded(median(_col(rounds, "gemini_stream_cpu", name, key)), 2)
+        s["gemini_stream_x_openai"] = rounded(median([
+            ratio(r.get("gemini_stream_cpu", {}).get(name, {}).get("cpu_us_per_stream"),
+                  r.get("stream_cpu", {}).get(name, {}).get("cpu_us_per_stream")) for r in rounds]), 3)
         lags = [v for v in _col(rounds, "streams", name, "client_lag_max_ms") if v is not None]
         s["client_lag_max_ms"] = max(lags) if lags else None
         round_errors = sum(int(v or 0) for p in _PHASES for v in _col(rounds, p, name, "errors"))
@@ -91,6 +100,9 @@ def ratios(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | No
             "cpu_per_req_x_nginx": ratio(s.get("cpu_us_per_req"), ng.get("cpu_us_per_req")),
             "cpu_per_req_litellm_over_this": ratio(ll.get("cpu_us_per_req"), s.get("cpu_us_per_req")),
             "cpu_per_stream_x_nginx": ratio(s.get("cpu_us_per_stream"), ng.get("cpu_us_per_stream")),
+            "gemini_cpu_per_stream_x_nginx": ratio(s.get("gemini_cpu_us_per_stream"),
+                                                   ng.get("gemini_cpu_us_per_stream")),
+            "gemini_stream_x_openai": s.get("gemini_stream_x_openai"),
             # Not a ratio: what this proxy spends per chunk beyond nginx (its own work per chunk).
             "cpu_per_chunk_minus_nginx_us": None if s.get("cpu_us_per_chunk") is None
             or ng.get("cpu_us_per_chunk") is None else s["cpu_us_per_chunk"] - ng["cpu_us_per_chunk"],
@@ -121,6 +133,8 @@ def goals(summary: dict[str, dict[str, Any]], rat: dict[str, dict[str, float | N
         out[name] = [
             _goal("CPU per request <= 4x nginx", r.get("cpu_per_req_x_nginx"), 4.0),
             _goal("CPU per streamed chat completion <= 1.3x nginx", r.get("cpu_per_stream_x_nginx"), 1.3),
+            _goal("Gemini stream CPU within 10% of the OpenAI chat stream (Gemini / OpenAI)",
+                  s.get("gemini_stream_x_openai"), 1.1),
             _goal("CPU per request >= 50x less than LiteLLM", r.get("cpu_per_req_litellm_over_this"), 50.0,
                   at_least=True),
             _goal("added latency at c=1, p50 <= 0.5 ms", s.get("added_c1_p50_ms"), 0.5),
@@ -148,6 +162,8 @@ def goals(summary: dict[str, dict[str, Any]], rat: dict[str, dict[str, float | N
 
 _ROWS = (("startup_s", "start to ready (s)"), ("cpu_us_per_req", "CPU per request (us)"),
          ("cpu_us_per_stream", "CPU per stream (us)"), ("cpu_us_per_chunk", "  CPU per chunk (us)"),
+         ("gemini_cpu_us_per_stream", "CPU per streamed Gemini completion (us)"),
+         ("gemini_cpu_us_per_chunk", "  CPU per Gemini chunk (us)"),
          ("rps_c32", "requests/s at c=32"), ("latency_c1_p50_ms", "latency c=1 p50 (ms)"),
          ("added_c1_p50_ms", "  added c=1 p50 (ms)"), ("added_c1_p99_ms", "  added c=1 p99 (ms)"),
          ("latency_c32_p50_ms", "latency c=32 p50 (ms)"), ("latency_c32_p99_ms", "latency c=32 p99 (ms)"),
@@ -164,6 +180,8 @@ _RATIO_ROWS = (("cpu_per_req_x_nginx", "CPU/req, x nginx"),
                ("cpu_per_req_litellm_over_this", "CPU/req, LiteLLM / this"),
                ("cpu_per_stream_x_nginx", "CPU/stream, x nginx"),
                ("cpu_per_chunk_minus_nginx_us", "CPU/chunk, minus nginx's (us)"),
+               ("gemini_stream_x_openai", "Gemini CPU/stream, x its chat stream's"),
+               ("gemini_cpu_per_stream_x_nginx", "Gemini CPU/stream, x nginx's Gemini"),
                ("rps_c32_x_nginx", "req/s, x nginx"), ("rps_c32_x_litellm", "req/s, x LiteLLM"),
                ("added_c1_p50_x_nginx", "added c=1 p50, x nginx"),
                ("added_c1_p50_litellm_over_this", "added c=1 p50, LiteLLM / this"),

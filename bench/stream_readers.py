@@ -7,7 +7,9 @@ interleaved, process CPU time (not wall time: a shared VM's steal would dominate
 - ``one pass``: the stripper and the usage reader on one split (what the relay does);
 - ``one pass, nulls kept``: the same, leaving ``"usage":null`` on the chunks (the copy that
   removes it is the difference: the evidence for keeping it or not, docs/performance.md);
-- ``extractor only``: no stripping at all (a stream whose client asked for usage itself).
+- ``extractor only``: no stripping at all (a stream whose client asked for usage itself);
+- ``gemini``: Gemini's stream of the same 64 tokens (``streamGenerateContent?alt=sse``: CRLF
+  events, every one with a cumulative ``usageMetadata``) through its reader, nothing stripped.
 
 Each figure includes the HTTP chunk framing the relay adds. Not a test: it prints figures.
 """
@@ -23,13 +25,15 @@ from collections.abc import Callable
 
 from proxy.http1 import chunk
 from proxy.usage import strip
+from proxy.usage.gemini import GeminiStreamExtractor
 from proxy.usage.openai import OpenAIStreamExtractor
 from proxy.usage.strip import UsageChunkStripper
 
 from . import payloads
 
 
-def _variants(writes: tuple[bytes, ...]) -> dict[str, Callable[[], None]]:
+def _variants(writes: tuple[bytes, ...],
+              gemini_writes: tuple[bytes, ...]) -> dict[str, Callable[[], None]]:
     def one_pass() -> None:
         s = UsageChunkStripper(usage=OpenAIStreamExtractor(max_line_bytes=1 << 20))
         for w in writes:
@@ -54,8 +58,15 @@ def _variants(writes: tuple[bytes, ...]) -> dict[str, Callable[[], None]]:
             e.feed(w)
         e.finish()
 
+    def gemini() -> None:
+        e = GeminiStreamExtractor(max_line_bytes=1 << 20)
+        for w in gemini_writes:
+            chunk(w)
+            e.feed(w)
+        e.finish()
+
     return {"one pass": one_pass, "one pass, nulls kept": nulls_kept,
-            "extractor only": extractor_only}
+            "extractor only": extractor_only, "gemini": gemini}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     writes = payloads.stream_script(payloads.STREAM_TOKENS, include_usage=True).writes
     events = payloads.stream_events(include_usage=True)
-    variants = _variants(writes)
+    gemini_writes = payloads.gemini_stream_script(payloads.STREAM_TOKENS).writes
+    variants = _variants(writes, gemini_writes)
     names = list(variants)
     got: dict[str, list[float]] = {n: [] for n in names}
     for r in range(a.rounds):
@@ -74,10 +86,12 @@ def main(argv: list[str] | None = None) -> int:
             best = min(timeit.repeat(variants[name], number=a.streams, repeat=3,
                                      timer=time.process_time))
             got[name].append(best / a.streams * 1e6)
-    print(f"{'reader':24}{'us/stream':>12}{'us/event':>12}   ({events} events, {len(writes)} reads)")
+    print(f"{'reader':24}{'us/stream':>12}{'us/event':>12}   ({events} events, {len(writes)} reads; "
+          f"gemini {payloads.gemini_stream_events()} events, {len(gemini_writes)} reads)")
     for name in names:
         med = statistics.median(got[name])
-        print(f"{name:24}{med:12.1f}{med / events:12.2f}")
+        n = payloads.gemini_stream_events() if name == "gemini" else events
+        print(f"{name:24}{med:12.1f}{med / n:12.2f}")
     return 0
 
 

@@ -1,8 +1,9 @@
 """An SSE client that times every chunk: time to first byte, inter-chunk gaps, chunks held back.
 
 Raw asyncio + httptools, one connection per stream, so the client's own cost is tiny and equal for
-every target (added figures subtract the direct run of the same round). Also holds N streams open
-at once for the memory phase.
+every target (added figures subtract the direct run of the same round). Reads OpenAI's chat chunks
+or (``gemini=True``) Gemini's ``streamGenerateContent`` chunks. Also holds N streams open at once
+for the memory phase.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class StreamResult:
     event_times: list[float] = field(default_factory=list)  # content chunks, seconds after the request
     text: list[str] = field(default_factory=list)
     usage_chunks: int = 0  # usage-only chunks the client saw (it never asks for them)
-    done: bool = False  # ``data: [DONE]`` seen and the response complete
+    done: bool = False  # ``data: [DONE]`` (Gemini: a ``finishReason``) seen and the response complete
     error: str | None = None
     sent_at: float = 0.0  # perf_counter() when the request was written
 
@@ -58,10 +59,13 @@ class SseClient(asyncio.Protocol):
 
     ``send`` starts a request; ``first`` resolves at its first content chunk, ``finished`` at its
     end. The connection stays open for the next request unless the response or an error ended it.
+    ``gemini``: the chunks are Gemini's (text in ``candidates[0].content.parts``, the end is the
+    chunk with a ``finishReason``: Gemini sends no ``[DONE]``).
     """
 
-    def __init__(self, request: bytes | None = None) -> None:
+    def __init__(self, request: bytes | None = None, *, gemini: bool = False) -> None:
         self._loop = asyncio.get_running_loop()
+        self._gemini = gemini
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self._parser = httptools.HttpResponseParser(self)
@@ -105,7 +109,8 @@ class SseClient(asyncio.Protocol):
         r = self.result
         if r.ttfb_s is None:
             r.ttfb_s = self._now - self._t0
-        self._buf += body.replace(b"\r\n", b"\n")
+        # On the joined buffer: a CRLF (Gemini's line end) may straddle two reads.
+        self._buf = (self._buf + body).replace(b"\r\n", b"\n")
         while (end := self._buf.find(b"\n\n")) >= 0:
             event, self._buf = self._buf[:end], self._buf[end + 2:]
             for line in event.split(b"\n"):
@@ -122,6 +127,9 @@ class SseClient(asyncio.Protocol):
         except ValueError:
             self._finish("an SSE data line is not JSON")
             return
+        if self._gemini:
+            self._gemini_chunk(doc)
+            return
         choices = doc.get("choices") if isinstance(doc, dict) else None
         if not choices:
             r.usage_chunks += 1 if isinstance(doc, dict) and doc.get("usage") else 0
@@ -132,6 +140,21 @@ class SseClient(asyncio.Protocol):
             r.text.append(content)
             if not self.first.done():
                 self.first.set_result(None)
+
+    def _gemini_chunk(self, doc: object) -> None:
+        candidates = doc.get("candidates") if isinstance(doc, dict) else None
+        if not candidates or not isinstance(candidates[0], dict):
+            return
+        candidate = candidates[0]
+        parts = (candidate.get("content") or {}).get("parts") or ()
+        content = "".join(p.get("text") or "" for p in parts if isinstance(p, dict) and not p.get("thought"))
+        if content:
+            self.result.event_times.append(self._now - self._t0)
+            self.result.text.append(content)
+            if not self.first.done():
+                self.first.set_result(None)
+        if candidate.get("finishReason"):
+            self.result.done = True
 
     def on_message_complete(self) -> None:
         self.result.done = self.result.done and not self._buf.strip()
@@ -159,9 +182,10 @@ class SseClient(asyncio.Protocol):
             self.first.set_result(None)
 
 
-async def _connect(port: int, time_limit: float) -> SseClient:
+async def _connect(port: int, time_limit: float, gemini: bool) -> SseClient:
     loop = asyncio.get_running_loop()
-    _, proto = await asyncio.wait_for(loop.create_connection(SseClient, "127.0.0.1", port), time_limit)
+    _, proto = await asyncio.wait_for(loop.create_connection(
+        lambda: SseClient(gemini=gemini), "127.0.0.1", port), time_limit)
     return proto
 
 
@@ -209,9 +233,10 @@ def held_back(results: Sequence[StreamResult], interval: float,
 
 async def run_streams(port: int, path: str, headers: Sequence[tuple[str, str]], body: bytes, *,
                       count: int, concurrency: int, spacing: float,
-                      time_limit: float) -> StreamBatch:
+                      time_limit: float, gemini: bool = False) -> StreamBatch:
     """``count`` streams starting ``spacing`` seconds apart, at most ``concurrency`` at a time,
     over at most ``concurrency`` keep-alive connections (as an SDK's pool reuses them).
+    ``gemini``: Gemini's streamGenerateContent chunks, not OpenAI's chat chunks.
 
     Staggered starts, as requests arrive in life: a burst of simultaneous requests measures the
     accept queue, not the time a proxy adds to one stream's first byte.
@@ -227,7 +252,7 @@ async def run_streams(port: int, path: str, headers: Sequence[tuple[str, str]], 
             conn = idle.pop() if idle else None
             if conn is None:
                 try:
-                    conn = await _connect(port, time_limit)
+                    conn = await _connect(port, time_limit, gemini)
                 except (OSError, TimeoutError) as exc:
                     return StreamResult(error=f"connect: {exc!r}")
                 opened.append(conn)

@@ -7,6 +7,8 @@ memory to, and how long it took to become ready.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import secrets
 import subprocess
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from . import payloads
 from .processes import Proc, free_port, http_get_status, spawn, wait_ready
 
 Kind = Literal["direct", "nginx", "sidecar", "litellm"]
@@ -24,6 +27,13 @@ CUSTOMER, METER = "cus_bench_0001", "chat-tokens"
 #: What an app sends to every target: its dummy key (the sidecar drops it) and who the request is for.
 APP_HEADERS: tuple[tuple[str, str], ...] = (
     ("Authorization", "Bearer sk-app-dummy-key"),
+    ("X-Lava-Customer-Id", CUSTOMER),
+    ("X-Lava-Meter", METER),
+)
+#: What a google-genai app sends: its Google key as ``x-goog-api-key`` (the sidecar drops it; the
+#: fake refuses it on Lava's forward) and the same customer and meter headers.
+GEMINI_HEADERS: tuple[tuple[str, str], ...] = (
+    ("x-goog-api-key", "AIza-app-dummy-key"),
     ("X-Lava-Customer-Id", CUSTOMER),
     ("X-Lava-Meter", METER),
 )
@@ -42,11 +52,21 @@ class Target:
     scale: float = 1.0
     #: Requests (and streams) sent, to compare with the usage log's line count.
     sent: int = 0
+    #: Of ``sent``, the Gemini streams: each must be metered exactly (``sidecar_after_stop``).
+    gemini_sent: int = 0
     info: dict[str, object] = field(default_factory=dict)
+    #: Where Google's API is on this target: ``""`` (direct, nginx: the path as Google has it),
+    #: ``"/gemini"`` (the sidecar's route), None (not served: LiteLLM's Gemini pass-through goes
+    #: to Google's host, not the fake).
+    gemini_prefix: str | None = ""
 
     @property
     def is_proxy(self) -> bool:
         return self.kind != "direct"
+
+    def gemini_path(self) -> str | None:
+        """The streamGenerateContent path on this target, or None when it serves no Gemini."""
+        return None if self.gemini_prefix is None else self.gemini_prefix + payloads.gemini_path()
 
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{self.path}"
@@ -147,7 +167,7 @@ def sidecar(workdir: Path, upstream_port: int, client: str, *, name: str | None 
     env["LAVA_GATEWAY_URL"] = f"http://127.0.0.1:{upstream_port}"
     proc = spawn(name, [*(argv or _sidecar_argv()), "serve", "--config", str(config)],
                  log_path=d / "output.log", env=env)
-    t = Target(name, "sidecar", port, proc=proc,
+    t = Target(name, "sidecar", port, proc=proc, gemini_prefix="/gemini",
                info={"client": client, "admin_port": admin, "usage_log": str(usage_log),
                      **(info or {})})
     try:
@@ -211,15 +231,29 @@ def sidecar_quota(workdir: Path, upstream_port: int, backend: str, redis_url: st
 
 
 def sidecar_after_stop(t: Target) -> None:
-    """Once stopped (usage log flushed): how many requests the log metered against what was sent."""
+    """Once stopped (usage log flushed): how many requests the log metered against what was sent,
+    and how many of its Gemini lines billed the bench stream's tokens exactly (the thoughts as
+    output) against the Gemini streams sent."""
     path = t.info.get("usage_log")
+    lines = gemini = exact = 0
     if isinstance(path, str):
-        try:
-            with open(path, "rb") as f:
-                t.info["usage_log_lines"] = sum(1 for _ in f)
-        except OSError:
-            t.info["usage_log_lines"] = 0
-    t.info["requests_sent"] = t.sent
+        with contextlib.suppress(OSError), open(path, "rb") as f:
+            for line in f:
+                lines += 1
+                if b'"provider":"gemini"' in line:
+                    gemini += 1
+                    exact += _gemini_exact(json.loads(line))
+    t.info.update(usage_log_lines=lines, requests_sent=t.sent, gemini_usage_lines=gemini,
+                  gemini_usage_lines_exact=exact, gemini_streams_sent=t.gemini_sent)
+
+
+def _gemini_exact(line: dict[str, object]) -> bool:
+    want = payloads.gemini_usage(len(payloads.STREAM_TOKENS))
+    thoughts = payloads.GEMINI_THOUGHTS_TOKENS
+    return line.get("outcome") == "ok" and line.get("source") == "provider" \
+        and line.get("input_tokens") == want["promptTokenCount"] \
+        and line.get("output_tokens") == len(payloads.STREAM_TOKENS) + thoughts \
+        and line.get("reasoning_tokens") == thoughts
 
 
 def sidecar_metrics_size(t: Target) -> int | None:

@@ -1,8 +1,11 @@
-"""The fake upstream: Lava's forward endpoint and the OpenAI chat API behind it, in one fast process.
+"""The fake upstream: Lava's forward endpoint and the OpenAI chat and Gemini APIs behind it, in one
+fast process.
 
 A raw uvloop + httptools protocol (~10 us of CPU per request) so it is never the bottleneck. Every
-target gets the same bytes: direct and nginx at ``/v1/chat/completions``, the sidecar at
-``/v1/forward?u=<encoded provider URL>`` (Bearer token required, ``u`` decoded and checked).
+target gets the same bytes: direct and nginx at ``/v1/chat/completions`` (or Gemini's
+``/v1beta/models/{model}:streamGenerateContent?alt=sse``), the sidecar at
+``/v1/forward?u=<encoded provider URL>`` (Bearer token required, ``u`` decoded and checked; a
+Gemini key, as a header or in ``u``'s query, is refused: the sidecar must drop it).
 Streams are paced by absolute-time timers, so 1,000 open streams cost one timer each.
 Run: ``python -m bench.upstream --port 0``; prints ``READY <port>`` once listening.
 """
@@ -28,6 +31,9 @@ from . import payloads
 
 _STREAM_RE = re.compile(rb'"stream"\s*:\s*true')
 _USAGE_RE = re.compile(rb'"include_usage"\s*:\s*true')
+#: Google's host and the streaming method's path: what a Gemini ``u=`` must name.
+_GEMINI_HOST = "generativelanguage.googleapis.com"
+_GEMINI_STREAM_RE = re.compile(r"/v1(?:beta|alpha)?/models/[A-Za-z0-9._-]{1,128}:streamGenerateContent")
 _MAX_BODY = 1 << 20
 _CACHE_MAX = 1024
 
@@ -51,10 +57,19 @@ _SSE_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8
              b"Cache-Control: no-cache\r\nx-lava-request-id: req_bench\r\nTransfer-Encoding: chunked\r\n\r\n")
 
 
-def _wire(script: payloads.StreamScript) -> tuple[bytes, ...]:
+#: Google's headers on a streamGenerateContent answer (the recordings'), and Lava's request id.
+_GEMINI_SSE_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                    b"Content-Disposition: attachment\r\nVary: Origin\r\nVary: X-Origin\r\n"
+                    b"Vary: Referer\r\nServer: scaffolding on HTTPServer2\r\n"
+                    b"X-Content-Type-Options: nosniff\r\nX-Frame-Options: SAMEORIGIN\r\n"
+                    b"X-XSS-Protection: 0\r\nx-lava-request-id: req_bench\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\n")
+
+
+def _wire(script: payloads.StreamScript, head: bytes = _SSE_HEAD) -> tuple[bytes, ...]:
     """The script's writes as HTTP/1.1 chunks; headers ride on the first, the terminator on the last."""
     out = [_http_chunk(w) for w in script.writes]
-    out[0] = _SSE_HEAD + out[0]
+    out[0] = head + out[0]
     out[-1] += b"0\r\n\r\n"
     return tuple(out)
 
@@ -65,6 +80,7 @@ class Counters:
     requests: int = 0
     forwarded: int = 0
     streams: int = 0
+    gemini_streams: int = 0  # of ``streams``, Gemini's streamGenerateContent
     streams_open: int = 0
     streams_open_max: int = 0
     rejected: int = 0
@@ -92,10 +108,13 @@ class Fake:
                 payloads.hold_tokens(hold_chunks) if hold else payloads.STREAM_TOKENS,
                 include_usage=usage))
             for hold in (False, True) for usage in (False, True)}
+        #: Gemini's stream (paced ``fast_interval``: only the stream-CPU phase asks for it).
+        self.gemini_script = _wire(payloads.gemini_stream_script(payloads.STREAM_TOKENS),
+                                   _GEMINI_SSE_HEAD)
         # An empty ExportTraceServiceResponse: zero protobuf bytes.
         self.traces_reply = _response("200 OK", b"application/x-protobuf", b"")
         self.counters = Counters()
-        self._targets: dict[bytes, bool] = {}
+        self._targets: dict[bytes, str | None] = {}
         self._tokens: dict[bytes, bool] = {}
 
     def reject(self, reason: str, what: str) -> None:
@@ -105,17 +124,23 @@ class Fake:
         if len(c.rejected_samples) < 10:
             c.rejected_samples.append(f"{reason}: {what[:200]}")
 
-    def forward_target_ok(self, query: bytes) -> bool:
-        """``u=`` must decode to an https chat/completions URL (cached: h2load repeats the same one)."""
-        ok = self._targets.get(query)
-        if ok is None:
-            values = parse_qs(query.decode("latin-1")).get("u", [])
-            parts = urlsplit(values[0]) if len(values) == 1 else None
-            ok = parts is not None and parts.scheme == "https" and bool(parts.hostname) \
-                and parts.path.endswith("/chat/completions")
-            if len(self._targets) < _CACHE_MAX:
-                self._targets[query] = ok
-        return ok
+    def forward_target(self, query: bytes) -> str | None:
+        """What ``u=`` names: ``"chat"`` (an https chat/completions URL), ``"gemini"`` (Google's
+        streamGenerateContent with ``alt=sse`` and no ``key``: the sidecar must have dropped the
+        app's key), or None (cached: the load repeats the same one)."""
+        if query in self._targets:
+            return self._targets[query]
+        values = parse_qs(query.decode("latin-1")).get("u", [])
+        parts = urlsplit(values[0]) if len(values) == 1 else None
+        kind: str | None = None
+        if parts is not None and parts.scheme == "https" and parts.hostname:
+            if parts.path.endswith("/chat/completions"):
+                kind = "chat"
+            elif parts.hostname == _GEMINI_HOST and _gemini_stream_ok(parts.path, parts.query):
+                kind = "gemini"
+        if len(self._targets) < _CACHE_MAX:
+            self._targets[query] = kind
+        return kind
 
     def token_ok(self, auth: bytes) -> bool:
         """A Bearer forward token: base64 JSON with a test merchant key and a customer + meter."""
@@ -134,9 +159,17 @@ class Fake:
         return ok
 
 
+def _gemini_stream_ok(path: str, query: str) -> bool:
+    """Google's streaming method with ``alt=sse`` (the bench never asks for the JSON-array form)
+    and no ``key`` (a credential that must never leave the app's side of the sidecar)."""
+    params = parse_qs(query)
+    return _GEMINI_STREAM_RE.fullmatch(path) is not None and params.get("alt") == ["sse"] \
+        and "key" not in params
+
+
 class Conn(asyncio.Protocol):
-    __slots__ = ("_auth", "_body", "_close", "_handle", "_loop", "_parser", "_step", "_t0",
-                 "_transport", "_url", "_writes", "fake")
+    __slots__ = ("_auth", "_body", "_close", "_goog_key", "_handle", "_loop", "_parser", "_step",
+                 "_t0", "_transport", "_url", "_writes", "fake")
 
     def __init__(self, fake: Fake) -> None:
         self.fake = fake
@@ -144,6 +177,7 @@ class Conn(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._url, self._auth, self._body = b"", b"", bytearray()
+        self._goog_key = False
         self._handle: asyncio.TimerHandle | None = None
         self._writes: tuple[bytes, ...] = ()
         self._step, self._t0, self._close = 0, 0.0, False
@@ -165,15 +199,18 @@ class Conn(asyncio.Protocol):
         self._transport = None
 
     def on_message_begin(self) -> None:
-        self._url, self._auth = b"", b""
+        self._url, self._auth, self._goog_key = b"", b"", False
         self._body.clear()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() == b"authorization":
+        lower = name.lower()
+        if lower == b"authorization":
             self._auth = value
+        elif lower == b"x-goog-api-key":
+            self._goog_key = True
 
     def on_body(self, body: bytes) -> None:
         if len(self._body) + len(body) <= _MAX_BODY:
@@ -188,14 +225,21 @@ class Conn(asyncio.Protocol):
         path, _, query = self._url.partition(b"?")
         what = f"{self._parser.get_method().decode()} {path.decode('latin-1')}"
         reply: bytes | None = None
+        gemini = False
         if path == b"/v1/forward":
             fake.counters.forwarded += 1
+            kind = fake.forward_target(query)
             if not fake.token_ok(self._auth):
                 fake.reject("token", what)
                 reply = _error("401 Unauthorized", "missing or invalid forward token")
-            elif not fake.forward_target_ok(query):
+            elif self._goog_key:
+                fake.reject("credential", what)
+                reply = _error("400 Bad Request", "an app's x-goog-api-key reached Lava's forward")
+            elif kind is None:
                 fake.reject("u", what)
-                reply = _error("400 Bad Request", "u= must be an https provider chat/completions URL")
+                reply = _error("400 Bad Request", "u= must be an https provider chat/completions URL "
+                                                  "or Gemini streamGenerateContent?alt=sse URL")
+            gemini = kind == "gemini"
         elif path == b"/v1/models":  # LiteLLM asks at start-up
             reply = fake.models_reply
         elif path == b"/v1/traces":  # the traced sidecar's collector: accept, count, discard
@@ -203,26 +247,35 @@ class Conn(asyncio.Protocol):
             reply = fake.traces_reply
         elif path == b"/__stats":
             reply = _response("200 OK", b"application/json", json.dumps(asdict(fake.counters)).encode())
+        elif path.endswith(b":streamGenerateContent"):
+            gemini = _gemini_stream_ok(path.decode("latin-1"), query.decode("latin-1"))
+            if not gemini:
+                fake.reject("gemini", what)
+                reply = _error("400 Bad Request", "streamGenerateContent needs alt=sse and no key=")
         elif not path.endswith(b"/chat/completions"):
             fake.reject("path", what)
             reply = _error("404 Not Found", "unknown path")
+        if reply is None and gemini:
+            fake.counters.gemini_streams += 1
+            self._start_stream(fake.gemini_script, fake.fast_interval)
+            return
         if reply is None and _STREAM_RE.search(self._body):
-            self._start_stream(hold=payloads.HOLD_MODEL.encode() in self._body,
-                               fast=payloads.FAST_MODEL.encode() in self._body,
-                               usage=_USAGE_RE.search(self._body) is not None)
+            hold = payloads.HOLD_MODEL.encode() in self._body
+            usage = _USAGE_RE.search(self._body) is not None
+            self._start_stream(fake.scripts[(hold, usage)], fake.hold_interval if hold
+                               else fake.fast_interval if payloads.FAST_MODEL.encode() in self._body
+                               else fake.interval)
             return
         transport.write(reply or fake.json_reply)
         if self._close:
             transport.close()
 
-    def _start_stream(self, *, hold: bool, fast: bool, usage: bool) -> None:
+    def _start_stream(self, writes: tuple[bytes, ...], interval: float) -> None:
         c = self.fake.counters
         c.streams += 1
         c.streams_open += 1
         c.streams_open_max = max(c.streams_open_max, c.streams_open)
-        self._writes, self._step, self._t0 = self.fake.scripts[(hold, usage)], 0, self._loop.time()
-        interval = self.fake.hold_interval if hold else \
-            self.fake.fast_interval if fast else self.fake.interval
+        self._writes, self._step, self._t0 = writes, 0, self._loop.time()
         self._tick(interval)
 
     def _tick(self, interval: float) -> None:

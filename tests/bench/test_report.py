@@ -20,6 +20,9 @@ TTFB = {"direct": [0.2, 0.2, 0.4], "nginx": [0.3, 0.25, 0.5], "sidecar-lean": [0
 STREAM_CPU = {"direct": [None] * 3, "nginx": [1500.0, 1600.0, 1400.0],
               "sidecar-lean": [1900.0, 2100.0, 2000.0], "litellm": [90000.0, 91000.0, 92000.0]}
 EVENTS = {"direct": 66, "nginx": 66, "sidecar-lean": 67, "litellm": 66}
+# The same for the Gemini stream (65 events everywhere); LiteLLM has no Gemini route to the fake.
+GEMINI_CPU = {"direct": [None] * 3, "nginx": [1700.0, 1500.0, 1600.0],
+              "sidecar-lean": [2000.0, 2400.0, 2100.0], "litellm": [None] * 3}
 
 
 def _rounds() -> list[dict[str, Any]]:
@@ -35,7 +38,11 @@ def _rounds() -> list[dict[str, Any]]:
         stream_cpu = {n: {"cpu_us_per_stream": STREAM_CPU[n][i], "errors": 0, "usage_chunks_seen": 0,
                           "cpu_us_per_chunk": None if STREAM_CPU[n][i] is None
                           else STREAM_CPU[n][i] / EVENTS[n]} for n in NAMES}
-        out.append({"c1": fig, "load": load, "streams": streams, "stream_cpu": stream_cpu})
+        gemini = {n: {"cpu_us_per_stream": GEMINI_CPU[n][i], "errors": 0, "steal_pct": 0.0,
+                      "cpu_us_per_chunk": None if GEMINI_CPU[n][i] is None
+                      else GEMINI_CPU[n][i] / 65} for n in NAMES}
+        out.append({"c1": fig, "load": load, "streams": streams, "stream_cpu": stream_cpu,
+                    "gemini_stream_cpu": gemini})
     return out
 
 
@@ -89,10 +96,32 @@ def test_ratios_and_goals() -> None:
     assert goals["RSS with 1000 open streams <= 150 MB"]["met"] is True
 
 
+def test_gemini_stream_figures_and_goal_compare_within_each_round() -> None:
+    s = report.summarize(_rounds(), _facts())
+    r = report.ratios(s)
+    assert all(s[n][k] is not None for n in ("nginx", "sidecar-lean")
+               for k in report.GEMINI_STREAM_CPU_FIGURES)
+    assert s["litellm"]["gemini_cpu_us_per_stream"] is None
+    assert s["sidecar-lean"]["gemini_cpu_us_per_stream"] == median(GEMINI_CPU["sidecar-lean"])
+    assert s["sidecar-lean"]["gemini_cpu_us_per_chunk"] == round(median(GEMINI_CPU["sidecar-lean"]) / 65, 2)
+    # Per round 2000/1900, 2400/2100, 2100/2000: the median of those, not 2100/2000 of the medians.
+    per_round = [g / o for g, o in zip(GEMINI_CPU["sidecar-lean"], STREAM_CPU["sidecar-lean"], strict=True)]
+    assert s["sidecar-lean"]["gemini_stream_x_openai"] == round(median(per_round), 3) != round(2100 / 2000, 3)
+    assert r["sidecar-lean"]["gemini_stream_x_openai"] == round(median(per_round), 2)
+    assert r["sidecar-lean"]["gemini_cpu_per_stream_x_nginx"] == round(2100 / 1600, 2)
+    goals = {g["goal"]: g for g in report.goals(s, r, hold=1000)["sidecar-lean"]}
+    goal = goals["Gemini stream CPU within 10% of the OpenAI chat stream (Gemini / OpenAI)"]
+    assert (goal["value"], goal["limit"], goal["met"]) == (round(median(per_round), 3), 1.1,
+                                                          median(per_round) <= 1.1)
+    text = report.table(s, r, report.goals(s, r, hold=1000))
+    assert "CPU per streamed Gemini completion (us)" in text
+    assert "CPU per Gemini chunk (us)" in text
+
+
 def test_without_litellm_its_goal_is_not_applicable() -> None:
     rounds = _rounds()
     for rnd in rounds:
-        for phase in ("c1", "load", "streams", "stream_cpu"):
+        for phase in ("c1", "load", "streams", "stream_cpu", "gemini_stream_cpu"):
             del rnd[phase]["litellm"]
     facts = _facts()
     del facts["litellm"]

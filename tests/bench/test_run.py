@@ -21,7 +21,9 @@ REPO = Path(__file__).resolve().parents[2]
 SIDECARS = ("sidecar-lean", "sidecar-aiohttp", "sidecar-traced", "sidecar-quota-memory",
             "sidecar-quota-redis")
 TARGETS = {"direct", "nginx", *SIDECARS}
-#: Goals beyond the eight every sidecar has: each states its feature's cost against sidecar-lean.
+#: Goals every sidecar has (the Gemini stream's against the chat stream's CPU among them).
+GOALS = 10
+#: Goals beyond those: each states its feature's cost against sidecar-lean.
 EXTRA_GOALS = {"sidecar-traced": 1, "sidecar-quota-redis": 2}
 
 
@@ -42,10 +44,12 @@ def test_smoke_run_reports_every_figure_for_every_target(tmp_path: Path) -> None
     assert doc["failed"] == {}
     assert set(doc["targets"]) == TARGETS
     assert doc["errors_total"] == 0
+    # Nothing refused: no app key (x-goog-api-key, key=) reached Lava's forward either.
     assert doc["upstream"]["rejected"] == 0
+    assert doc["upstream"]["gemini_streams"] > 0
     for name, fig in doc["targets"].items():
-        wanted = report.BASE_FIGURES + (
-            report.PROXY_FIGURES + report.STREAM_CPU_FIGURES if name != "direct" else ())
+        wanted = report.BASE_FIGURES + (report.PROXY_FIGURES + report.STREAM_CPU_FIGURES
+                                        + report.GEMINI_STREAM_CPU_FIGURES if name != "direct" else ())
         assert [k for k in wanted if fig.get(k) is None] == [], name
         assert fig["errors"] == 0, name
         assert fig["usage_chunks_seen"] == 0, name  # the sidecar strips the usage chunk it asked for
@@ -56,15 +60,21 @@ def test_smoke_run_reports_every_figure_for_every_target(tmp_path: Path) -> None
         # Metering was on: one usage-log line for every request and stream sent through it.
         assert info["usage_log_lines"] == info["requests_sent"] > 0, name
         assert info["metrics_bytes"] > 0, name
+        # Every Gemini stream metered exactly: the thoughts billed as output.
+        assert info["gemini_usage_lines"] == info["gemini_usage_lines_exact"] \
+            == info["gemini_streams_sent"] > 0, name
         # Goals every sidecar has, plus its own (traced: its cost; quota-redis: its cost and p50).
-        assert len(doc["goals"][name]) == 9 + EXTRA_GOALS.get(name, 0), name
+        assert len(doc["goals"][name]) == GOALS + EXTRA_GOALS.get(name, 0), name
         assert all(g["value"] is not None for g in doc["goals"][name] if "LiteLLM" not in g["goal"])
     for rnd in doc["rounds"]:
-        for phase in ("c1", "load", "streams", "stream_cpu"):
+        for phase in ("c1", "load", "streams", "stream_cpu", "gemini_stream_cpu"):
             assert set(rnd[phase]) == TARGETS
     if shutil.which("vmstat"):
         assert doc["vmstat"]["samples"]
-    assert set((tmp_path / "results.md").read_text().splitlines()[0].replace("|", " ").split()) >= TARGETS
+    md = (tmp_path / "results.md").read_text()
+    assert set(md.splitlines()[0].replace("|", " ").split()) >= TARGETS
+    assert "CPU per streamed Gemini completion" in md
+    assert "Gemini stream CPU within 10% of the OpenAI chat stream" in md
     if importlib.util.find_spec("matplotlib") is not None:
         assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Tracing was on and exported: the fake upstream took the OTLP POSTs.

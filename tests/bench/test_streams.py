@@ -21,9 +21,11 @@ from bench.streams import (
 from bench.upstream import Fake, _wire
 
 WIRE = b"".join(_wire(payloads.stream_script(payloads.STREAM_TOKENS, include_usage=True)))
+GEMINI_WIRE = b"".join(_wire(payloads.gemini_stream_script(payloads.STREAM_TOKENS)))
 
 
-async def _serve_in_pieces(pieces: list[bytes], *, hang_up: bool = False) -> StreamResult:
+async def _serve_in_pieces(pieces: list[bytes], *, hang_up: bool = False,
+                           gemini: bool = False) -> StreamResult:
     """A real loopback server that answers any request with ``pieces``, one write each, then waits
     for the client to close (or hangs up itself)."""
 
@@ -49,7 +51,8 @@ async def _serve_in_pieces(pieces: list[bytes], *, hang_up: bool = False) -> Str
     port = server.sockets[0].getsockname()[1]
     loop = asyncio.get_running_loop()
     _, proto = await loop.create_connection(
-        lambda: SseClient(build_request(port, "/v1/chat/completions", (), b"{}")), "127.0.0.1", port)
+        lambda: SseClient(build_request(port, "/v1/chat/completions", (), b"{}"), gemini=gemini),
+        "127.0.0.1", port)
     try:
         await asyncio.wait_for(proto.finished, 10)
         return proto.result
@@ -60,14 +63,14 @@ async def _serve_in_pieces(pieces: list[bytes], *, hang_up: bool = False) -> Str
         await server.wait_closed()
 
 
-def _check(r: StreamResult) -> None:
+def _check(r: StreamResult, usage_chunks: int = 1) -> None:
     assert r.problem() is None, r.problem()
     assert "".join(r.text) == EXPECTED_TEXT
     assert len(r.event_times) == len(payloads.STREAM_TOKENS)
     assert r.event_times == sorted(r.event_times)
     assert r.ttfb_s is not None
     assert r.ttfb_s <= r.event_times[0]
-    assert r.usage_chunks == 1
+    assert r.usage_chunks == usage_chunks
 
 
 def test_byte_by_byte() -> None:
@@ -87,6 +90,25 @@ def test_a_truncated_stream_is_a_problem() -> None:
     assert "".join(r.text) != EXPECTED_TEXT
 
 
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(min_value=1, max_value=len(GEMINI_WIRE) - 1), max_size=40, unique=True))
+def test_gemini_chunks_in_random_splits(cuts: list[int]) -> None:
+    bounds = [0, *sorted(cuts), len(GEMINI_WIRE)]
+    pieces = [GEMINI_WIRE[a:b] for a, b in itertools.pairwise(bounds)]
+    _check(asyncio.run(_serve_in_pieces(pieces, gemini=True)), usage_chunks=0)
+
+
+def test_a_gemini_stream_ends_at_its_finish_reason() -> None:
+    whole = asyncio.run(_serve_in_pieces([GEMINI_WIRE[i:i + 1] for i in range(len(GEMINI_WIRE))],
+                                         gemini=True))
+    _check(whole, usage_chunks=0)
+    # Everything but the final chunk (the one with finishReason), then the connection closes.
+    cut = GEMINI_WIRE.rindex(b"data: ")
+    r = asyncio.run(_serve_in_pieces([GEMINI_WIRE[:cut]], hang_up=True, gemini=True))
+    assert "".join(r.text) == EXPECTED_TEXT
+    assert r.problem() is not None
+
+
 async def test_run_streams_against_the_fake(fake: tuple[Fake, int]) -> None:
     state, port = fake
     batch = await run_streams(port, "/v1/chat/completions", (), payloads.request_body(stream=True),
@@ -98,6 +120,14 @@ async def test_run_streams_against_the_fake(fake: tuple[Fake, int]) -> None:
     assert state.counters.streams == 6
     assert state.counters.streams_open_max <= 3
     assert state.counters.connections <= 3  # kept alive and reused, as an SDK's pool does
+
+
+async def test_run_streams_reads_the_fakes_gemini_streams(fake: tuple[Fake, int]) -> None:
+    state, port = fake
+    batch = await run_streams(port, payloads.gemini_path(), (), payloads.gemini_request_body(),
+                              count=4, concurrency=2, spacing=0.001, time_limit=10, gemini=True)
+    assert [r.problem() for r in batch.results] == [None] * 4
+    assert (state.counters.gemini_streams, state.counters.rejected) == (4, 0)
 
 
 async def test_hold_streams_keeps_them_open_together_then_closes(fake: tuple[Fake, int]) -> None:

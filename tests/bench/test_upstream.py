@@ -1,4 +1,5 @@
-"""The fake upstream speaks OpenAI's chat API exactly enough for the official SDK, and Lava's forward."""
+"""The fake upstream speaks OpenAI's chat API and Gemini's streamGenerateContent exactly enough for
+the official SDKs, and Lava's forward."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import json
 from urllib.parse import quote
 
 import aiohttp
+import pytest
+from google import genai
+from google.genai import types
 from openai import AsyncOpenAI
 
 from bench import payloads
@@ -101,3 +105,54 @@ async def test_stats_endpoint_reports_the_counters(fake: tuple[Fake, int]) -> No
             doc = await resp.json()
     assert doc["requests"] == state.counters.requests == 2
     assert doc["rejected"] == 0
+
+
+# google-genai's async client subclasses aiohttp's ClientSession (aiohttp warns; not ours to fix).
+@pytest.mark.filterwarnings(
+    "ignore:Inheritance class AiohttpClientSession from ClientSession:DeprecationWarning")
+async def test_google_genai_streams_the_gemini_answer(fake: tuple[Fake, int]) -> None:
+    state, port = fake
+    client = genai.Client(api_key="AIza-test", http_options=types.HttpOptions(
+        base_url=f"http://127.0.0.1:{port}", retry_options=types.HttpRetryOptions(attempts=1)))
+    text, last = "", None
+    try:
+        async for chunk in await client.aio.models.generate_content_stream(
+                model=payloads.GEMINI_MODEL, contents="hi"):
+            text += chunk.text or ""
+            last = chunk
+    finally:
+        await client.aio.aclose()
+    assert text == EXPECTED_TEXT
+    assert last is not None
+    assert last.usage_metadata is not None
+    assert last.candidates
+    assert last.candidates[0].finish_reason == types.FinishReason.STOP
+    assert last.usage_metadata.candidates_token_count == len(payloads.STREAM_TOKENS)
+    assert last.usage_metadata.thoughts_token_count == payloads.GEMINI_THOUGHTS_TOKENS
+    assert (state.counters.gemini_streams, state.counters.rejected) == (1, 0)
+
+
+async def test_forward_takes_a_gemini_stream_only_without_the_apps_key(fake: tuple[Fake, int]) -> None:
+    state, port = fake
+    gemini = "https://generativelanguage.googleapis.com" + payloads.gemini_path()
+    base = f"http://127.0.0.1:{port}/v1/forward?u="
+    cases = [
+        (base + quote(gemini, safe=""), {"Authorization": GOOD}, 200),
+        (base + quote(gemini, safe=""), {"Authorization": GOOD, "x-goog-api-key": "AIza-x"}, 400),
+        (base + quote(gemini + "&key=AIza-x", safe=""), {"Authorization": GOOD}, 400),
+        (base + quote(gemini.replace("?alt=sse", ""), safe=""), {"Authorization": GOOD}, 400),
+        (base + quote(gemini.replace("generativelanguage", "example"), safe=""),
+         {"Authorization": GOOD}, 400),
+        (f"http://127.0.0.1:{port}" + payloads.gemini_path(), {"x-goog-api-key": "AIza-x"}, 200),
+        (f"http://127.0.0.1:{port}" + payloads.gemini_path() + "&key=AIza-x", {}, 400),
+    ]
+    async with aiohttp.ClientSession() as session:
+        for url, headers, status in cases:
+            async with session.post(url, data=payloads.gemini_request_body(), headers=headers) as resp:
+                assert resp.status == status, url
+                body = await resp.read()
+                if status == 200:
+                    assert resp.headers["Content-Type"] == "text/event-stream"
+                    assert body == b"".join(payloads.gemini_stream_script(payloads.STREAM_TOKENS).writes)
+    assert state.counters.gemini_streams == 2
+    assert state.counters.reasons == {"credential": 1, "u": 3, "gemini": 1}
