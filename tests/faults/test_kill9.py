@@ -12,6 +12,8 @@ import random
 import signal
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +45,18 @@ class Answer:
 def sdk(sp: SidecarProcess, n: int) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=sp.url + "/v1", api_key="sk-app-dummy-credential",
                               default_headers=who(f"cus_k{n % 3}"), max_retries=0)
+
+
+@asynccontextmanager
+async def sdk_clients(sp: SidecarProcess, n: int) -> AsyncIterator[list[openai.AsyncOpenAI]]:
+    """``n`` clients, closed however the test ends: a failed assertion must not leave their
+    connections to the garbage collector, whose warning would fail whichever test runs then."""
+    clients = [sdk(sp, i) for i in range(n)]
+    try:
+        yield clients
+    finally:
+        for c in clients:
+            await c.close()
 
 
 async def ask(client: openai.AsyncOpenAI, n: int) -> Answer:
@@ -91,8 +105,8 @@ def assert_one_line_each(sp: SidecarProcess, answers: list[Answer], billed: list
 @pytest.mark.parametrize("delay_ms", [50, 100])
 async def test_kill9_after_the_last_answer_loses_no_line(tmp_path: Path, delay_ms: int) -> None:
     async with running_gateway(TEST_SECRET) as gw, \
-            sidecar_process(tmp_path, gw.url, usage_log=NO_FSYNC) as sp:
-        clients = [sdk(sp, n) for n in range(4)]
+            sidecar_process(tmp_path, gw.url, usage_log=NO_FSYNC) as sp, \
+            sdk_clients(sp, 4) as clients:
         sem = asyncio.Semaphore(8)
 
         async def one(n: int) -> Answer:
@@ -102,8 +116,6 @@ async def test_kill9_after_the_last_answer_loses_no_line(tmp_path: Path, delay_m
         answers = await asyncio.gather(*(one(n) for n in range(60)))
         await asyncio.sleep(delay_ms / 1000)
         await kill9(sp)
-        for c in clients:
-            await c.close()
         billed = await served_completely(gw)
     assert len(billed) == len(answers) == 60
     assert_one_line_each(sp, list(answers), billed)
@@ -116,8 +128,8 @@ async def test_kill9_under_traffic_keeps_every_completed_answer(tmp_path: Path) 
     line; one that completed closer to it races the record being made, and has at most one."""
     rng = random.Random(16)
     async with running_gateway(TEST_SECRET) as gw, \
-            sidecar_process(tmp_path, gw.url, usage_log=NO_FSYNC) as sp:
-        clients = [sdk(sp, n) for n in range(4)]
+            sidecar_process(tmp_path, gw.url, usage_log=NO_FSYNC) as sp, \
+            sdk_clients(sp, 4) as clients:
         done: list[tuple[float, Answer]] = []
         counter = itertools.count()
         stop, enough = asyncio.Event(), asyncio.Event()
@@ -147,8 +159,6 @@ async def test_kill9_under_traffic_keeps_every_completed_answer(tmp_path: Path) 
         assert len(answered) >= 80  # every answer counted before the sleep is clear of the kill
         await kill9(sp)
         await asyncio.gather(*workers, return_exceptions=True)
-        for c in clients:
-            await c.close()
         for seen in gw.seen:
             await seen.finished()
     by_sidecar = Counter(r["request_id"] for r in sp.records())
