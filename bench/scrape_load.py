@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import json
 import os
-import secrets
 import statistics
 import sys
 import tempfile
@@ -32,23 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import payloads, procfs
-from .processes import Proc, free_port, http_get_status, spawn, wait_ready
+from .sidecar_stack import Stack, exe_for, start_stack
 from .stats import percentile
 
 CHAT = "/v1/chat/completions"
-
-
-@dataclass
-class Stack:
-    name: str
-    gateway: Proc
-    sidecar: Proc
-    port: int
-    admin: int
-
-    def stop(self) -> None:
-        self.sidecar.stop()
-        self.gateway.stop()
 
 
 @dataclass(frozen=True)
@@ -79,34 +65,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _start(work: Path, name: str, exe: list[str]) -> Stack:
-    d = work / name
-    d.mkdir()
-    key = "aks_test_bench" + secrets.token_hex(12)  # a throwaway key, in the environment only
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAVA_")}
-    env["LAVA_SECRET_KEY"] = key
-    gw_port, port, admin = free_port(), free_port(), free_port()
-    gateway = spawn("gateway", [sys.executable, "-m", "bench.scrape_load", "--serve-gateway",
-                                str(gw_port)], log_path=d / "gateway.log", env=env,
-                    cwd=Path(__file__).resolve().parents[1])
-    wait_ready(gateway, lambda: http_get_status(gw_port, "/") is not None, timeout=30)
-    config = d / "sidecar.yaml"
-    config.write_text(
-        f"listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin}\n"
-        "gateway: {client: lean}\n"
-        f"usage_log: {{path: '{d / 'usage.jsonl'}'}}\n"
-        # Every customer a label, as a merchant with few large customers runs it: the biggest
-        # exposition the caps allow.
-        "metrics: {customer_label: true, max_customers: 1000}\n"
-        "logging: {level: warning, format: json}\n")
-    env["LAVA_GATEWAY_URL"] = f"http://127.0.0.1:{gw_port}"
-    try:
-        sidecar = spawn("sidecar", [*exe, "serve", "--config", str(config)],
-                        log_path=d / "sidecar.log", env=env)
-        wait_ready(sidecar, lambda: http_get_status(admin, "/readyz") == 200, timeout=30)
-    except BaseException:
-        gateway.stop()
-        raise
-    return Stack(name, gateway, sidecar, port, admin)
+    # Every customer a label, as a merchant with few large customers runs it: the biggest
+    # exposition the caps allow.
+    return start_stack(work, name, exe, "gateway: {client: lean}\n"
+                       "metrics: {customer_label: true, max_customers: 1000}\n"
+                       "logging: {level: warning, format: json}\n")
 
 
 def _headers(customer: str) -> list[tuple[str, str]]:
@@ -184,13 +147,6 @@ async def _round(stack: Stack, args: argparse.Namespace, scrapers: int, work: Pa
                  errors=args.requests - len(lat), scrapes=scrapes, wall_s=wall, cpu_s=cpu)
 
 
-def _exe(checkout: Path | None) -> list[str]:
-    if checkout is None:
-        script = Path(sys.executable).parent / "lava-sidecar"
-        return [str(script)] if script.exists() else [sys.executable, "-m", "proxy"]
-    return [str(checkout.resolve() / ".venv" / "bin" / "lava-sidecar")]
-
-
 async def _serve_gateway(port: int) -> None:
     """The child process: the emulator gateway until SIGTERM."""
     import signal
@@ -212,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-scrape-") as tmp:
         work = Path(tmp)
         for name, checkout in [("this", None), *((b.name, b) for b in args.base)]:
-            stack = _start(work, name, _exe(checkout))
+            stack = _start(work, name, exe_for(checkout))
             try:
                 size = _fill(stack, args.customers)
                 print(f"{name}: /metrics is {size} bytes after {args.customers} customers",
