@@ -14,6 +14,7 @@ compare the ratios, not the absolute figures, on a shared 2-core VM.
     python -m bench.ab --variant 'quota=quotas: {default: {requests_per_minute: 100000000}}'
     python -m bench.ab --variant "traced=tracing: {endpoint: 'http://127.0.0.1:{upstream_port}/v1/traces'}"
     python -m bench.ab --base-variant 'quota-before@../main=quotas: {default: {requests_per_minute: 1000}}'
+    python -m bench.ab --nginx --floor                         # + nginx and the Python floor (bench/floor.py)
 
 ``{upstream_port}`` in a variant's YAML is the fake upstream's port (it also accepts OTLP/HTTP
 trace exports at ``/v1/traces``, and discards them).
@@ -48,6 +49,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                         "after a change); repeatable")
     p.add_argument("--env", action="append", default=[], metavar="NAME:VAR=VALUE",
                    help="an environment variable for one variant (e.g. traced:OTEL_...=...)")
+    p.add_argument("--nginx", action="store_true", help="also nginx, the reference (its ratios)")
+    p.add_argument("--floor", action="store_true",
+                   help="also python-floor (bench/floor.py): the cheapest proxy Python can be")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--requests", type=int, default=20000)
     p.add_argument("--concurrency", type=int, default=32)
@@ -110,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
                 yaml = yaml.replace("{upstream_port}", str(up_port))
                 made.append(targets.sidecar(work, up_port, "lean", name=name, extra_config=yaml + "\n",
                                             env_extra=envs.get(name)))
+            if args.nginx:
+                made.append(targets.nginx(work, up_port))
+            if args.floor:
+                made.append(targets.floor(work, up_port))
             for variant in args.base_variant:
                 head, _, yaml = variant.partition("=")
                 name, _, base_dir = head.partition("@")

@@ -90,8 +90,10 @@ def summarize(rounds: list[dict[str, Any]], targets: dict[str, dict[str, Any]]) 
 
 
 def ratios(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
-    """Each proxy against nginx (x times nginx) and LiteLLM (LiteLLM's figure over this one)."""
+    """Each proxy against nginx (x times nginx), the Python floor (x times python-floor: how much is
+    the proxy's own work, not the runtime's) and LiteLLM (LiteLLM's figure over this one)."""
     ng, ll = summary.get("nginx", {}), summary.get("litellm", {})
+    fl = summary.get("python-floor", {})
     out: dict[str, dict[str, float | None]] = {}
     for name, s in summary.items():
         if s["kind"] == "direct":
@@ -100,6 +102,8 @@ def ratios(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | No
             "cpu_per_req_x_nginx": ratio(s.get("cpu_us_per_req"), ng.get("cpu_us_per_req")),
             "cpu_per_req_litellm_over_this": ratio(ll.get("cpu_us_per_req"), s.get("cpu_us_per_req")),
             "cpu_per_stream_x_nginx": ratio(s.get("cpu_us_per_stream"), ng.get("cpu_us_per_stream")),
+            "cpu_per_req_x_floor": ratio(s.get("cpu_us_per_req"), fl.get("cpu_us_per_req")),
+            "cpu_per_stream_x_floor": ratio(s.get("cpu_us_per_stream"), fl.get("cpu_us_per_stream")),
             "gemini_cpu_per_stream_x_nginx": ratio(s.get("gemini_cpu_us_per_stream"),
                                                    ng.get("gemini_cpu_us_per_stream")),
             "gemini_stream_x_openai": s.get("gemini_stream_x_openai"),
@@ -180,6 +184,8 @@ _RATIO_ROWS = (("cpu_per_req_x_nginx", "CPU/req, x nginx"),
                ("cpu_per_req_litellm_over_this", "CPU/req, LiteLLM / this"),
                ("cpu_per_stream_x_nginx", "CPU/stream, x nginx"),
                ("cpu_per_chunk_minus_nginx_us", "CPU/chunk, minus nginx's (us)"),
+               ("cpu_per_req_x_floor", "CPU/req, x python-floor"),
+               ("cpu_per_stream_x_floor", "CPU/stream, x python-floor"),
                ("gemini_stream_x_openai", "Gemini CPU/stream, x its chat stream's"),
                ("gemini_cpu_per_stream_x_nginx", "Gemini CPU/stream, x nginx's Gemini"),
                ("rps_c32_x_nginx", "req/s, x nginx"), ("rps_c32_x_litellm", "req/s, x LiteLLM"),

@@ -45,6 +45,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                    help="also bench another checkout's sidecar (DIR/.venv/bin/lava-sidecar, lean "
                         "client) as target sidecar-DIRNAME: before and after in one interleaved run")
     p.add_argument("--no-nginx", action="store_true", help="leave nginx out")
+    p.add_argument("--no-floor", action="store_true",
+                   help="leave python-floor out (bench/floor.py: the cheapest proxy Python can be)")
     p.add_argument("--no-traced", action="store_true",
                    help="leave out sidecar-traced (the lean sidecar with tracing on, to a loopback sink)")
     p.add_argument("--no-quotas", action="store_true",
@@ -168,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                 starters.append(("nginx", lambda: targets.nginx(workdir, up_port)))
             else:
                 failed["nginx"] = "nginx is not installed (apt-get install nginx), or pass --no-nginx"
+        if not a.no_floor:
+            starters.append(("python-floor", lambda: targets.floor(workdir, up_port)))
         for client in [c.strip() for c in a.sidecar_client.split(",") if c.strip()]:
             starters.append((f"sidecar-{client}",
                              lambda c=client: targets.sidecar(workdir, up_port, c)))

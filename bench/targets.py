@@ -21,7 +21,7 @@ from typing import Literal
 from . import payloads
 from .processes import Proc, free_port, http_get_status, spawn, wait_ready
 
-Kind = Literal["direct", "nginx", "sidecar", "litellm"]
+Kind = Literal["direct", "nginx", "floor", "sidecar", "litellm"]
 CHAT_PATH = "/v1/chat/completions"
 CUSTOMER, METER = "cus_bench_0001", "chat-tokens"
 #: What an app sends to every target: its dummy key (the sidecar drops it) and who the request is for.
@@ -129,6 +129,35 @@ def nginx(workdir: Path, upstream_port: int) -> Target:
         proc.stop()
         raise
     return t
+
+
+def floor(workdir: Path, upstream_port: int) -> Target:
+    """``bench.floor``: the cheapest HTTP proxy Python can be (uvloop, httptools both ways, bytes
+    relayed verbatim, nothing else), so the ratios to nginx show how much of the sidecar's is the
+    runtime's. One process, as nginx and the sidecar."""
+    d = workdir / "python-floor"
+    d.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    proc = spawn("python-floor", [sys.executable, "-m", "bench.floor", "--upstream",
+                                  str(upstream_port), "--port", str(port)],
+                 log_path=d / "output.log", cwd=Path(__file__).resolve().parent.parent)
+    t = Target("python-floor", "floor", port, proc=proc)
+    try:
+        t.startup_s = wait_ready(proc, lambda: _accepts(port), timeout=15)
+    except BaseException:
+        proc.stop()
+        raise
+    return t
+
+
+def _accepts(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def _sidecar_argv() -> list[str]:
