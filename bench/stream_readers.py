@@ -44,12 +44,22 @@ def _variants(writes: tuple[bytes, ...],
         s.finish()
 
     def nulls_kept() -> None:
-        saved = strip._NULL_MEMBER
+        saved, fast = strip._NULL_MEMBER, UsageChunkStripper._null_member
         strip._NULL_MEMBER = b"\x00never in a stream\x00"  # no member matches: every null stays
+
+        def keep(self: UsageChunkStripper, raw: bytes, key: int) -> bytes:
+            usage = self._usage
+            if usage is not None and usage.probing:
+                usage.last = None
+                usage.take(raw)
+            return raw
+
+        UsageChunkStripper._null_member = keep  # type: ignore[method-assign]
         try:
             one_pass()
         finally:
             strip._NULL_MEMBER = saved
+            UsageChunkStripper._null_member = fast  # type: ignore[method-assign]
 
     def extractor_only() -> None:
         e = OpenAIStreamExtractor(max_line_bytes=1 << 20)

@@ -55,6 +55,11 @@ class EventSplitter:
     def buffered(self) -> int:
         return len(self._buf)
 
+    @property
+    def clear(self) -> bool:
+        """Nothing held and nothing being skipped: the next byte fed starts an event."""
+        return not self._buf and not self._skipping
+
     def feed(self, chunk: bytes) -> list[bytes]:
         self.spilled = b""
         buf = self._buf + chunk if self._buf else chunk

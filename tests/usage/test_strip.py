@@ -166,3 +166,36 @@ async def test_the_openai_sdk_sees_no_usage_chunk() -> None:
     text = "".join(c.choices[0].delta.content or "" for c in received)
     assert text == "".join(c["choices"][0]["delta"].get("content") or ""  # type: ignore[index]
                            for c in chunks(rec.body) if c["choices"])  # type: ignore[index]
+
+
+def _events(body: bytes) -> list[bytes]:
+    """The body as the provider writes it: one read per event (each on the stripper's fast path)."""
+    return [block + b"\n\n" for block in body.split(b"\n\n")[:-1]]
+
+
+@pytest.mark.parametrize("rec", ASKED, ids=lambda r: r.name)
+def test_one_event_per_read_strips_as_the_reference(rec: Recording) -> None:
+    out, s = strip(_events(rec.body))
+    assert out == reference_strip(rec.body)
+    assert s.removed_nulls > 0
+
+
+_HEADS = [b'data: {"id":"1","choices":[{"index":0}]', b'data: {"choices":[{"delta":{"x":1}}]',
+          b'data: {"a":{"x":1', b'data: {', b'id: 7\ndata: {"a":1', b'data:{"a":"\\"usage\\":null"']
+_TAILS = [b"}", b',"obfuscation":"Xy1"}', b"}}", b',"x":{}}', b"} ", b'}\r', b',"usage":{"p":1}}',
+          b',"usage":null}', b"", b',"b":[1]}']
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_HEADS), st.sampled_from([b',"usage":null', b'"usage":null', b',"usage": null',
+                                                 b',"usage":{"p":1}', b""]),
+       st.sampled_from(_TAILS), st.integers(min_value=1, max_value=60))
+def test_a_whole_event_reads_as_the_same_event_in_two_reads(head: bytes, member: bytes, tail: bytes,
+                                                              cut: int) -> None:
+    # Whole, an event takes the fast path; cut in two, the splitter's: both must forward the same.
+    event = head + member + tail + b"\n\n"
+    cut = min(cut, len(event) - 1)
+    whole, s1 = strip([event, b"data: [DONE]\n\n"])
+    parts, s2 = strip([event[:cut], event[cut:], b"data: [DONE]\n\n"])
+    assert whole == parts
+    assert (s1.removed_nulls, s1.removed_chunks) == (s2.removed_nulls, s2.removed_chunks)
