@@ -73,6 +73,10 @@ class _Downstream(asyncio.Protocol):
             self.close()
             return
         self.up = up
+        if self.transport is None or self.transport.is_closing():
+            if up.transport is not None:  # the client left while we dialled
+                up.transport.close()
+            return
         if up.transport is not None and self.early:
             up.transport.write(b"".join(self.early))
         self.early.clear()
