@@ -121,6 +121,20 @@ class EventSplitter:
         return rest
 
 
+def one_line_event(chunk: bytes) -> bool:
+    """``chunk`` is exactly one whole one-line ``data:`` event, LF (OpenAI's
+    ``data: {...}\n\n``) or CRLF (Gemini's ``data: {...}\r\n\r\n``) throughout, as a provider
+    writes each chunk: fed to an ``EventSplitter`` holding nothing, it would come back as the one
+    event, so a reader may skip the splitter. A few scans in C."""
+    if chunk[:5] != b"data:":
+        return False
+    n = len(chunk)
+    end = chunk.find(b"\n")
+    if end == n - 2:
+        return chunk[-1] == _LF and chunk.find(b"\r") < 0
+    return end == n - 3 and chunk.endswith(b"\r\n\r\n") and chunk.find(b"\r") == end - 1
+
+
 def decode_event(raw: bytes) -> tuple[bytes, bytes] | None:
     """One whole event → (its type, ``b"message"`` when unnamed; its data lines joined by LF), or
     None when it has no data line (the WHATWG rules dispatch nothing then). ``raw`` is one piece

@@ -31,7 +31,7 @@ import re
 from typing import Final
 
 from .base import Usage
-from .events import BOM, EventSplitter, decode_event, is_event
+from .events import BOM, EventSplitter, decode_event, is_event, one_line_event
 
 #: ``"type":"…"`` near the start of the data: the event's name when no ``event:`` line gave one.
 _TYPE: Final = re.compile(rb'"type"\s*:\s*"([A-Za-z0-9_.]{1,64})"')
@@ -55,6 +55,9 @@ class StreamExtractor:
         return self._split.overflows + self._dropped
 
     def feed(self, chunk: bytes) -> None:
+        if self._started and one_line_event(chunk) and self._split.clear:
+            self.take(chunk)  # the usual read: one whole event, nothing held (nothing to cut)
+            return
         for raw in self._split.feed(chunk):
             self.take(raw)
 

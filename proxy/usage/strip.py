@@ -59,7 +59,8 @@ class UsageChunkStripper:
     def feed(self, chunk: bytes) -> bytes:
         # The usual read: one whole one-line LF event (OpenAI writes each chunk as one
         # ``data: {...}\n\n``) and nothing held from the reads before: that it is one event is
-        # three scans in C, so the splitter has nothing to cut (what it would return is ``chunk``).
+        # a few scans in C, so the splitter has nothing to cut (it would return ``chunk``).
+        # (``events.one_line_event`` inlined, LF only: the call alone cost 0.2 us an event.)
         n = len(chunk)
         if n > 2 and chunk.find(b"\n") == n - 2 and chunk[-1] == _LF and chunk.find(b"\r") < 0 \
                 and not self._passthrough and self._split.clear:

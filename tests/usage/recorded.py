@@ -85,10 +85,26 @@ def random_splits(data: bytes, rng: random.Random, max_piece: int = 64) -> list[
     return pieces
 
 
+def _per_event(data: bytes) -> list[bytes]:
+    """``data`` cut after each blank line (LF or CRLF), the rest as the last piece."""
+    pieces, start = [], 0
+    for i in range(len(data)):
+        if data.startswith(b"\n\n", i) or data.startswith(b"\r\n\r\n", i):
+            end = i + (2 if data[i] == 0x0A else 4)
+            if end > start:
+                pieces.append(data[start:end])
+                start = end
+    if start < len(data):
+        pieces.append(data[start:])
+    return pieces
+
+
 def splits(data: bytes, seed: int) -> Iterator[tuple[str, list[bytes]]]:
-    """Whole, byte by byte, and three seeded random splits (small and large pieces)."""
+    """Whole, byte by byte, one event per read (as providers write; the readers' fast path), and
+    three seeded random splits (small and large pieces)."""
     yield "whole", [data]
     yield "bytewise", [data[i:i + 1] for i in range(len(data))]
+    yield "per-event", _per_event(data)
     rng = random.Random(seed)
     for max_piece in (7, 100, 4096):
         yield f"random{max_piece}", random_splits(data, rng, max_piece)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy.usage.events import BOM, EventSplitter, decode_event, is_event
+from proxy.usage.events import BOM, EventSplitter, decode_event, is_event, one_line_event
 from proxy.usage.sse import SSEDecoder
 
 from .recorded import random_splits, recordings, splits
@@ -111,3 +111,28 @@ def test_decode_fast_and_general_paths() -> None:
     assert decode_event(b"data: {}\r\n\r\n") == (b"message", b"{}")
     assert decode_event(b"data: a\rb\r\n\r\n") == (b"message", b"a")
     assert decode_event(b"data: a\nb\r\n\r\n") == (b"message", b"a")
+
+
+_BITS = [b"data:", b"data: ", b"event: x", b"{", b"}", b'"usageMetadata":', b"\r", b"\n", b"\r\n", b" ", b":"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(_BITS), max_size=8),
+       st.sampled_from([b"\n\n", b"\r\n\r\n", b"\r\r", b"\n", b"\r\n\n", b""]))
+def test_one_line_event_is_exactly_what_the_splitter_returns_whole(bits: list[bytes], end: bytes) -> None:
+    # The readers skip the splitter for such a read: it must be one the splitter gives back as is.
+    chunk = b"".join(bits) + end
+    if one_line_event(chunk):
+        splitter = EventSplitter()
+        assert splitter.feed(chunk) == [chunk]
+        assert splitter.flush() == b""
+        assert decode_event(chunk) is not None
+
+
+def test_one_line_event_takes_the_providers_chunks() -> None:
+    assert one_line_event(b'data: {"a":1}\n\n')
+    assert one_line_event(b'data: {"a":1}\r\n\r\n')
+    assert not one_line_event(b'data: {"a":1}\n\ndata: {"b":2}\n\n')  # two events
+    assert not one_line_event(b'data: {"a":1}\r\n\n')                # mixed line ends
+    assert not one_line_event(b'event: x\ndata: {"a":1}\n\n')        # two lines
+    assert not one_line_event(b'data: {"a":1}\n')                      # unfinished
