@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st
@@ -10,6 +12,16 @@ from proxy.record import RequestRecord
 from proxy.usage.base import MODALITIES, MODALITY_PARTS, Api, Usage
 
 T0 = 1_790_000_000.0
+
+
+def written_lines(path: Path) -> list[dict[str, Any]]:
+    """The usage log's lines so far, parsed. The writer appends batches while a test reads: a last
+    line without its newline is still being written (a log shipper waits for it too), so it is
+    left out, never parsed half-written."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    return [json.loads(line) for line in data[:data.rfind(b"\n") + 1].splitlines() if line]
 
 
 def make(**kw: Any) -> RequestRecord:

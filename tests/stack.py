@@ -4,7 +4,6 @@ it, each a real server on an ephemeral port, for tests that drive them with the 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from proxy.lifecycle import running_sidecar
 from proxy.metering import Recorder
 
 from .conftest import TEST_SECRET
+from .records import written_lines
 
 CUSTOMER_HEADERS = {"X-Lava-Customer-Id": "cus_alpha", "X-Lava-Meter": "chat-tokens"}
 
@@ -46,9 +46,7 @@ class Stack:
         return self.registry.get_sample_value(name, labels) or 0.0
 
     def log_lines(self) -> list[dict[str, Any]]:
-        if not self.usage_log.exists():
-            return []
-        return [json.loads(line) for line in self.usage_log.read_text().splitlines() if line]
+        return written_lines(self.usage_log)
 
 
 def stack_settings(gateway_url: str, tmp: Path, **replace: Any) -> c.Settings:

@@ -25,6 +25,7 @@ from proxy.pipeline import Runtime
 from proxy.prices import PricingSettings
 
 from ..conftest import TEST_SECRET
+from ..records import written_lines
 from ..stack import stack_settings
 
 #: Short enough that a fault test finishes in seconds, long enough that a loaded CI box never trips
@@ -84,9 +85,7 @@ class Sidecar:
 
     def records(self) -> list[dict[str, Any]]:
         """The usage log's lines, as written so far (call ``settled()`` first, or after close)."""
-        if not self.usage_log.exists():
-            return []
-        return [json.loads(line) for line in self.usage_log.read_bytes().splitlines() if line]
+        return written_lines(self.usage_log)
 
     async def settled(self, within: float = 10.0) -> None:
         """Wait until no request is in flight and every recorded line is durable in the file."""

@@ -20,6 +20,7 @@ import aiohttp
 import yaml
 
 from ..conftest import TEST_SECRET
+from ..records import written_lines
 
 EXECUTABLE = Path(sys.executable).with_name("lava-sidecar")
 
@@ -52,9 +53,7 @@ class SidecarProcess:
             return r.status if expect is None else r.status == expect
 
     def records(self) -> list[dict[str, Any]]:
-        if not self.usage_log.exists():
-            return []
-        return [json.loads(line) for line in self.usage_log.read_bytes().splitlines() if line]
+        return written_lines(self.usage_log)
 
     def logs(self) -> list[dict[str, Any]]:
         out = []
