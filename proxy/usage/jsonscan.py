@@ -10,6 +10,8 @@ import json
 from collections.abc import Sequence
 from typing import Final
 
+import orjson
+
 #: Below this size a full ``json.loads`` is as cheap as the scan.
 MIN_FAST_BYTES: Final = 4096
 #: How far into the document the front read looks.
@@ -20,17 +22,40 @@ _MAX_HEAD_MEMBERS: Final = 64
 _WS: Final = b" \t\n\r"
 _BACKSLASH: Final = 0x5C
 _DECODER: Final = json.JSONDecoder()
+#: Every ASCII digit to ``0``, every other byte to a space: a run of ``_LONG_INT`` in the result
+#: is an integer literal of 19 digits or more somewhere in the document (or digits in a string).
+_DIGITS: Final = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
+_LONG_INT: Final = b"0" * 19
+_fast_loads = orjson.loads  # a module name, so a test can count the documents parsed
 
 JsonDict = dict[str, object]
 
 
 def parse_object(doc: bytes | str) -> JsonDict | None:
-    """``json.loads`` that never raises and only answers objects."""
+    """``json.loads`` that never raises and only answers objects: the same answer, ~4x faster.
+
+    orjson parses (1.7 us for a 1.5 KB chat completion here, against 6.1 for ``json.loads``); the
+    standard library parses wherever orjson's answer could differ from its own: what orjson
+    refuses (``NaN``, ``1e400``, lone surrogates, UTF-16 or a BOM, nesting past 1,024; the library
+    then accepts or refuses it as before) and a document holding 19 digits in a row, since orjson
+    reads an integer beyond 64 bits as a float. That check is one C pass over the bytes (0.7 ns a
+    byte). Held to ``json.loads`` by a hypothesis test (tests/usage/test_jsonscan.py).
+    """
+    if isinstance(doc, bytes) and doc.translate(_DIGITS).find(_LONG_INT) < 0:
+        try:
+            value = _fast_loads(doc)
+        except orjson.JSONDecodeError:
+            value = _stdlib(doc)
+    else:
+        value = _stdlib(doc)
+    return value if isinstance(value, dict) else None
+
+
+def _stdlib(doc: bytes | str) -> object:
     try:
-        value = json.loads(doc)
+        return json.loads(doc)
     except (ValueError, RecursionError):
         return None
-    return value if isinstance(value, dict) else None
 
 
 def top_level(doc: bytes, keys: Sequence[str]) -> JsonDict | None:

@@ -119,3 +119,69 @@ def test_not_an_object_or_not_json() -> None:
     assert parse_object(b"[1]") is None
     assert parse_object(b"{") is None
     assert parse_object(b"[" * 100_000) is None   # RecursionError is caught, not raised
+
+
+# -- parse_object: orjson where it answers what json.loads would, the standard library elsewhere --
+
+def _reference(doc: bytes) -> object:
+    """What parse_object promised before orjson: json.loads, objects only, never raising."""
+    try:
+        value = json.loads(doc)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal and of the same types all the way down (1 == 1.0 == True in Python); NaN is NaN."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (a != a and b != b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+_wide_scalar = (st.none() | st.booleans() | st.integers() | st.integers(-(2**70), 2**70)
+                | st.sampled_from([2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1,
+                                   10**19 - 1, -(10**19) + 1, 10**18])
+                | st.floats() | st.text() | st.text(st.characters(codec="utf-16", exclude_categories=[]))
+                | st.sampled_from(["\ud800", "\udfff", "\x00", "\u2028", "é", "😀", "a\\b"]))
+_wide_value = st.recursive(
+    _wide_scalar,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_wide_value, st.booleans(), st.sampled_from([(",", ":"), (", ", ": "), (" ,\n", " :\t")]),
+       st.sampled_from(["utf-8", "utf-16", "utf-8-sig", "utf-32"]))
+def test_parse_object_answers_what_json_loads_does(value: object, ascii_only: bool,
+                                                   seps: tuple[str, str], encoding: str) -> None:
+    doc = json.dumps({"v": value, "n": 1}, ensure_ascii=ascii_only, separators=seps)
+    raw = doc.encode(encoding, "surrogatepass")
+    assert _same(parse_object(raw), _reference(raw))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=40), st.integers(0, 40), _wide_value)
+def test_parse_object_on_damaged_documents(noise: bytes, at: int, value: object) -> None:
+    doc = json.dumps({"usage": value}).encode()
+    for raw in (noise, doc[:at] + noise + doc[at:], doc[:at], b"{" + noise + b"}"):
+        assert _same(parse_object(raw), _reference(raw))
+
+
+def test_parse_object_where_orjson_would_differ() -> None:
+    cases = [b'{"a": 18446744073709551616}', b'{"a": -9223372036854775809}',
+             b'{"a": 99999999999999999999999}', b'{"a": NaN}', b'{"a": -Infinity}',
+             b'{"a": 1e400}', b'\xef\xbb\xbf{"a": 1}', '{"a": 1}'.encode("utf-16"),
+             b'{"a": "\xed\xa0\x80"}', b'{"a": "\\ud800"}', b'{"a": 1, "a": 2}',
+             b'{"a": ' * 1100 + b"1" + b"}" * 1100, b'{"a": 1} x', b'  {"a": 1}\n']
+    for raw in cases:
+        assert _same(parse_object(raw), _reference(raw)), raw[:40]
+    assert parse_object(b'{"a": 18446744073709551616}') == {"a": 18446744073709551616}
+    assert parse_object(b'{"a": NaN}') is not None   # the standard library's leniency, kept
+    assert parse_object(b'{"a": 1, "a": 2}') == {"a": 2}

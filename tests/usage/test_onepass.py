@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy.usage import Api, RequestFacts
+from proxy.usage import Api, RequestFacts, jsonscan
 from proxy.usage.openai import OpenAIStreamExtractor
 from proxy.usage.select import EVENT_STREAM, readers_for
 from proxy.usage.strip import StrippedStreamUsage, UsageChunkStripper
@@ -67,15 +67,18 @@ def one_pass_without_flush(pieces: list[bytes]) -> tuple[bytes, UsageChunkStripp
 
 
 def counting_loads(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """Every document ``json.loads`` is asked to parse (the usage readers' one parser)."""
+    """Every document the usage readers' parsers (``jsonscan``'s orjson, and ``json.loads``
+    where it falls back) are asked to parse."""
     seen: list[bytes] = []
-    real: Callable[..., Any] = json.loads
 
-    def loads(doc: Any, *args: Any, **kw: Any) -> Any:
-        seen.append(doc if isinstance(doc, bytes) else str(doc).encode())
-        return real(doc, *args, **kw)
+    def counting(real: Callable[..., Any]) -> Callable[..., Any]:
+        def loads(doc: Any, *args: Any, **kw: Any) -> Any:
+            seen.append(doc if isinstance(doc, bytes) else str(doc).encode())
+            return real(doc, *args, **kw)
+        return loads
 
-    monkeypatch.setattr(json, "loads", loads)
+    monkeypatch.setattr(json, "loads", counting(json.loads))
+    monkeypatch.setattr(jsonscan, "_fast_loads", counting(jsonscan._fast_loads))
     return seen
 
 
