@@ -1,0 +1,122 @@
+"""``python -m bench.stream_split``: a stream's CPU split into its fixed part and its part per chunk.
+
+``make bench`` charges a 64-chunk stream's CPU to its 64 chunks; that mixes what a stream costs
+once (the request: route, identity, token, headers, body inspection, the hop, the record) with
+what each chunk costs (a read from Lava, usage work, a write to the client). This runs the same
+streamed chat completions at two lengths (``--short`` and ``--long`` chunks, paced 2 ms, 16 at a
+time, ``include_usage`` injected by the sidecar) through each target, interleaved, and solves the
+two medians for the line ``fixed + chunks x per_chunk``. It says, for issue 22's stream target
+(CPU per stream within 1.3x nginx's), which of the two parts stands in the way.
+
+    python -m bench.stream_split                      # this checkout, python-floor, nginx
+    python -m bench.stream_split --base ../wt-base    # + another checkout (its own .venv)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import uvloop
+
+from . import payloads, procfs, streams, targets
+from .processes import read_ready_port, spawn
+
+_INTERVAL = 0.002
+_CONCURRENCY = 16
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.stream_split", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--base", type=Path, action="append", default=[],
+                   help="another checkout to compare (uses DIR/.venv/bin/lava-sidecar); repeatable")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--short", type=int, default=8, help="chunks in a short stream")
+    p.add_argument("--long", type=int, default=264, help="chunks in a long stream")
+    p.add_argument("--streams", type=int, default=128, help="long streams per round and target "
+                   "(short ones: as many chunks in all)")
+    return p.parse_args(argv)
+
+
+def _cpu_per_stream(t: targets.Target, chunks: int, count: int) -> float:
+    """Sidecar CPU per stream of ``chunks`` chunks (µs), every stream checked whole."""
+    body = payloads.request_body(stream=True, model=payloads.HOLD_MODEL)
+    expected = "".join(payloads.hold_tokens(chunks))
+    cpu0 = procfs.cpu_seconds(t.pids())
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        batch = runner.run(streams.run_streams(
+            t.port, t.path, t.headers, body, count=count, concurrency=_CONCURRENCY,
+            spacing=chunks * _INTERVAL / _CONCURRENCY, time_limit=60.0 + chunks * _INTERVAL * 20))
+    cpu = procfs.cpu_seconds(t.pids()) - cpu0
+    bad = [p for r in batch.results if (p := r.problem(expected)) is not None]
+    if bad:
+        raise SystemExit(f"{t.name}: {len(bad)} of {count} streams failed: {bad[0]}")
+    return cpu * 1e6 / count
+
+
+def _measure(chunks: int, count: int, rounds: int, bases: list[Path]) -> dict[str, float]:
+    """Median CPU per stream of ``chunks`` chunks, per target (their own upstream: the held
+    stream's length is the fake's start-up option)."""
+    figures: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-split-") as tmp:
+        work = Path(tmp)
+        up = spawn("upstream", [sys.executable, "-m", "bench.upstream", "--port", "0",
+                                "--hold-interval", str(_INTERVAL), "--hold-chunks", str(chunks)],
+                   log_path=work / "upstream.log", stdout_pipe=True)
+        made: list[targets.Target] = []
+        try:
+            port = read_ready_port(up, 30)
+            made.append(targets.sidecar(work, port, "lean", name="this"))
+            for base in bases:
+                exe = base.resolve() / ".venv" / "bin" / "lava-sidecar"
+                made.append(targets.sidecar(work, port, "lean", name=base.name, argv=[str(exe)]))
+            made += [targets.floor(work, port), targets.nginx(work, port)]
+            for t in made:  # warm-up
+                _cpu_per_stream(t, chunks, 32)
+            for r in range(rounds):
+                for t in made[r % len(made):] + made[:r % len(made)]:
+                    figures.setdefault(t.name, []).append(_cpu_per_stream(t, chunks, count))
+                    print(f"round {r + 1} {t.name} {chunks} chunks: {figures[t.name][-1]:.1f} µs/stream",
+                          file=sys.stderr)
+        finally:
+            for t in made:
+                t.stop()
+            up.stop()
+    return {name: statistics.median(v) for name, v in figures.items()}
+
+
+def split(short: float, long: float, n_short: int, n_long: int) -> tuple[float, float]:
+    """(fixed, per chunk) of the line through (n_short, short) and (n_long, long)."""
+    per_chunk = (long - short) / (n_long - n_short)
+    return short - n_short * per_chunk, per_chunk
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = _args(argv)
+    if not 0 < a.short < a.long:
+        raise SystemExit("--short must be below --long")
+    short = _measure(a.short, a.streams * a.long // a.short, a.rounds, a.base)
+    long = _measure(a.long, a.streams, a.rounds, a.base)
+    ref_fixed, ref_chunk = split(short["nginx"], long["nginx"], a.short, a.long)
+    print(f"{'target':<16}{a.short:>6} chunks{a.long:>6} chunks{'fixed µs':>12}{'µs/chunk':>11}"
+          f"{'x nginx/chunk':>15}{'64 chunks':>11}{'x nginx':>9}")
+    ref64 = ref_fixed + 64 * ref_chunk
+    for name in long:
+        fixed, per_chunk = split(short[name], long[name], a.short, a.long)
+        at64 = fixed + 64 * per_chunk
+        print(f"{name:<16}{short[name]:>13.1f}{long[name]:>13.1f}{fixed:>12.1f}{per_chunk:>11.2f}"
+              f"{per_chunk / ref_chunk:>15.2f}{at64:>11.1f}{at64 / ref64:>9.2f}")
+    budget = 1.3 * ref64
+    _, floor_chunk = split(short["python-floor"], long["python-floor"], a.short, a.long)
+    print(f"\n1.3x nginx's 64-chunk stream is {budget:.0f} µs: at python-floor's cost per chunk "
+          f"the fixed part may be at most {budget - 64 * floor_chunk:.0f} µs.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
