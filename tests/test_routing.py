@@ -138,3 +138,26 @@ def test_gemini_base_path_and_refusal_shape() -> None:
     assert shape_for_path("/gemini/v1beta/x") == "gemini"
     with pytest.raises(RouteNotFound, match="/gemini"):
         ROUTER.resolve("/geminix/v1beta/models")
+
+
+def test_routes_are_remembered_per_target_and_bounded() -> None:
+    from proxy import routing
+
+    router = Router(SETTINGS)
+    first = router.resolve("/v1/chat/completions")
+    assert router.resolve("/v1/chat/completions") is first  # remembered: not checked again
+    gemini = "/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse&key=AIza-x"
+    assert router.resolve(gemini) == Router(SETTINGS).resolve(gemini)
+    assert "key=" not in router.resolve(gemini).upstream_url
+    # A refused target is refused every time: nothing about it is kept.
+    for _ in range(2):
+        with pytest.raises(RouteNotFound):
+            router.resolve("/v1/../admin")
+    # A flood of distinct targets: the memo never holds more than its bound; each still resolves.
+    for i in range(routing._ROUTE_CACHE * 2 + 5):
+        route = router.resolve(f"/v1/chat/completions?n={i}")
+        assert route.upstream_url.endswith(f"/chat/completions?n={i}")
+        assert len(router._routes) <= routing._ROUTE_CACHE
+    long_query = "/v1/chat/completions?q=" + "a" * routing._ROUTE_KEY_MAX
+    assert router.resolve(long_query).upstream_url.endswith("a" * 100)
+    assert long_query not in router._routes
