@@ -10,6 +10,12 @@ two medians for the line ``fixed + chunks x per_chunk``. It says, for issue 22's
 
     python -m bench.stream_split                      # this checkout, python-floor, nginx
     python -m bench.stream_split --base ../wt-base    # + another checkout (its own .venv)
+    python -m bench.stream_split --pacing             # one short stream back to back, 1 ms and
+                                                      #   5 ms apart: what a loop wake-up costs
+
+The fixed part comes out far above a JSON request's CPU under h2load: a stream's events arrive
+one by one, each in its own wake-up of the event loop, and ``--pacing`` shows how every proxy's
+cost per stream grows as the same streams arrive further apart.
 """
 
 from __future__ import annotations
@@ -40,18 +46,22 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--long", type=int, default=264, help="chunks in a long stream")
     p.add_argument("--streams", type=int, default=128, help="long streams per round and target "
                    "(short ones: as many chunks in all)")
+    p.add_argument("--pacing", action="store_true",
+                   help="instead: --short-chunk streams back to back, 1 ms and 5 ms apart")
     return p.parse_args(argv)
 
 
-def _cpu_per_stream(t: targets.Target, chunks: int, count: int) -> float:
-    """Sidecar CPU per stream of ``chunks`` chunks (µs), every stream checked whole."""
+def _cpu_per_stream(t: targets.Target, chunks: int, count: int, spacing: float | None = None) -> float:
+    """Sidecar CPU per stream of ``chunks`` chunks (µs), every stream checked whole. ``spacing``:
+    seconds between stream starts (default: staggered so that about 16 are in flight)."""
     body = payloads.request_body(stream=True, model=payloads.HOLD_MODEL)
     expected = "".join(payloads.hold_tokens(chunks))
     cpu0 = procfs.cpu_seconds(t.pids())
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         batch = runner.run(streams.run_streams(
             t.port, t.path, t.headers, body, count=count, concurrency=_CONCURRENCY,
-            spacing=chunks * _INTERVAL / _CONCURRENCY, time_limit=60.0 + chunks * _INTERVAL * 20))
+            spacing=chunks * _INTERVAL / _CONCURRENCY if spacing is None else spacing,
+            time_limit=60.0 + chunks * _INTERVAL * 20))
     cpu = procfs.cpu_seconds(t.pids()) - cpu0
     bad = [p for r in batch.results if (p := r.problem(expected)) is not None]
     if bad:
@@ -59,10 +69,11 @@ def _cpu_per_stream(t: targets.Target, chunks: int, count: int) -> float:
     return cpu * 1e6 / count
 
 
-def _measure(chunks: int, count: int, rounds: int, bases: list[Path]) -> dict[str, float]:
-    """Median CPU per stream of ``chunks`` chunks, per target (their own upstream: the held
-    stream's length is the fake's start-up option)."""
-    figures: dict[str, list[float]] = {}
+def _measure(chunks: int, count: int, rounds: int, bases: list[Path],
+             spacings: tuple[float | None, ...] = (None,)) -> dict[tuple[str, float | None], float]:
+    """Median CPU per stream of ``chunks`` chunks, per target and spacing (their own upstream:
+    the held stream's length is the fake's start-up option)."""
+    figures: dict[tuple[str, float | None], list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-split-") as tmp:
         work = Path(tmp)
         up = spawn("upstream", [sys.executable, "-m", "bench.upstream", "--port", "0",
@@ -80,14 +91,17 @@ def _measure(chunks: int, count: int, rounds: int, bases: list[Path]) -> dict[st
                 _cpu_per_stream(t, chunks, 32)
             for r in range(rounds):
                 for t in made[r % len(made):] + made[:r % len(made)]:
-                    figures.setdefault(t.name, []).append(_cpu_per_stream(t, chunks, count))
-                    print(f"round {r + 1} {t.name} {chunks} chunks: {figures[t.name][-1]:.1f} µs/stream",
-                          file=sys.stderr)
+                    for spacing in spacings:
+                        n = count if not spacing else min(count, int(4.0 / spacing))
+                        got = figures.setdefault((t.name, spacing), [])
+                        got.append(_cpu_per_stream(t, chunks, n, spacing))
+                        print(f"round {r + 1} {t.name} {chunks} chunks, spacing {spacing}: "
+                              f"{got[-1]:.1f} µs/stream", file=sys.stderr)
         finally:
             for t in made:
                 t.stop()
             up.stop()
-    return {name: statistics.median(v) for name, v in figures.items()}
+    return {key: statistics.median(v) for key, v in figures.items()}
 
 
 def split(short: float, long: float, n_short: int, n_long: int) -> tuple[float, float]:
@@ -100,8 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     a = _args(argv)
     if not 0 < a.short < a.long:
         raise SystemExit("--short must be below --long")
-    short = _measure(a.short, a.streams * a.long // a.short, a.rounds, a.base)
-    long = _measure(a.long, a.streams, a.rounds, a.base)
+    if a.pacing:
+        return _pacing(a)
+    short = {k[0]: v for k, v in _measure(a.short, a.streams * a.long // a.short, a.rounds,
+                                          a.base).items()}
+    long = {k[0]: v for k, v in _measure(a.long, a.streams, a.rounds, a.base).items()}
     ref_fixed, ref_chunk = split(short["nginx"], long["nginx"], a.short, a.long)
     print(f"{'target':<16}{a.short:>6} chunks{a.long:>6} chunks{'fixed µs':>12}{'µs/chunk':>11}"
           f"{'x nginx/chunk':>15}{'64 chunks':>11}{'x nginx':>9}")
@@ -115,6 +132,17 @@ def main(argv: list[str] | None = None) -> int:
     _, floor_chunk = split(short["python-floor"], long["python-floor"], a.short, a.long)
     print(f"\n1.3x nginx's 64-chunk stream is {budget:.0f} µs: at python-floor's cost per chunk "
           f"the fixed part may be at most {budget - 64 * floor_chunk:.0f} µs.")
+    return 0
+
+
+def _pacing(a: argparse.Namespace) -> int:
+    spacings = (0.0, 0.001, 0.005)
+    got = _measure(a.short, a.streams * a.long // a.short, a.rounds, a.base, spacings)
+    print(f"{'target':<16}" + "".join(f"{label:>14}" for label in ("back to back", "1 ms apart",
+                                                                    "5 ms apart")))
+    for name in dict.fromkeys(k[0] for k in got):
+        print(f"{name:<16}" + "".join(f"{got[(name, s)]:>14.1f}" for s in spacings))
+    print(f"\nCPU per {a.short}-chunk stream (µs), {_CONCURRENCY} at most in flight.")
     return 0
 
 

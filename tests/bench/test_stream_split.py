@@ -22,3 +22,14 @@ def test_a_small_run_prints_every_target(capsys: pytest.CaptureFixture[str]) -> 
     rows = {line.split()[0] for line in out.splitlines()[1:] if line.strip()}
     assert {"this", "python-floor", "nginx"} <= rows
     assert "1.3x nginx's 64-chunk stream is" in out
+
+
+def test_the_pacing_run_prints_each_spacing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert stream_split.main(["--pacing", "--rounds", "1", "--streams", "2", "--short", "2",
+                              "--long", "6"]) == 0
+    out = capsys.readouterr().out
+    assert "back to back" in out
+    assert "5 ms apart" in out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:4]}
+    assert set(rows) == {"this", "python-floor", "nginx"}
+    assert all(len(v) == 3 and all(float(x) > 0 for x in v) for v in rows.values())
