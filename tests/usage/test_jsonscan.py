@@ -185,3 +185,15 @@ def test_parse_object_where_orjson_would_differ() -> None:
     assert parse_object(b'{"a": 18446744073709551616}') == {"a": 18446744073709551616}
     assert parse_object(b'{"a": NaN}') is not None   # the standard library's leniency, kept
     assert parse_object(b'{"a": 1, "a": 2}') == {"a": 2}
+
+
+_NUMBER = r"-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,24})?([eE][+-]?[0-9]{1,3})?"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.from_regex(_NUMBER, fullmatch=True), min_size=1, max_size=4))
+def test_parse_object_reads_every_number_literal_as_json_loads_does(literals: list[str]) -> None:
+    # Every JSON number form, not only what json.dumps writes: 1E5, 1e+5, -0, 0.1e1, long
+    # mantissas, subnormals, overflow to inf, integers on either side of 64 bits.
+    raw = ('{"n": [' + ", ".join(literals) + "]}").encode()
+    assert _same(parse_object(raw), _reference(raw))
