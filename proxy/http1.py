@@ -62,6 +62,11 @@ class Headers(MultiMapping[str]):
 
     # -- bytes ----------------------------------------------------------------------------------
 
+    @property
+    def repeated(self) -> bool:
+        """Some name was sent more than once."""
+        return self._repeated
+
     def value(self, lname: bytes) -> bytes | None:
         """The first value of ``lname`` (lower-case bytes), or None."""
         value = self._index.get(lname)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Final
 from multidict import MultiMapping
 
 from .errors import IdentityError, MetadataInvalid
+from .http1 import Headers
 from .secret import Secret
 from .tokens import Billing
 
@@ -30,6 +31,11 @@ _METADATA_KEY_RE: Final = re.compile(r"[A-Za-z0-9_]{1,255}")
 MAX_METADATA_PAIRS: Final = 100
 #: A control header naming the sidecar's own client; its only recognised value is ``mcp``.
 CLIENT_HEADER: Final = "x-lava-client"
+_CLIENT_RAW: Final = CLIENT_HEADER.encode("ascii")
+#: Identities remembered per resolver (``IdentityResolver.resolve``), and the longest header
+#: values a remembered one may come from: past either, requests resolve the long way.
+_MEMO_MAX: Final = 4096
+_MEMO_VALUE_MAX: Final = 512
 #: Optional whitespace around a field value (SP, HTAB; RFC 9110 §5.5) is not part of it: stripped on
 #: both sides of every identity header (issue 24: the parser dropped it before a value, not after,
 #: so "cus_1 " was a 400 and " cus_1" was cus_1). Anything else stays and is refused.
@@ -117,15 +123,43 @@ def local_api_key(headers: Mapping[str, str]) -> str | None:
 class IdentityResolver:
     """Precomputes the key-binding table once; ``resolve`` is then a few dict lookups."""
 
-    __slots__ = ("_by_key", "_cfg")
+    __slots__ = ("_by_key", "_cfg", "_customer_raw", "_memo", "_meter_raw")
 
     def __init__(self, cfg: Identity) -> None:
         self._cfg = cfg
         self._by_key: dict[str, tuple[str | None, str | None]] = {
             b.key.reveal(): (b.customer_id, b.meter_slug) for b in cfg.api_keys
         }
+        self._customer_raw = cfg.customer_header.lower().encode("latin-1", "replace")
+        self._meter_raw = cfg.meter_header.lower().encode("latin-1", "replace")
+        #: (customer, meter, client header bytes, provider key) → the identity they resolved to.
+        self._memo: dict[tuple[bytes, bytes | None, bytes | None, Secret | None], Resolved] = {}
 
     def resolve(self, headers: Mapping[str, str], provider_key: Secret | None = None) -> Resolved:
+        """Who pays for a request with these headers. An app sends the same customer and meter
+        on many requests: with the customer header present (once), the answer depends only on
+        the raw bytes of the customer, meter and client headers and on ``provider_key``, so it
+        is remembered by exactly those (3.8 us of reading and checking -> one lookup). A refusal
+        is never remembered; repeated headers, or a request without the customer header (API
+        key bindings, defaults), take the long way every time."""
+        if type(headers) is Headers and not headers.repeated:
+            customer = headers.value(self._customer_raw)
+            if customer is not None:
+                meter = headers.value(self._meter_raw)
+                client = headers.value(_CLIENT_RAW)
+                key = (customer, meter, client, provider_key)
+                hit = self._memo.get(key)
+                if hit is not None:
+                    return hit
+                resolved = self._resolve(headers, provider_key)
+                if len(customer) + len(meter or b"") + len(client or b"") <= _MEMO_VALUE_MAX:
+                    if len(self._memo) >= _MEMO_MAX:
+                        self._memo.clear()
+                    self._memo[key] = resolved
+                return resolved
+        return self._resolve(headers, provider_key)
+
+    def _resolve(self, headers: Mapping[str, str], provider_key: Secret | None) -> Resolved:
         cfg = self._cfg
         customer = _one(headers, cfg.customer_header, "customer id", "X-Lava-Customer-Id")
         meter = _one(headers, cfg.meter_header, "meter slug", "X-Lava-Meter")

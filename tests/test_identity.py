@@ -11,6 +11,7 @@ from multidict import CIMultiDict
 
 from proxy.config import ApiKeyBinding, Identity
 from proxy.errors import IdentityError, MetadataInvalid
+from proxy.http1 import Headers, field
 from proxy.identity import IdentityResolver, merge_metadata
 from proxy.secret import Secret
 
@@ -182,3 +183,53 @@ def test_what_stays_invalid_after_stripping_is_a_400(header: str, value: str, co
 def resolve_headers(cfg: Identity, headers: CIMultiDict[str]) -> tuple[str | None, str | None, str]:
     r = IdentityResolver(cfg).resolve(headers)
     return r.billing.customer_id, r.billing.meter_slug, r.via
+
+
+# -- remembered identities: a warm resolver answers what a fresh one does --------------------------
+
+_VALUES = st.sampled_from(["cus_1", "cus_2", " cus_1", "cus_1\t", "", "  ", "cus bad", "x" * 129,
+                           "org:cus.9", "tok-1", "mcp", " mcp ", "MCP", "é", "a\x00b"])
+_NAMES = st.sampled_from(["X-Lava-Customer-Id", "x-lava-customer-id", "X-Lava-Meter", "x-lava-meter",
+                          "X-Lava-Client", "Authorization", "X-Api-Key"])
+
+
+def _wire(pairs: list[tuple[str, str]]) -> Headers:
+    return Headers([field(name, value) for name, value in pairs])
+
+
+def _outcome(resolver: IdentityResolver, headers: Headers, key: Secret | None) -> object:
+    try:
+        return resolver.resolve(headers, key)
+    except IdentityError as err:
+        return ("refused", err.code, err.status, str(err))
+
+
+@given(st.lists(st.lists(st.tuples(_NAMES, _VALUES), max_size=5), min_size=1, max_size=12),
+       st.sampled_from([None, Secret("sk-provider-a"), Secret("sk-provider-b")]))
+def test_a_warm_resolver_answers_what_a_fresh_one_does(requests: list[list[tuple[str, str]]],
+                                                       key: Secret | None) -> None:
+    for cfg in (BOUND, Identity()):
+        warm = IdentityResolver(cfg)
+        for pairs in requests * 2:  # every request twice: the second from the memo, if kept
+            headers = _wire(pairs)
+            assert _outcome(warm, headers, key) == _outcome(IdentityResolver(cfg), headers, key)
+
+
+def test_remembered_identities_are_bounded_and_refusals_never_kept() -> None:
+    from proxy import identity
+
+    resolver = IdentityResolver(BOUND)
+    for i in range(identity._MEMO_MAX + 10):
+        got = resolver.resolve(_wire([("X-Lava-Customer-Id", f"cus_{i}"), ("X-Lava-Meter", "m")]))
+        assert got.billing.customer_id == f"cus_{i}"
+        assert len(resolver._memo) <= identity._MEMO_MAX
+    resolver._memo.clear()
+    for _ in range(2):
+        with pytest.raises(IdentityError):
+            resolver.resolve(_wire([("X-Lava-Customer-Id", "bad id"), ("X-Lava-Meter", "m")]))
+    assert not resolver._memo
+    # The provider key is part of what is remembered: two providers, two billings.
+    a, b = Secret("sk-a"), Secret("sk-b")
+    h = _wire([("X-Lava-Customer-Id", "cus_1"), ("X-Lava-Meter", "m")])
+    assert resolver.resolve(h, a).billing.provider_key == a
+    assert resolver.resolve(h, b).billing.provider_key == b
