@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from proxy.record import RequestRecord
 from proxy.usage.base import MODALITIES, MODALITY_PARTS, Api, Usage
 from proxy.usagelog import MAX_TEXT, decode_line, encode_line, iso_time
-from proxy.usagelog.line import MAX_LINE_BYTES, TRUNCATED, Cuts
+from proxy.usagelog.line import MAX_LINE_BYTES, TRUNCATED, Cuts, _secs
 from tests.records import make, records
 
 
@@ -188,3 +189,13 @@ def test_foreign_lines_are_skipped() -> None:
         assert decode_line(json.dumps({**good, key: bad}).encode()) is None, key
     assert decode_line(json.dumps(good).encode()) is not None
     assert make().api is Api.CHAT
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True)
+       | st.floats(min_value=0, max_value=2e9)
+       | st.floats(min_value=0.00009, max_value=0.00011)
+       | st.sampled_from([0.0001, 0.00009999995, 0.00010000005, 1e9, 999999999.9999996, 0.5e-6,
+                          1.5e-6, 2.5e-6, 0.0, -0.0, -1.25, 1.0, 123.4567895]))
+def test_seconds_print_as_repr_of_round(value: float) -> None:
+    expected = repr(round(value, 6)) if math.isfinite(value) else "null"
+    assert _secs(value) == expected
