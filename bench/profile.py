@@ -91,14 +91,23 @@ def main(argv: list[str] | None = None) -> int:
                    help="drive streamed completions (64 chunks paced 2 ms, 16 at a time) instead")
     p.add_argument("--gemini", action="store_true",
                    help="drive streamed Gemini completions (the same 64 tokens, paced the same) instead")
+    p.add_argument("--quotas", choices=("memory", "redis"),
+                   help="the sidecar with all four quota limits on this store (a redis-server is started)")
     a = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="lava-profile-") as tmp:
         work = Path(tmp)
         upstream, port = _start_upstream(work, Plan.smoke())
         sidecar = None
         load = None
+        redis = None
         try:
-            sidecar = targets.sidecar(work, port, a.client)
+            if a.quotas == "redis":
+                redis, redis_url = targets.redis_server(work)
+                sidecar = targets.sidecar_quota(work, port, "redis", redis_url)
+            elif a.quotas == "memory":
+                sidecar = targets.sidecar_quota(work, port, "memory")
+            else:
+                sidecar = targets.sidecar(work, port, a.client)
             body = work / "body.json"
             body.write_bytes(payloads.request_body(stream=False))
             argv_load = ["h2load", "--h1", "-D", str(a.seconds + 4), "-c", "32", "-t", "1", "-d", str(body),
@@ -132,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
                 load.wait(timeout=10)
             if sidecar is not None:
                 sidecar.stop()
+            if redis is not None:
+                redis.stop()
             upstream.stop()
     return 0
 
