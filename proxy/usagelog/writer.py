@@ -1,13 +1,20 @@
-"""The durable usage log: one JSON line per finished request, written and fsynced off the event loop.
+"""The durable usage log: one JSON line per finished request, written at once and fsynced off the loop.
 
-``submit`` (event loop, never blocks) encodes the line and appends it to a bounded queue; a worker
-thread writes it within ``GATHER`` (``write``: in the kernel's hands, so the death of the process
-loses nothing) and ``fdatasync``s every ``fsync_interval`` seconds (so only a machine crash can
-lose the last interval). The worker is woken only when it is idle: a burst costs one wake, not
-one per line; and once woken it lets lines gather for ``GATHER`` before each write, so under
-steady traffic it writes on its own clock and nobody wakes it (a wake is a cross-CPU interrupt
-and a GIL hand-off: ~75 us of CPU a line at 1,000 lines/s, ~35 with the gathering,
-``python -m bench.usagelog_wake``).
+``submit`` (event loop, never blocks) encodes the line. Where an append cannot wait (a regular file
+on a local filesystem, or a pipe with room: ``LogFile.write_now``), the loop writes that turn's
+lines itself, once per turn of the loop: a line is in the kernel's hands before the next request
+starts, and a worker thread is woken for nothing. At a pod's usual rates that wake was the line's
+whole cost: ~140 us of CPU a request at 100 requests a second, the largest single piece of a
+request's CPU at that rate (``python -m bench.lowrate``). Everything that can wait stays on the
+worker thread: ``fdatasync`` every ``fsync_interval`` seconds (so only a machine crash can lose the
+last interval), rotation, a file on a network filesystem, a terminal, a full pipe, retries.
+
+When the loop may not write, lines go to a bounded queue and the worker writes them within
+``GATHER`` (``write``: in the kernel's hands, so the death of the process loses nothing). The
+worker is woken only when it is idle: a burst costs one wake, not one per line; and once woken it
+lets lines gather for ``GATHER`` before each write, so under steady traffic nobody wakes it. While
+the worker holds lines (a backlog, a failure, a rotation), the loop writes none, so lines stay in
+order. A loop write that takes over ``SLOW_WRITE`` hands writing to the worker for ``SLOW_PAUSE``.
 Encoding stays on the loop on purpose: done in the thread, it held the GIL against the loop, and
 the handoffs cost more CPU than the encoding itself. Lines that cannot be written stay in memory
 (up to the bound) and are retried once per interval, writing as many whole lines as fit;
@@ -40,6 +47,11 @@ MAX_PENDING: Final = 100_000
 #: write per interval and no wake-ups. A tenth of the 50 ms within which an answered request's
 #: line is promised to be in the kernel (docs/failure-behaviour.md, tests/faults/test_kill9.py).
 GATHER: Final = 0.005
+#: A write made by the event loop that takes longer than this (a disk the kernel throttles)
+#: hands writing to the worker thread for ``SLOW_PAUSE`` seconds: it can cost the loop this once
+#: a pause, not once a request.
+SLOW_WRITE: Final = 0.010
+SLOW_PAUSE: Final = 60.0
 #: A clean stop retries a failing disk this often before giving the lines to stderr.
 _CLOSE_ATTEMPTS: Final = 3
 _CLOSE_RETRY_DELAY: Final = 0.2
@@ -86,6 +98,12 @@ class Ledger:
         self._dropping = False
         self._thread: threading.Thread | None = None
         self._closed = False
+        #: Held by whoever touches the file or the lines between queue and file (the worker, or
+        #: the loop for a write that cannot wait); the loop never waits for it.
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._turn: list[bytes] = []       # this turn of the loop's lines, for the loop to write
+        self._loop_writes_after = 0.0      # monotonic time before which the loop writes none
 
     @property
     def path(self) -> str:
@@ -108,10 +126,10 @@ class Ledger:
     @property
     def pending(self) -> int:
         """Lines accepted but not yet durable (queued, awaiting retry, or written but not synced)."""
-        return len(self._q) + len(self._held) + self._unsynced
+        return len(self._turn) + len(self._q) + len(self._held) + self._unsynced
 
     def _full(self) -> bool:
-        return len(self._q) + len(self._held) >= self._max_pending
+        return len(self._turn) + len(self._q) + len(self._held) >= self._max_pending
 
     async def start(self) -> None:
         """Open the file (reporting a failure at once, not at the first line) and start the worker."""
@@ -121,6 +139,7 @@ class Ledger:
             await asyncio.to_thread(self._file.open)
         except OSError as exc:
             self._failed(exc)
+        self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._run, name="usage-log", daemon=True)
         self._thread.start()
 
@@ -135,17 +154,70 @@ class Ledger:
             log.exception("usage log: cannot encode request %s; line skipped", rec.request_id)
             self._observer.write_failed()
             return False
+        turn = self._turn
+        if turn:  # this turn's write is already due: the line joins it
+            turn.append(line)
+            return True
+        loop = self._loop
+        if loop is not None and self._file.loop_safe and not self._failing:
+            turn.append(line)
+            loop.call_soon(self._write_turn)
+            return True
+        self._to_worker(line)
+        return True
+
+    def _to_worker(self, line: bytes) -> None:
         self._q.append(line)
         if self._idle:  # a plain flag read: while the worker is busy, lines cost no wake at all
             self._idle = False
             self._wake.set()
-        return True
+
+    def _write_turn(self) -> None:
+        """The loop writes the lines of its turn, if that cannot wait; else the worker does."""
+        lines, self._turn = self._turn, []
+        if not lines:
+            return
+        now = time.monotonic()
+        if now >= self._loop_writes_after and not self._q and self._lock.acquire(blocking=False):
+            try:
+                done = self._write_now(lines, now)
+            finally:
+                self._lock.release()
+            if done == len(lines):
+                return
+            lines = lines[done:]
+        for line in lines:
+            self._to_worker(line)
+
+    def _write_now(self, lines: list[bytes], started: float) -> int:
+        """(Lock held, on the loop.) How many of ``lines`` went into the file; the rest are for
+        the worker (nothing written when the worker holds lines: they go first)."""
+        if self._held or self._q or self._failing or self._stopping:
+            return 0
+        result = self._file.write_now(lines)
+        if result is None:
+            return 0
+        n, err = result
+        if n:
+            self._unsynced += n
+            self._observer.lines_written(n)
+        if err is not None:
+            self._failed(err)
+        took = time.monotonic() - started
+        if took > SLOW_WRITE:
+            self._loop_writes_after = started + SLOW_PAUSE
+            log.warning("usage log %s: a write took %.1f ms; the worker thread writes the lines "
+                        "for the next %.0f s, so the event loop does not wait on the disk",
+                        self.path, took * 1000, SLOW_PAUSE)
+        return n
 
     async def aclose(self) -> None:
         """Stop accepting, then write and sync everything accepted (bounded retries on failure)."""
         if self._closed:
             return
         self._closed = True
+        lines, self._turn = self._turn, []
+        self._q.extend(lines)  # this turn's lines, not yet written: the worker's final pass
         self._stopping = True
         self._wake.set()
         thread = self._thread
@@ -196,7 +268,11 @@ class Ledger:
         self._file.close()
 
     def _cycle(self, *, sync: bool, force: bool = False) -> bool:
-        """Encode what is queued, write what is held, fsync; True when all of it is durable."""
+        """Write what is queued and held, fsync; True when all of it is durable."""
+        with self._lock:
+            return self._cycle_locked(sync=sync, force=force)
+
+    def _cycle_locked(self, *, sync: bool, force: bool) -> bool:
         held = self._held
         q = self._q
         while q:  # popleft is atomic against the loop's append: no lock needed
