@@ -160,9 +160,13 @@ class Ledger:
             return True
         loop = self._loop
         if loop is not None and self._file.loop_safe and not self._failing:
-            turn.append(line)
-            loop.call_soon(self._write_turn)
-            return True
+            try:
+                loop.call_soon(self._write_turn)
+            except RuntimeError:  # that loop is closed (a ledger outliving it): the worker's
+                pass
+            else:
+                turn.append(line)
+                return True
         self._to_worker(line)
         return True
 
@@ -181,6 +185,11 @@ class Ledger:
         if now >= self._loop_writes_after and not self._q and self._lock.acquire(blocking=False):
             try:
                 done = self._write_now(lines, now)
+            except Exception:  # a bug must cost the loop's write, never a line: the worker's
+                log.exception("usage log %s: writing on the event loop failed; the worker "
+                              "writes the lines", self.path)
+                self._loop_writes_after = now + SLOW_PAUSE
+                done = 0
             finally:
                 self._lock.release()
             if done == len(lines):
@@ -198,17 +207,21 @@ class Ledger:
         if result is None:
             return 0
         n, err = result
-        if n:
-            self._unsynced += n
-            self._observer.lines_written(n)
-        if err is not None:
-            self._failed(err)
-        took = time.monotonic() - started
-        if took > SLOW_WRITE:
-            self._loop_writes_after = started + SLOW_PAUSE
-            log.warning("usage log %s: a write took %.1f ms; the worker thread writes the lines "
-                        "for the next %.0f s, so the event loop does not wait on the disk",
-                        self.path, took * 1000, SLOW_PAUSE)
+        # From here on the lines are in the file: nothing may send them to the worker again.
+        self._unsynced += n
+        try:
+            if n:
+                self._observer.lines_written(n)
+            if err is not None:
+                self._failed(err)
+            took = time.monotonic() - started
+            if took > SLOW_WRITE:
+                self._loop_writes_after = started + SLOW_PAUSE
+                log.warning("usage log %s: a write took %.1f ms; the worker thread writes the "
+                            "lines for the next %.0f s, so the event loop does not wait on the "
+                            "disk", self.path, took * 1000, SLOW_PAUSE)
+        except Exception:
+            log.exception("usage log %s: after a write on the event loop", self.path)
         return n
 
     async def aclose(self) -> None:
