@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -20,15 +19,15 @@ import aiohttp
 import yaml
 
 from ..conftest import TEST_SECRET
+from ..ports import listen_port
 from ..records import written_lines
 
 EXECUTABLE = Path(sys.executable).with_name("lava-sidecar")
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port for a server this test starts (``tests.ports``: not one the kernel hands out)."""
+    return listen_port()
 
 
 @dataclass

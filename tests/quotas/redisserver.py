@@ -17,13 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from ..ports import listen_port
+
 REDIS_SERVER = shutil.which("redis-server")
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port for a server this test starts (``tests.ports``: not one the kernel hands out)."""
+    return listen_port()
 
 
 def _ping(port: int, timeout: float = 0.2) -> bool:
