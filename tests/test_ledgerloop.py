@@ -12,9 +12,14 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
+
+import pytest
 
 from proxy.config import UsageLog
 from proxy.usagelog import Ledger, decode_line
@@ -219,3 +224,41 @@ async def test_lines_keep_their_order_when_rotation_hands_them_to_the_worker(
                 await until(lambda: ledger.pending == 0, "synced")
         await ledger.aclose()
         assert ids(path, backups=200) == [f"sc_{i:05d}" for i in range(400)]
+
+
+_CHILD = """
+import asyncio, sys
+from proxy.config import UsageLog
+from proxy.usagelog import Ledger
+from tests.records import make
+
+async def main():
+    ledger = Ledger(UsageLog(path="-", fsync_interval=0.05))
+    await ledger.start()
+    print("loop_safe", ledger._file.loop_safe, file=sys.stderr, flush=True)
+    for i in range(3):
+        ledger.submit(make(request_id=f"sc_{i}"), None)
+        await asyncio.sleep(0.01)
+    await ledger.aclose()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root to run a child as another user (setpriv)")
+def test_stdout_a_pipe_of_another_user_is_written_by_the_worker(tmp_path: Path) -> None:
+    """In a pod the runtime owns the stdout pipe and the sidecar runs as another user: the pipe
+    cannot be reopened non-blocking, so the worker writes it, as before, and nothing is lost."""
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable]
+    if subprocess.run([*as_nobody, "-c", "import proxy"], capture_output=True, timeout=60,
+                      cwd=Path(__file__).resolve().parents[1], check=False).returncode != 0:
+        pytest.skip("this Python or checkout is not readable by another user")
+    child = subprocess.run(
+        [*as_nobody, "-c", _CHILD],
+        capture_output=True, cwd=Path(__file__).resolve().parents[1], timeout=60, check=False,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert child.returncode == 0, child.stderr.decode()[-2000:]
+    assert b"loop_safe False" in child.stderr
+    got = [decode_line(line + b"\n") for line in child.stdout.splitlines()]
+    assert [r[0].request_id for r in got if r is not None] == ["sc_0", "sc_1", "sc_2"]
