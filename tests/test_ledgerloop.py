@@ -226,6 +226,28 @@ async def test_lines_keep_their_order_when_rotation_hands_them_to_the_worker(
         assert ids(path, backups=200) == [f"sc_{i:05d}" for i in range(400)]
 
 
+async def test_a_slow_write_hands_writing_to_the_worker_for_a_while(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Any write counts as slow here (threshold 0): the loop writes once, warns once, and the
+    worker writes the rest, in order."""
+    with tmpfs(tmp_path / "vol", "1m") as vol:
+        path = vol.path / "usage.jsonl"
+        seen = Threads()
+        ledger = Ledger(UsageLog(path=str(path), fsync_interval=0.05), observer=seen,
+                        slow_write=0.0)
+        await ledger.start()
+        for i in range(5):
+            ledger.submit(make(request_id=f"sc_{i}"), None)
+            await asyncio.sleep(0)
+            await until(lambda i=i: seen.written == i + 1, "the line is written")  # type: ignore[misc]
+        await ledger.aclose()
+        loop_thread = threading.get_ident()
+        assert seen.by[0] == loop_thread
+        assert all(t != loop_thread for t in seen.by[1:])
+        slow = [r for r in caplog.records if "the worker thread writes the lines" in r.getMessage()]
+        assert len(slow) == 1
+        assert ids(path) == [f"sc_{i}" for i in range(5)]
+
 _CHILD = """
 import asyncio, sys
 from proxy.config import UsageLog

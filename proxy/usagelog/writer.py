@@ -77,7 +77,8 @@ class Ledger:
     """Append-only usage log with batched fsync, size rotation and a bounded retry buffer."""
 
     def __init__(self, cfg: UsageLog, *, observer: LedgerObserver | None = None,
-                 max_pending: int = MAX_PENDING, gather: float = GATHER) -> None:
+                 max_pending: int = MAX_PENDING, gather: float = GATHER,
+                 slow_write: float = SLOW_WRITE) -> None:
         if cfg.path is None:
             raise ValueError("usage_log.path is None: no ledger to open")
         self._file = LogFile(cfg.path, max_bytes=cfg.max_bytes, backups=cfg.backups,
@@ -104,6 +105,7 @@ class Ledger:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._turn: list[bytes] = []       # this turn of the loop's lines, for the loop to write
         self._loop_writes_after = 0.0      # monotonic time before which the loop writes none
+        self._slow_write = slow_write
 
     @property
     def path(self) -> str:
@@ -215,7 +217,7 @@ class Ledger:
             if err is not None:
                 self._failed(err)
             took = time.monotonic() - started
-            if took > SLOW_WRITE:
+            if took > self._slow_write:
                 self._loop_writes_after = started + SLOW_PAUSE
                 log.warning("usage log %s: a write took %.1f ms; the worker thread writes the "
                             "lines for the next %.0f s, so the event loop does not wait on the "
