@@ -26,17 +26,14 @@ import time
 from pathlib import Path
 
 from . import payloads, procfs, targets
+from .cli import compare_parser
 from .processes import read_ready_port, spawn
 
 _NO_LOG = "usage_log: {path: null}\n"
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.lowrate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--base", type=Path, action="append", default=[],
-                   help="another checkout to compare (uses DIR/.venv/bin/lava-sidecar); repeatable")
-    p.add_argument("--rounds", type=int, default=3)
+    p = compare_parser("python -m bench.lowrate", __doc__)
     p.add_argument("--requests", type=int, default=300, help="requests per round and target")
     p.add_argument("--gap", type=float, default=0.010, help="seconds between requests")
     return p.parse_args(argv)

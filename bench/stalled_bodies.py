@@ -26,6 +26,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+from .cli import compare_parser
 from .sidecar_stack import CHAT, WHO, KeepAliveClient, Stack, exe_for, rss_mb, start_stack
 
 _MIB = 1024 * 1024
@@ -34,13 +35,10 @@ LINGER = 2.0
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.stalled_bodies", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--base", type=Path, action="append", default=[],
-                   help="another checkout to measure too (uses DIR/.venv/bin/lava-sidecar)")
+    p = compare_parser("python -m bench.stalled_bodies", __doc__,
+                       rounds_help="rounds per shape (default 3)")
     p.add_argument("--shape", action="append", default=[],
                    help="COUNTxMIB: bodies per round and their size (default: 8x31 and 64x2)")
-    p.add_argument("--rounds", type=int, default=3, help="rounds per shape (default 3)")
     p.add_argument("--idle", type=float, default=1.0,
                    help="limits.body_idle_timeout_seconds (default 1)")
     p.add_argument("--after", type=int, default=2000,

@@ -30,6 +30,7 @@ from pathlib import Path
 import uvloop
 
 from . import payloads, procfs, streams, targets
+from .cli import compare_parser
 from .processes import read_ready_port, spawn
 
 _INTERVAL = 0.002
@@ -37,11 +38,7 @@ _CONCURRENCY = 16
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.stream_split", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--base", type=Path, action="append", default=[],
-                   help="another checkout to compare (uses DIR/.venv/bin/lava-sidecar); repeatable")
-    p.add_argument("--rounds", type=int, default=3)
+    p = compare_parser("python -m bench.stream_split", __doc__)
     p.add_argument("--short", type=int, default=8, help="chunks in a short stream")
     p.add_argument("--long", type=int, default=264, help="chunks in a long stream")
     p.add_argument("--streams", type=int, default=128, help="long streams per round and target "
