@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import os
 import subprocess
 import sys
 import tempfile
@@ -79,7 +80,7 @@ def ledger_of(ref: str | None) -> Any:
     return sys.modules["proxy.usagelog._writer_at_ref"].Ledger
 
 
-async def main(n: int, ledger_cls: Any) -> None:
+async def main(n: int, ledger_cls: Any, worker: bool = False) -> None:
     scenarios = [("paced, 20 ms apart", lambda lg: paced(lg, max(1, n // 20), 0.020)),
                  ("paced, 1 ms apart", lambda lg: paced(lg, n, 0.001)),
                  ("paced, 0.1 ms apart", lambda lg: paced(lg, n, 0.0001)),
@@ -88,7 +89,10 @@ async def main(n: int, ledger_cls: Any) -> None:
         count = max(1, n // 20) if "20 ms" in name else n
         _, base = await run(None)
         with tempfile.TemporaryDirectory() as tmp:
-            ledger = ledger_cls(UsageLog(path=str(Path(tmp) / "u.jsonl"), fsync_interval=1.0))
+            path = Path(tmp) / "u.jsonl"
+            if worker:  # a device: never written by the event loop, so the worker's every line
+                path.symlink_to(os.devnull)
+            ledger = ledger_cls(UsageLog(path=str(path), fsync_interval=1.0))
             await ledger.start()
             loop_cpu, cpu = await run(ledger)
             t = time.process_time()
@@ -102,6 +106,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.usagelog_wake")
     parser.add_argument("--ref", help="a git commit whose usage log writer to run")
     parser.add_argument("--lines", type=int, default=5000)
+    parser.add_argument("--worker", action="store_true",
+                        help="log to a device (a symlink to /dev/null), which only the worker thread "
+                             "writes, as it does stdout when it is another user's pipe")
     args = parser.parse_args()
     print(f"usage log writer: {args.ref or 'this tree'}")
-    asyncio.run(main(args.lines, ledger_of(args.ref)))
+    asyncio.run(main(args.lines, ledger_of(args.ref), args.worker))

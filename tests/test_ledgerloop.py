@@ -54,6 +54,9 @@ class Threads:
     def write_failed(self) -> None:
         return None
 
+    def writes_after(self, n: int) -> int:
+        return len(self.by) - n
+
 
 def test_the_filesystem_of_a_path_is_its_deepest_mount() -> None:
     assert filesystem_of("/var/lib/x.jsonl", MOUNTINFO) == "ext4"
@@ -284,3 +287,25 @@ def test_stdout_a_pipe_of_another_user_is_written_by_the_worker(tmp_path: Path) 
     assert b"loop_safe False" in child.stderr
     got = [decode_line(line + b"\n") for line in child.stdout.splitlines()]
     assert [r[0].request_id for r in got if r is not None] == ["sc_0", "sc_1", "sc_2"]
+
+
+async def test_the_worker_gathers_only_when_lines_follow_each_other(tmp_path: Path) -> None:
+    """On the worker's path (a device here; stdout as another user's pipe in a pod) an isolated
+    line is written at once, not after the gathering time; lines that keep coming are gathered
+    into few writes. (A gathering time of 0.5 s makes either visible.)"""
+    path = tmp_path / "usage.jsonl"
+    path.symlink_to(os.devnull)
+    seen = Threads()
+    ledger = Ledger(UsageLog(path=str(path), fsync_interval=3600.0), observer=seen, gather=0.5)
+    await ledger.start()
+    assert not ledger._file.loop_safe  # the path under test is the worker's
+    began = time.monotonic()
+    ledger.submit(make(request_id="sc_alone"), None)
+    await until(lambda: seen.written == 1, "the isolated line is written")
+    assert time.monotonic() - began < 0.4  # not held for the 0.5 s gathering
+    for i in range(10):  # 10 ms apart: each comes within the gathering time of the one before
+        ledger.submit(make(request_id=f"sc_{i}"), None)
+        await asyncio.sleep(0.01)
+    await until(lambda: seen.written == 11, "the run is written")
+    assert seen.writes_after(1) <= 3
+    await ledger.aclose()
