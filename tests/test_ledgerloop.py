@@ -103,7 +103,7 @@ def test_a_full_local_disk_is_an_error_with_only_whole_lines_kept(tmp_path: Path
         assert path.read_bytes() == b"".join(lines[:n])
 
 
-def test_devices_and_terminals_are_never_written_by_the_loop(tmp_path: Path) -> None:
+def test_a_device_is_never_written_by_the_loop(tmp_path: Path) -> None:
     null = tmp_path / "null"
     null.symlink_to("/dev/null")
     f = LogFile(str(null), max_bytes=1 << 20, backups=1)
@@ -136,6 +136,14 @@ def test_a_pipe_takes_lines_only_while_they_fit(tmp_path: Path) -> None:
             got += os.read(reader, 1 << 16)
         assert got == line * taken
         assert f.write_now([line]) == (1, None)  # drained: room again
+        # A line over PIPE_BUF could go in pieces: it and what follows are the worker's.
+        big = b"z" * 4999 + b"\n"
+        assert f.write_now([line, big, line]) == (1, None)
+        assert f.write_now([big]) is None
+        got = b""
+        while len(got) < 2 * len(line):
+            got += os.read(reader, 1 << 16)
+        assert got == line * 2
         f.close()
     finally:
         os.close(reader)
