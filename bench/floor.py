@@ -10,6 +10,12 @@ stream is a floor for any Python proxy on this machine, measured in the same run
 
     python -m bench.floor --upstream 8080 --port 8081
 
+``--sees-body``: the same, and each response body piece is also handed to Python (httptools'
+``on_body``) and looked at for a usage object, as any metering proxy must: what the least
+metering adds to each chunk, on top of the floor.
+
+    python -m bench.floor --upstream 8080 --port 8081 --sees-body
+
 Back-pressure is honoured in both directions (reading pauses while the other side's buffer is
 full), so it holds 1,000 slow streams like the others.
 """
@@ -41,6 +47,19 @@ class _Upstream(asyncio.Protocol):
         self.down.write(data)
         self.parser.feed_data(data)
 
+
+class _SeeingUpstream(_Upstream):
+    """``--sees-body``: the parser hands each body piece to Python, which keeps the last one that
+    names a usage object (one callback and one scan in C per chunk: no parse, no re-framing)."""
+
+    def __init__(self, down: _Downstream) -> None:
+        super().__init__(down)
+        self.usage = b""
+
+    def on_body(self, body: bytes) -> None:
+        if b'"usage"' in body:
+            self.usage = body
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.down.close()
 
@@ -54,8 +73,9 @@ class _Upstream(asyncio.Protocol):
 class _Downstream(asyncio.Protocol):
     """The client half: parses requests (for their ends) and writes their bytes upstream."""
 
-    def __init__(self, upstream_port: int) -> None:
+    def __init__(self, upstream_port: int, sees_body: bool = False) -> None:
         self.port = upstream_port
+        self.upstream_type = _SeeingUpstream if sees_body else _Upstream
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.up: _Upstream | None = None
@@ -68,7 +88,7 @@ class _Downstream(asyncio.Protocol):
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            _, up = await loop.create_connection(lambda: _Upstream(self), "127.0.0.1", self.port)
+            _, up = await loop.create_connection(lambda: self.upstream_type(self), "127.0.0.1", self.port)
         except OSError:
             self.close()
             return
@@ -122,9 +142,9 @@ class _Downstream(asyncio.Protocol):
             self.up.transport.close()
 
 
-async def _serve(upstream_port: int, port: int) -> None:
+async def _serve(upstream_port: int, port: int, sees_body: bool) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: _Downstream(upstream_port), "127.0.0.1", port,
+    server = await loop.create_server(lambda: _Downstream(upstream_port, sees_body), "127.0.0.1", port,
                                       backlog=4096)
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -138,8 +158,10 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--upstream", type=int, required=True, help="the fake upstream's port")
     p.add_argument("--port", type=int, required=True, help="where to listen")
+    p.add_argument("--sees-body", action="store_true",
+                   help="hand each response body piece to Python and look for usage in it")
     a = p.parse_args(argv)
-    uvloop.run(_serve(a.upstream, a.port))
+    uvloop.run(_serve(a.upstream, a.port, a.sees_body))
     return 0
 
 

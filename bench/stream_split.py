@@ -8,7 +8,8 @@ time, ``include_usage`` injected by the sidecar) through each target, interleave
 two medians for the line ``fixed + chunks x per_chunk``. It says, for issue 22's stream target
 (CPU per stream within 1.3x nginx's), which of the two parts stands in the way.
 
-    python -m bench.stream_split                      # this checkout, python-floor, nginx
+    python -m bench.stream_split                      # this checkout, python-floor,
+                                                      #   floor-sees-body, nginx
     python -m bench.stream_split --base ../wt-base    # + another checkout (its own .venv)
     python -m bench.stream_split --pacing             # one short stream back to back, 1 ms and
                                                       #   5 ms apart: what a loop wake-up costs
@@ -83,7 +84,8 @@ def _measure(chunks: int, count: int, rounds: int, bases: list[Path],
             for base in bases:
                 exe = base.resolve() / ".venv" / "bin" / "lava-sidecar"
                 made.append(targets.sidecar(work, port, "lean", name=base.name, argv=[str(exe)]))
-            made += [targets.floor(work, port), targets.nginx(work, port)]
+            made += [targets.floor(work, port), targets.floor(work, port, sees_body=True),
+                     targets.nginx(work, port)]
             for t in made:  # warm-up
                 _cpu_per_stream(t, chunks, 32)
             for r in range(rounds):
@@ -129,6 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     _, floor_chunk = split(short["python-floor"], long["python-floor"], a.short, a.long)
     print(f"\n1.3x nginx's 64-chunk stream is {budget:.0f} µs: at python-floor's cost per chunk "
           f"the fixed part may be at most {budget - 64 * floor_chunk:.0f} µs.")
+    _, seeing_chunk = split(short["floor-sees-body"], long["floor-sees-body"], a.short, a.long)
+    fixed, _ = split(short["this"], long["this"], a.short, a.long)
+    print(f"At floor-sees-body's cost per chunk (the least metering: each body piece handed to "
+          f"Python) it may be at most {budget - 64 * seeing_chunk:.0f} µs.\n"
+          f"With this checkout's fixed part ({fixed:.0f} µs) a chunk may cost at most "
+          f"{(budget - fixed) / 64:.2f} µs.")
     return 0
 
 

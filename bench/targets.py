@@ -131,17 +131,19 @@ def nginx(workdir: Path, upstream_port: int) -> Target:
     return t
 
 
-def floor(workdir: Path, upstream_port: int) -> Target:
+def floor(workdir: Path, upstream_port: int, *, sees_body: bool = False) -> Target:
     """``bench.floor``: the cheapest HTTP proxy Python can be (uvloop, httptools both ways, bytes
     relayed verbatim, nothing else), so the ratios to nginx show how much of the sidecar's is the
-    runtime's. One process, as nginx and the sidecar."""
-    d = workdir / "python-floor"
+    runtime's. One process, as nginx and the sidecar. ``sees_body``: each response body piece
+    also handed to Python and scanned for usage ("floor-sees-body"), the least metering adds."""
+    name = "floor-sees-body" if sees_body else "python-floor"
+    d = workdir / name
     d.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    proc = spawn("python-floor", [sys.executable, "-m", "bench.floor", "--upstream",
-                                  str(upstream_port), "--port", str(port)],
+    proc = spawn(name, [sys.executable, "-m", "bench.floor", "--upstream", str(upstream_port),
+                        "--port", str(port), *(["--sees-body"] if sees_body else [])],
                  log_path=d / "output.log", cwd=Path(__file__).resolve().parent.parent)
-    t = Target("python-floor", "floor", port, proc=proc)
+    t = Target(name, "floor", port, proc=proc)
     try:
         t.startup_s = wait_ready(proc, lambda: _accepts(port), timeout=15)
     except BaseException:

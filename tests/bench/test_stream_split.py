@@ -15,13 +15,15 @@ def test_split_solves_the_line_through_both_lengths() -> None:
 
 
 def test_a_small_run_prints_every_target(capsys: pytest.CaptureFixture[str]) -> None:
-    # Real processes (the fake upstream, the sidecar, python-floor, nginx), a few streams each:
-    # every one of them is checked whole, or the run stops with the target's name.
+    # Real processes (the fake upstream, the sidecar, python-floor with and without seeing the
+    # body, nginx), a few streams each: every one of them is checked whole, or the run stops
+    # with the target's name.
     assert stream_split.main(["--rounds", "1", "--streams", "4", "--short", "2", "--long", "6"]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0] for line in out.splitlines()[1:] if line.strip()}
-    assert {"this", "python-floor", "nginx"} <= rows
+    assert {"this", "python-floor", "floor-sees-body", "nginx"} <= rows
     assert "1.3x nginx's 64-chunk stream is" in out
+    assert "With this checkout's fixed part" in out
 
 
 def test_the_pacing_run_prints_each_spacing(capsys: pytest.CaptureFixture[str]) -> None:
@@ -30,6 +32,6 @@ def test_the_pacing_run_prints_each_spacing(capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     assert "back to back" in out
     assert "5 ms apart" in out
-    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:4]}
-    assert set(rows) == {"this", "python-floor", "nginx"}
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:5]}
+    assert set(rows) == {"this", "python-floor", "floor-sees-body", "nginx"}
     assert all(len(v) == 3 and all(float(x) > 0 for x in v) for v in rows.values())
