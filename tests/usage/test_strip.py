@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from openai import AsyncOpenAI
 
 from proxy.usage import UsageChunkStripper
+from proxy.usage.openai import OpenAIStreamExtractor
 
 from .recorded import Recording, random_splits, recordings, splits
 
@@ -181,7 +182,9 @@ def test_one_event_per_read_strips_as_the_reference(rec: Recording) -> None:
 
 
 _HEADS = [b'data: {"id":"1","choices":[{"index":0}]', b'data: {"choices":[{"delta":{"x":1}}]',
-          b'data: {"a":{"x":1', b'data: {', b'id: 7\ndata: {"a":1', b'data:{"a":"\\"usage\\":null"']
+          b'data: {"a":{"x":1', b'data: {', b'id: 7\ndata: {"a":1', b'data:{"a":"\\"usage\\":null"',
+          b'data: {"x_groq":{"usage":{"prompt_tokens":4}},"choices":[{"index":0}]',
+          b'data: {"a":1}\ndata: {"b":2', b'data: {"a":1}\rdata: {"b":2']
 _TAILS = [b"}", b',"obfuscation":"Xy1"}', b"}}", b',"x":{}}', b"} ", b'}\r', b',"usage":{"p":1}}',
           b',"usage":null}', b"", b',"b":[1]}']
 
@@ -199,3 +202,41 @@ def test_a_whole_event_reads_as_the_same_event_in_two_reads(head: bytes, member:
     parts, s2 = strip([event[:cut], event[cut:], b"data: [DONE]\n\n"])
     assert whole == parts
     assert (s1.removed_nulls, s1.removed_chunks) == (s2.removed_nulls, s2.removed_chunks)
+
+
+_PROBES = [b'data: {"id":"c1","model":"m1","choices":[{"index":0}],"usage":null}\n\n'] * 3
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_HEADS), st.sampled_from([b',"usage":null', b'"usage":null', b',"usage": null',
+                                                 b',"usage":{"p":1}', b""]),
+       st.sampled_from(_TAILS), st.integers(min_value=1, max_value=60), st.booleans())
+def test_the_quick_test_decides_as_the_general_path(head: bytes, member: bytes, tail: bytes,
+                                                    cut: int, reader: bool) -> None:
+    # Past the usage reader's first events, a whole event ending in ,"usage":null} is decided by
+    # feed's quick test; the same event cut in two goes through the splitter and _event. Both must
+    # forward the same bytes, count the same removals and read the same usage.
+    event = head + member + tail + b"\n\n"
+    cut = min(cut, len(event) - 1)
+
+    def run(pieces: list[bytes]) -> tuple[object, ...]:
+        s = UsageChunkStripper(usage=OpenAIStreamExtractor(max_line_bytes=1 << 20) if reader else None)
+        out = b"".join(s.feed(p) for p in [*_PROBES, *pieces, b"data: [DONE]\n\n"]) + s.flush()
+        return out, s.removed_nulls, s.removed_chunks, s.finish() if reader else None
+
+    assert run([event]) == run([event[:cut], event[cut:]])
+
+
+def test_the_quick_test_waits_for_the_readers_first_events() -> None:
+    # The first events name the response (the usage reader keeps them whole): the quick test,
+    # which shows nothing to the reader, applies only after them.
+    s = UsageChunkStripper(usage=OpenAIStreamExtractor(max_line_bytes=1 << 20))
+    first = b'data: {"id":"r-1","model":"gpt-x","choices":[{"index":0}],"usage":null}\n\n'
+    assert s.feed(first) == b'data: {"id":"r-1","model":"gpt-x","choices":[{"index":0}]}\n\n'
+    for _ in range(5):
+        s.feed(b'data: {"id":"r-1","model":"other","choices":[{"index":0}],"usage":null}\n\n')
+    s.feed(b'data: {"id":"r-1","choices":[],"usage":{"prompt_tokens":2,"completion_tokens":3}}\n\n')
+    usage = s.finish()
+    assert (usage.model, usage.response_id) == ("gpt-x", "r-1")
+    assert (usage.input_tokens, usage.output_tokens) == (2, 3)
+    assert (s.removed_nulls, s.removed_chunks) == (6, 1)
