@@ -55,9 +55,16 @@ class StreamExtractor:
         return self._split.overflows + self._dropped
 
     def feed(self, chunk: bytes) -> None:
-        if self._started and one_line_event(chunk) and self._split.clear:
-            self.take(chunk)  # the usual read: one whole event, nothing held (nothing to cut)
-            return
+        if self._started and self._split.clear:
+            # The read ends where an event ends (a line end then an empty line) and no event in
+            # it holds what the family reads (``wants`` is a byte search, so false for the whole
+            # read means false for each of its events): nothing to cut, nothing to read. Most of
+            # an Anthropic stream (``content_block_delta``), every OpenAI chunk with no usage.
+            if chunk.endswith(b"\n\n") and not self.wants(chunk):
+                return
+            if one_line_event(chunk):
+                self.take(chunk)  # the usual read: one whole event, nothing held (nothing to cut)
+                return
         for raw in self._split.feed(chunk):
             self.take(raw)
 

@@ -100,3 +100,20 @@ def test_json_body_sums_cache_into_input() -> None:
     got = run(lambda: JsonExtractor(read_anthropic, ANTHROPIC_KEYS), json.dumps(doc).encode())
     assert got == named(input_tokens=952, output_tokens=81, cache_read_tokens=100,
                         cache_write_tokens=837)
+
+
+def test_an_event_whose_first_line_says_nothing_is_read_whole_in_any_split() -> None:
+    # Data lines join with LF (WHATWG): this message_delta names itself only on its second line.
+    # A read that ends after the first line holds nothing the reader wants, yet is half an event:
+    # only a read that ends where an event ends may be skipped unread.
+    first = b'data: {"usage":{"output_tokens":7},\n'
+    event = first + b'data: "type":"message_delta"}\n\n'
+    head = b"event: message_start\ndata: " + json.dumps(start({"input_tokens": 3})).encode() + b"\n\n"
+    text = b"event: content_block_delta\ndata: " + json.dumps(TEXT).encode() + b"\n\n"
+    want = named(input_tokens=3, output_tokens=7)
+    for pieces in ([head + text + event], [head, text, event], [head, text, first, event[len(first):]],
+                   [head + text + first, event[len(first):]]):
+        s = stream()
+        for piece in pieces:
+            s.feed(piece)
+        assert s.finish() == want, pieces
