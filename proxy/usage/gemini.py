@@ -189,6 +189,20 @@ class GeminiStreamExtractor(StreamExtractor):
         super().__init__(max_line_bytes=max_line_bytes)
         self._last = self._prev = b""
 
+    def feed(self, chunk: bytes) -> None:
+        # Google's every read: one ``data: {chunk}`` line ended by CRLF CRLF, carrying the
+        # cumulative usage. What ``take`` would do with it (the event's data kept if it carries
+        # usage), done here: the general path costs a call and a decode per event on top.
+        n = len(chunk)
+        if n <= self._max and chunk.startswith(b"data: ") and chunk.endswith(b"\r\n\r\n") \
+                and chunk.find(b"\n") == n - 3 and chunk.find(b"\r") == n - 4 and self._started \
+                and self._split.clear:
+            data = chunk[6:n - 4]
+            if carries_usage(data):
+                self._prev, self._last = self._last, data
+            return
+        super().feed(chunk)
+
     def wants(self, raw: bytes) -> bool:
         return raw.rfind(_KEY) >= 0  # the exact test is on the data (``on_event``)
 
