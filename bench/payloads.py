@@ -204,3 +204,41 @@ def gemini_stream_events() -> int:
     """SSE events in the 64-token Gemini stream: a chunk per token and the final chunk (the unit of
     the per-chunk CPU figure; the sidecar adds nothing to a Gemini stream)."""
     return len(STREAM_TOKENS) + 1
+
+
+_ANTHROPIC_ID = "msg_01BENCHx9c2a7f1e0d3b4c5a"
+
+
+def _anthropic_event(name: str, doc: dict[str, object]) -> bytes:
+    return f"event: {name}\ndata: ".encode() + json.dumps(doc, separators=(",", ":")).encode() + b"\n\n"
+
+
+def anthropic_stream_script(tokens: tuple[str, ...]) -> StreamScript:
+    """One ``content_block_delta`` per token, Anthropic's exact event shapes
+    (tests/data/recorded/genai/anthropic/*/GenStream-Text): the first write also carries
+    ``message_start`` (the input usage) and ``content_block_start``, the last ``content_block_stop``,
+    ``message_delta`` (the cumulative usage) and ``message_stop``."""
+    usage = {"input_tokens": 46, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+             "output_tokens": 1, "service_tier": "standard"}
+    writes = [_anthropic_event("content_block_delta", {
+        "type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": token}})
+        for token in tokens]
+    writes[0] = _anthropic_event("message_start", {"type": "message_start", "message": {
+        "model": "claude-haiku-4-5-20251001", "id": _ANTHROPIC_ID, "type": "message",
+        "role": "assistant", "content": [], "stop_reason": None, "stop_sequence": None,
+        "usage": usage}}) + _anthropic_event("content_block_start", {
+            "type": "content_block_start", "index": 0,
+            "content_block": {"type": "text", "text": ""}}) + writes[0]
+    writes[-1] += (_anthropic_event("content_block_stop", {"type": "content_block_stop", "index": 0})
+                   + _anthropic_event("message_delta", {
+                       "type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                       "usage": {**usage, "output_tokens": len(tokens)}})
+                   + _anthropic_event("message_stop", {"type": "message_stop"}))
+    return StreamScript(tuple(writes))
+
+
+def anthropic_stream_events() -> int:
+    """SSE events in the 64-token Anthropic stream: a delta per token, the start, the block's
+    start and stop, the message delta and stop."""
+    return len(STREAM_TOKENS) + 5
+

@@ -9,7 +9,9 @@ interleaved, process CPU time (not wall time: a shared VM's steal would dominate
   removes it is the difference: the evidence for keeping it or not, docs/performance.md);
 - ``extractor only``: no stripping at all (a stream whose client asked for usage itself);
 - ``gemini``: Gemini's stream of the same 64 tokens (``streamGenerateContent?alt=sse``: CRLF
-  events, every one with a cumulative ``usageMetadata``) through its reader, nothing stripped.
+  events, every one with a cumulative ``usageMetadata``) through its reader, nothing stripped;
+- ``anthropic``: Anthropic's stream of the same 64 tokens (``content_block_delta`` events between
+  ``message_start`` and ``message_delta``) through its reader, nothing stripped.
 
 Each figure includes the HTTP chunk framing the relay adds. Not a test: it prints figures.
 """
@@ -25,6 +27,7 @@ from collections.abc import Callable
 
 from proxy.http1 import chunk
 from proxy.usage import strip
+from proxy.usage.anthropic import AnthropicStreamExtractor
 from proxy.usage.gemini import GeminiStreamExtractor
 from proxy.usage.openai import OpenAIStreamExtractor
 from proxy.usage.strip import UsageChunkStripper
@@ -32,8 +35,8 @@ from proxy.usage.strip import UsageChunkStripper
 from . import payloads
 
 
-def _variants(writes: tuple[bytes, ...],
-              gemini_writes: tuple[bytes, ...]) -> dict[str, Callable[[], None]]:
+def _variants(writes: tuple[bytes, ...], gemini_writes: tuple[bytes, ...],
+              anthropic_writes: tuple[bytes, ...]) -> dict[str, Callable[[], None]]:
     def one_pass() -> None:
         s = UsageChunkStripper(usage=OpenAIStreamExtractor(max_line_bytes=1 << 20))
         for w in writes:
@@ -44,8 +47,9 @@ def _variants(writes: tuple[bytes, ...],
         s.finish()
 
     def nulls_kept() -> None:
-        saved, fast = strip._NULL_MEMBER, UsageChunkStripper._null_member
-        strip._NULL_MEMBER = b"\x00never in a stream\x00"  # no member matches: every null stays
+        saved, saved_end, fast = strip._NULL_MEMBER, strip._NULL_END, UsageChunkStripper._null_member
+        # No member matches (feed's quick test, the general path): every null stays.
+        strip._NULL_MEMBER = strip._NULL_END = b"\x00never in a stream\x00"  # type: ignore[misc]
 
         def keep(self: UsageChunkStripper, raw: bytes, key: int) -> bytes:
             usage = self._usage
@@ -58,7 +62,7 @@ def _variants(writes: tuple[bytes, ...],
         try:
             one_pass()
         finally:
-            strip._NULL_MEMBER = saved
+            strip._NULL_MEMBER, strip._NULL_END = saved, saved_end  # type: ignore[misc]
             UsageChunkStripper._null_member = fast  # type: ignore[method-assign]
 
     def extractor_only() -> None:
@@ -75,8 +79,15 @@ def _variants(writes: tuple[bytes, ...],
             e.feed(w)
         e.finish()
 
+    def anthropic() -> None:
+        e = AnthropicStreamExtractor(max_line_bytes=1 << 20)
+        for w in anthropic_writes:
+            chunk(w)
+            e.feed(w)
+        e.finish()
+
     return {"one pass": one_pass, "one pass, nulls kept": nulls_kept,
-            "extractor only": extractor_only, "gemini": gemini}
+            "extractor only": extractor_only, "gemini": gemini, "anthropic": anthropic}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     writes = payloads.stream_script(payloads.STREAM_TOKENS, include_usage=True).writes
     events = payloads.stream_events(include_usage=True)
     gemini_writes = payloads.gemini_stream_script(payloads.STREAM_TOKENS).writes
-    variants = _variants(writes, gemini_writes)
+    anthropic_writes = payloads.anthropic_stream_script(payloads.STREAM_TOKENS).writes
+    variants = _variants(writes, gemini_writes, anthropic_writes)
     names = list(variants)
     got: dict[str, list[float]] = {n: [] for n in names}
     for r in range(a.rounds):
@@ -97,10 +109,12 @@ def main(argv: list[str] | None = None) -> int:
                                      timer=time.process_time))
             got[name].append(best / a.streams * 1e6)
     print(f"{'reader':24}{'us/stream':>12}{'us/event':>12}   ({events} events, {len(writes)} reads; "
-          f"gemini {payloads.gemini_stream_events()} events, {len(gemini_writes)} reads)")
+          f"gemini {payloads.gemini_stream_events()} events, anthropic "
+          f"{payloads.anthropic_stream_events()}, {len(gemini_writes)} reads each)")
     for name in names:
         med = statistics.median(got[name])
-        n = payloads.gemini_stream_events() if name == "gemini" else events
+        n = {"gemini": payloads.gemini_stream_events(),
+             "anthropic": payloads.anthropic_stream_events()}.get(name, events)
         print(f"{name:24}{med:12.1f}{med / n:12.2f}")
     return 0
 

@@ -87,3 +87,31 @@ def test_the_sidecars_reader_meters_the_bench_stream_in_any_split() -> None:
         assert (usage.input_tokens, usage.output_tokens, usage.reasoning_tokens) \
             == (61, 64 + payloads.GEMINI_THOUGHTS_TOKENS, payloads.GEMINI_THOUGHTS_TOKENS), how
         assert usage.model == payloads.GEMINI_MODEL, how
+
+
+def test_the_anthropic_stream_has_anthropics_event_shapes_and_meters_exactly() -> None:
+    # bench.stream_readers' anthropic row: the recorded Claude stream's event names and members
+    # (tests/data/recorded/genai/anthropic/claude-haiku-4-5-20251001/GenStream-Text), one delta a
+    # token, and the reader's usage from message_start and message_delta, in any split.
+    from proxy.usage.anthropic import AnthropicStreamExtractor
+
+    wire = b"".join(payloads.anthropic_stream_script(payloads.STREAM_TOKENS).writes)
+    events = [e for e in wire.split(b"\n\n") if e]
+    assert len(events) == payloads.anthropic_stream_events() == 69
+    names, docs = [], []
+    for event in events:
+        name_line, data_line = event.split(b"\n")
+        names.append(name_line.removeprefix(b"event: ").decode())
+        docs.append(json.loads(data_line.removeprefix(b"data: ")))
+    assert names == ["message_start", "content_block_start", *["content_block_delta"] * 64,
+                     "content_block_stop", "message_delta", "message_stop"]
+    assert [d["type"] for d in docs] == names
+    assert "".join(d["delta"]["text"] for d in docs if d["type"] == "content_block_delta") \
+        == "".join(payloads.STREAM_TOKENS)
+    for how, pieces in splits(wire, seed=4):
+        reader = AnthropicStreamExtractor(max_line_bytes=1 << 20)
+        for piece in pieces:
+            reader.feed(piece)
+        usage = reader.finish()
+        assert (usage.input_tokens, usage.output_tokens, usage.model) == (
+            46, 64, "claude-haiku-4-5-20251001"), how
