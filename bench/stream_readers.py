@@ -30,6 +30,7 @@ from proxy.usage import strip
 from proxy.usage.anthropic import AnthropicStreamExtractor
 from proxy.usage.gemini import GeminiStreamExtractor
 from proxy.usage.openai import OpenAIStreamExtractor
+from proxy.usage.streams import StreamExtractor
 from proxy.usage.strip import UsageChunkStripper
 
 from . import payloads
@@ -65,29 +66,19 @@ def _variants(writes: tuple[bytes, ...], gemini_writes: tuple[bytes, ...],
             strip._NULL_MEMBER, strip._NULL_END = saved, saved_end  # type: ignore[misc]
             UsageChunkStripper._null_member = fast  # type: ignore[method-assign]
 
-    def extractor_only() -> None:
-        e = OpenAIStreamExtractor(max_line_bytes=1 << 20)
-        for w in writes:
-            chunk(w)
-            e.feed(w)
-        e.finish()
-
-    def gemini() -> None:
-        e = GeminiStreamExtractor(max_line_bytes=1 << 20)
-        for w in gemini_writes:
-            chunk(w)
-            e.feed(w)
-        e.finish()
-
-    def anthropic() -> None:
-        e = AnthropicStreamExtractor(max_line_bytes=1 << 20)
-        for w in anthropic_writes:
-            chunk(w)
-            e.feed(w)
-        e.finish()
+    def reader(kind: type[StreamExtractor], ws: tuple[bytes, ...]) -> Callable[[], None]:
+        def read() -> None:
+            e = kind(max_line_bytes=1 << 20)
+            for w in ws:
+                chunk(w)
+                e.feed(w)
+            e.finish()
+        return read
 
     return {"one pass": one_pass, "one pass, nulls kept": nulls_kept,
-            "extractor only": extractor_only, "gemini": gemini, "anthropic": anthropic}
+            "extractor only": reader(OpenAIStreamExtractor, writes),
+            "gemini": reader(GeminiStreamExtractor, gemini_writes),
+            "anthropic": reader(AnthropicStreamExtractor, anthropic_writes)}
 
 
 def main(argv: list[str] | None = None) -> int:
