@@ -99,7 +99,10 @@ class StreamExtractor:
     # -- the family's part -----------------------------------------------------------------------
 
     def wants(self, raw: bytes) -> bool:
-        """Whether this raw event may carry what the family reads (C-speed checks only)."""
+        """Whether this raw event may carry what the family reads (C-speed checks only).
+
+        Must be a test of what the bytes contain (``find``, a regex ``search``), never of where:
+        ``feed`` asks it of a whole read, and skips a read it refuses, events and all."""
         raise NotImplementedError
 
     def on_event(self, name: bytes, data: bytes) -> None:
