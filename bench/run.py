@@ -50,8 +50,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-traced", action="store_true",
                    help="leave out sidecar-traced (the lean sidecar with tracing on, to a loopback sink)")
     p.add_argument("--no-quotas", action="store_true",
-                   help="leave out sidecar-quota-memory and sidecar-quota-redis (the lean sidecar with "
-                        "all four quota limits on; the Redis one starts its own redis-server)")
+                   help="leave out sidecar-priced, sidecar-quota-memory and sidecar-quota-redis (the "
+                        "lean sidecar with the meter priced, then with all four quota limits on too; "
+                        "the Redis one starts its own redis-server)")
     p.add_argument("--with-litellm", action="store_true",
                    help="bench LiteLLM too, installing it into .bench/litellm-venv if missing (~2 min)")
     p.add_argument("--litellm-workers", type=int, default=1)
@@ -183,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                 workdir, up_port, "lean", name=name, argv=[str(exe)],
                 info={"checkout": str(base.resolve()), "commit": _commit(base)})))
         if not a.no_quotas:
+            starters.append(("sidecar-priced", lambda: targets.sidecar_priced(workdir, up_port)))
             starters.append(("sidecar-quota-memory",
                              lambda: targets.sidecar_quota(workdir, up_port, "memory")))
             if shutil.which("redis-server"):

@@ -252,9 +252,16 @@ def _redis_ping(port: int) -> bool:
         return False
 
 
+def sidecar_priced(workdir: Path, upstream_port: int) -> Target:
+    """The lean sidecar with the bench's meter priced (``QUOTA_METER``) and no quotas: what the
+    quota targets are measured against, since a spend reservation needs a price and pricing each
+    response has a cost of its own, which is not the quotas' (docs/quotas.md#cost)."""
+    return sidecar(workdir, upstream_port, "lean", name="sidecar-priced", extra_config=QUOTA_METER)
+
+
 def sidecar_quota(workdir: Path, upstream_port: int, backend: str, redis_url: str = "") -> Target:
-    """The lean sidecar with all four quota limits on, on the memory store or on Redis: the cost of
-    quotas, beside sidecar-lean (docs/quotas.md#cost)."""
+    """The lean sidecar with all four quota limits on, on the memory store or on Redis, and the
+    bench's meter priced: the cost of quotas, beside sidecar-priced (docs/quotas.md#cost)."""
     store = "" if backend == "memory" else "backend: redis, redis: {url: {env: QUOTA_REDIS_URL}}, "
     return sidecar(workdir, upstream_port, "lean", name=f"sidecar-quota-{backend}",
                    extra_config=f"quotas: {{{store}default: {QUOTA_LIMITS}}}\n" + QUOTA_METER,

@@ -138,3 +138,24 @@ def test_table_names_every_target_and_goal() -> None:
     assert all(n in header for n in NAMES)
     assert "goal (sidecar-lean)" in text
     assert "| -" not in header
+
+
+def test_the_redis_quota_goals_compare_with_the_priced_sidecar_when_it_ran() -> None:
+    # The quota targets price the bench's meter (a spend reservation needs a price): their cost is
+    # measured against the same sidecar with the meter priced, when the run has it.
+    def summary(names: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+        figures = {"sidecar-lean": (80.0, 2.0), "sidecar-priced": (86.0, 2.2),
+                   "sidecar-quota-redis": (120.0, 3.2)}
+        return {n: {"kind": "sidecar", "cpu_us_per_req": figures[n][0],
+                    "latency_c32_p50_ms": figures[n][1]} for n in names}
+
+    both = summary(("sidecar-lean", "sidecar-priced", "sidecar-quota-redis"))
+    extra = report.goals(both, {}, hold=1000)["sidecar-quota-redis"][-2:]
+    assert [(g["goal"], g["value"], g["met"]) for g in extra] == [
+        ("Redis quotas add <= 40 us CPU per request (vs sidecar-priced)", 34.0, True),
+        ("latency c=32 p50 <= 1.5x sidecar-priced", 1.455, True)]
+    lean_only = summary(("sidecar-lean", "sidecar-quota-redis"))
+    extra = report.goals(lean_only, {}, hold=1000)["sidecar-quota-redis"][-2:]
+    assert [(g["goal"], g["value"], g["met"]) for g in extra] == [
+        ("Redis quotas add <= 40 us CPU per request (vs sidecar-lean)", 40.0, True),
+        ("latency c=32 p50 <= 1.5x sidecar-lean", 1.6, False)]

@@ -18,12 +18,13 @@ import pytest
 from bench import report
 
 REPO = Path(__file__).resolve().parents[2]
-SIDECARS = ("sidecar-lean", "sidecar-aiohttp", "sidecar-traced", "sidecar-quota-memory",
-            "sidecar-quota-redis")
+SIDECARS = ("sidecar-lean", "sidecar-aiohttp", "sidecar-traced", "sidecar-priced",
+            "sidecar-quota-memory", "sidecar-quota-redis")
 TARGETS = {"direct", "nginx", "python-floor", *SIDECARS}
 #: Goals every sidecar has (the Gemini stream's against the chat stream's CPU among them).
 GOALS = 10
-#: Goals beyond those: each states its feature's cost against sidecar-lean.
+#: Goals beyond those: each states its feature's cost (tracing against sidecar-lean, Redis
+#: quotas against sidecar-priced, the same meter priced without quotas).
 EXTRA_GOALS = {"sidecar-traced": 1, "sidecar-quota-redis": 2}
 
 
@@ -66,6 +67,9 @@ def test_smoke_run_reports_every_figure_for_every_target(tmp_path: Path) -> None
         # Goals every sidecar has, plus its own (traced: its cost; quota-redis: its cost and p50).
         assert len(doc["goals"][name]) == GOALS + EXTRA_GOALS.get(name, 0), name
         assert all(g["value"] is not None for g in doc["goals"][name] if "LiteLLM" not in g["goal"])
+    assert [g["goal"] for g in doc["goals"]["sidecar-quota-redis"][GOALS:]] == [
+        "Redis quotas add <= 40 us CPU per request (vs sidecar-priced)",
+        "latency c=32 p50 <= 1.5x sidecar-priced"]
     for name in SIDECARS:  # beside the floor: how much of the CPU is the sidecar's own work
         assert doc["ratios"][name]["cpu_per_req_x_floor"] is not None, name
         assert doc["ratios"][name]["cpu_per_stream_x_floor"] is not None, name
