@@ -47,6 +47,15 @@ class _Upstream(asyncio.Protocol):
         self.down.write(data)
         self.parser.feed_data(data)
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.down.close()
+
+    def pause_writing(self) -> None:
+        self.down.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.down.resume_reading()
+
 
 class _SeeingUpstream(_Upstream):
     """``--sees-body``: the parser hands each body piece to Python, which keeps the last one that
@@ -59,15 +68,6 @@ class _SeeingUpstream(_Upstream):
     def on_body(self, body: bytes) -> None:
         if b'"usage"' in body:
             self.usage = body
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.down.close()
-
-    def pause_writing(self) -> None:
-        self.down.pause_reading()
-
-    def resume_writing(self) -> None:
-        self.down.resume_reading()
 
 
 class _Downstream(asyncio.Protocol):
