@@ -192,7 +192,9 @@ class GeminiStreamExtractor(StreamExtractor):
     def feed(self, chunk: bytes) -> None:
         # Google's every read: one ``data: {chunk}`` line ended by CRLF CRLF, carrying the
         # cumulative usage. What ``take`` would do with it (the event's data kept if it carries
-        # usage), done here: the general path costs a call and a decode per event on top.
+        # usage), done here: the general path costs a call and a decode per event on top. (The
+        # CRLF case of ``events.one_line_event``, inlined with the space after ``data:``, so that
+        # the data is the slice between them.)
         n = len(chunk)
         if n <= self._max and chunk.startswith(b"data: ") and chunk.endswith(b"\r\n\r\n") \
                 and chunk.find(b"\n") == n - 3 and chunk.find(b"\r") == n - 4 and self._started \

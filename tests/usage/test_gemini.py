@@ -247,3 +247,22 @@ def test_embeddings_read_usage_when_given_and_are_missing_when_not() -> None:
 def test_choice_of_extractor(api: Api, ctype: str, kind: type) -> None:
     ex = make_extractor(RequestFacts(api=api), "gemini", ctype, None, max_line_bytes=MAX_LINE)
     assert type(ex) is kind
+
+
+def test_an_event_a_thousand_times_over_the_bound_is_dropped_and_counted_in_any_split() -> None:
+    # One read holding one whole event is the reader's quick path; over max_line_bytes it must be
+    # dropped and counted exactly as when it arrives in pieces (the splitter's bound), never kept.
+    small = chunk({"promptTokenCount": 9, "candidatesTokenCount": 4, "totalTokenCount": 13})
+    huge = chunk({"promptTokenCount": 9, "candidatesTokenCount": 900, "totalTokenCount": 909},
+                 text="x" * 256_000)
+    body = sse(small, huge)
+    events = [sse(small), sse(huge)]
+    for how, pieces in [("whole", [body]), ("per-event", events),
+                        *((f"random{n}", random_splits(body, random.Random(n), n))
+                          for n in (7, 4096))]:
+        ex = GeminiStreamExtractor(max_line_bytes=256)
+        for piece in pieces:
+            ex.feed(piece)
+        usage = ex.finish()
+        assert usage.output_tokens == 4, how
+        assert ex.overflows == 1, how
