@@ -145,14 +145,15 @@ def floor(workdir: Path, upstream_port: int, *, sees_body: bool = False) -> Targ
                  log_path=d / "output.log", cwd=Path(__file__).resolve().parent.parent)
     t = Target(name, "floor", port, proc=proc)
     try:
-        t.startup_s = wait_ready(proc, lambda: _accepts(port), timeout=15)
+        t.startup_s = wait_ready(proc, lambda: accepts(port), timeout=15)
     except BaseException:
         proc.stop()
         raise
     return t
 
 
-def _accepts(port: int) -> bool:
+def accepts(port: int) -> bool:
+    """Whether something on 127.0.0.1 accepts connections on ``port`` (a listener is up)."""
     import socket
 
     try:

@@ -4,13 +4,13 @@ connection closed when the upstream closes its own (the yardstick must behave li
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from bench.targets import accepts
 from tests.ports import listen_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -18,14 +18,6 @@ BODY = b'data: {"choices":[],"usage":{"prompt_tokens":3}}\n\n'
 RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
             b"Connection: close\r\n\r\n" + b"%x\r\n%b\r\n0\r\n\r\n" % (len(BODY), BODY))
 REQUEST = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.mark.parametrize("sees_body", [False, True], ids=["python-floor", "floor-sees-body"])
@@ -46,7 +38,7 @@ async def test_the_floor_relays_verbatim_and_closes_when_the_upstream_does(sees_
         *(["--sees-body"] if sees_body else []), cwd=REPO)
     try:
         deadline = time.monotonic() + 15
-        while not await asyncio.to_thread(_accepts, port):
+        while not await asyncio.to_thread(accepts, port):
             assert time.monotonic() < deadline, "bench.floor did not listen"
             await asyncio.sleep(0.05)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
