@@ -148,11 +148,14 @@ def limit(query: Mapping[str, str]) -> int:
     raw = query.get("limit")
     if raw is None:
         return DEFAULT_PAGE
-    if not raw.isdigit() or int(raw) < 1:
+    # ASCII digits only: str.isdigit() also takes "²" and other digits int() refuses.
+    digits = raw.lstrip("0")
+    if not (raw.isascii() and raw.isdigit()) or not digits:
         raise _bad("limit", "must be a whole number of at least 1")
     # Lava documents a largest page, not a refusal: more than that is answered with that many
-    # (``has_more`` and ``next_cursor`` lead on).
-    return min(int(raw), MAX_PAGE)
+    # (``has_more`` and ``next_cursor`` lead on). A thousand digits is "more", not an int() to
+    # parse (Python refuses to convert over 4,300 digits).
+    return MAX_PAGE if len(digits) > 9 else min(int(digits), MAX_PAGE)
 
 
 def timestamp(query: Mapping[str, str], field: str) -> datetime | None:
